@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The userspace side of Pacifica, an AMD-V (SVM) hypervisor.
+//!
+//! The crate is both the `pacifica` VMM binary and a library the selftests
+//! share with it:
+//!
+//! - [`sys`]: safe wrappers around the `/dev/pacifica` ioctls (system, VM,
+//!   vCPU, the run page and its exits, guest memory). The only module with
+//!   `unsafe` code.
+//! - [`loader`]: puts a guest image into guest memory (Multiboot v1 or
+//!   static ELF64) and says how to start it.
+//! - [`boot`]: the register state each boot protocol starts the vCPU in.
+//! - [`devices`]: the emulated devices (a 16550 UART, an exit port) and the
+//!   bus that routes accesses to them.
+//! - [`vmm`]: the run loop and the exit handlers.
+//! - [`size`]: parsing of sizes such as `64M`.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+/// The ABI of `/dev/pacifica`, shared with the kernel module by path.
+#[allow(missing_docs)]
+#[path = "../../../rust/uapi.rs"]
+pub mod uapi;
+
+pub mod boot;
+pub mod devices;
+pub mod loader;
+pub mod size;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod vmm;
