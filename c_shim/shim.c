@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Thin wrappers for pacifica.ko; see shim.h. The module's init and exit are
+ * Rust's (the module! macro), so nothing here uses module_init/module_exit.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/cpuhotplug.h>
+#include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/io.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/smp.h>
+#include <asm/fpu/api.h>
+
+#include "shim.h"
+
+static long pac_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return pacifica_ioctl(PAC_FD_DEVICE, NULL, cmd, arg);
+}
+
+static long pac_vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return pacifica_ioctl(PAC_FD_VM, file->private_data, cmd, arg);
+}
+
+static long pac_vcpu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return pacifica_ioctl(PAC_FD_VCPU, file->private_data, cmd, arg);
+}
+
+static int pac_vm_release(struct inode *inode, struct file *file)
+{
+	pacifica_release(PAC_FD_VM, file->private_data);
+	return 0;
+}
+
+static int pac_vcpu_release(struct inode *inode, struct file *file)
+{
+	pacifica_release(PAC_FD_VCPU, file->private_data);
+	return 0;
+}
+
+/* The run page is one kernel page; userspace maps exactly it, shared. */
+static int pac_vcpu_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	void *run = pacifica_vcpu_run_page(file->private_data);
+
+	if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start != PAGE_SIZE)
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	return vm_insert_page(vma, vma->vm_start, virt_to_page(run));
+}
+
+static const struct file_operations pac_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = pac_dev_ioctl,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations pac_vm_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = pac_vm_ioctl,
+	.release = pac_vm_release,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations pac_vcpu_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = pac_vcpu_ioctl,
+	.release = pac_vcpu_release,
+	.mmap = pac_vcpu_mmap,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice pac_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "pacifica",
+	.fops = &pac_dev_fops,
+	.mode = 0666,
+};
+
+int pac_misc_register(void)
+{
+	return misc_register(&pac_misc);
+}
+
+void pac_misc_deregister(void)
+{
+	misc_deregister(&pac_misc);
+}
+
+int pac_anon_fd(enum pac_fd_kind kind, void *priv)
+{
+	switch (kind) {
+	case PAC_FD_VM:
+		return anon_inode_getfd("pacifica-vm", &pac_vm_fops, priv, O_RDWR | O_CLOEXEC);
+	case PAC_FD_VCPU:
+		return anon_inode_getfd("pacifica-vcpu", &pac_vcpu_fops, priv, O_RDWR | O_CLOEXEC);
+	default:
+		return -EINVAL;
+	}
+}
+
+void *pac_alloc_pages(unsigned int order)
+{
+	return (void *)__get_free_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO, order);
+}
+
+void pac_free_pages(void *va, unsigned int order)
+{
+	free_pages((unsigned long)va, order);
+}
+
+u64 pac_virt_to_phys(void *va)
+{
+	return virt_to_phys(va);
+}
+
+void *pac_phys_to_virt(u64 pa)
+{
+	return phys_to_virt(pa);
+}
+
+long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages)
+{
+	long done = 0;
+
+	while (done < nr) {
+		long ret = pin_user_pages_fast(uaddr + done * PAGE_SIZE, nr - done,
+					       FOLL_WRITE | FOLL_LONGTERM, pages + done);
+		if (ret <= 0) {
+			unpin_user_pages(pages, done);
+			return ret ? ret : -EFAULT;
+		}
+		done += ret;
+	}
+	return done;
+}
+
+void pac_unpin_user_pages(struct page **pages, unsigned long nr)
+{
+	unpin_user_pages_dirty_lock(pages, nr, true);
+}
+
+u64 pac_page_to_phys(struct page *page)
+{
+	return page_to_phys(page);
+}
+
+static enum cpuhp_state pac_cpuhp_state;
+
+int pac_cpuhp_setup(void)
+{
+	int ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "pacifica:online",
+				    pacifica_cpu_online, pacifica_cpu_offline);
+	if (ret < 0)
+		return ret;
+	pac_cpuhp_state = ret;
+	return 0;
+}
+
+void pac_cpuhp_remove(void)
+{
+	cpuhp_remove_state(pac_cpuhp_state);
+}
+
+unsigned int pac_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
+unsigned int pac_num_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+unsigned int pac_smp_processor_id(void)
+{
+	return smp_processor_id();
+}
+
+void pac_fpu_begin(void)
+{
+	kernel_fpu_begin();
+}
+
+void pac_fpu_end(void)
+{
+	kernel_fpu_end();
+}
+
+void pac_local_irq_disable(void)
+{
+	local_irq_disable();
+}
+
+void pac_local_irq_enable(void)
+{
+	local_irq_enable();
+}
+
+void pac_cond_resched(void)
+{
+	cond_resched();
+}
+
+int pac_signal_pending(void)
+{
+	return signal_pending(current);
+}

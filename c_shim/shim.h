@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C shim of pacifica.ko: thin wrappers for what the Rust API of Linux
+ * 6.12 does not offer (misc devices, file operations, anonymous-inode fds,
+ * mmap, pinning user pages, physical addresses, per-CPU hotplug callbacks,
+ * kernel FPU sections). It holds no policy: every decision is made in Rust.
+ *
+ * bindgen turns this header into the Rust declarations in
+ * rust/shim_bindings.rs, so both sides agree on every signature.
+ */
+#ifndef PACIFICA_SHIM_H
+#define PACIFICA_SHIM_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+typedef uint64_t u64;
+#endif
+
+struct page;
+
+/* What a file created by the module is, as passed to the Rust callbacks. */
+enum pac_fd_kind {
+	PAC_FD_DEVICE = 0,
+	PAC_FD_VM = 1,
+	PAC_FD_VCPU = 2,
+};
+
+/* Registers and removes /dev/pacifica. */
+int pac_misc_register(void);
+void pac_misc_deregister(void);
+
+/*
+ * Creates an anonymous-inode fd of @kind whose private data is @priv. On
+ * success the fd owns @priv (its release calls pacifica_release()); on
+ * failure (a negative errno) the caller still owns it.
+ */
+int pac_anon_fd(enum pac_fd_kind kind, void *priv);
+
+/* Implemented in Rust. */
+long pacifica_ioctl(enum pac_fd_kind kind, void *priv, unsigned int cmd, unsigned long arg);
+void pacifica_release(enum pac_fd_kind kind, void *priv);
+/* Kernel address of the vCPU's run page, mapped by mmap on a vCPU fd. */
+void *pacifica_vcpu_run_page(void *priv);
+int pacifica_cpu_online(unsigned int cpu);
+int pacifica_cpu_offline(unsigned int cpu);
+
+/* Zeroed pages of 2^@order, and their addresses. */
+void *pac_alloc_pages(unsigned int order);
+void pac_free_pages(void *va, unsigned int order);
+u64 pac_virt_to_phys(void *va);
+void *pac_phys_to_virt(u64 pa);
+
+/*
+ * Pins @nr pages of the caller's memory at @uaddr for long-term writable use.
+ * Returns @nr, or a negative errno with nothing left pinned.
+ */
+long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages);
+/* Unpins pages pinned by pac_pin_user_pages(), marking them dirty. */
+void pac_unpin_user_pages(struct page **pages, unsigned long nr);
+u64 pac_page_to_phys(struct page *page);
+
+/* Per-CPU bring-up: calls pacifica_cpu_online/offline on every CPU. */
+int pac_cpuhp_setup(void);
+void pac_cpuhp_remove(void);
+unsigned int pac_nr_cpu_ids(void);
+unsigned int pac_num_online_cpus(void);
+unsigned int pac_smp_processor_id(void);
+
+/*
+ * Enters and leaves a section that may use FPU/SSE registers freely: the
+ * task's user FPU state is saved first and restored on return to user mode.
+ * Preemption is off inside.
+ */
+void pac_fpu_begin(void);
+void pac_fpu_end(void);
+void pac_local_irq_disable(void);
+void pac_local_irq_enable(void);
+void pac_cond_resched(void);
+int pac_signal_pending(void);
+
+#endif /* PACIFICA_SHIM_H */

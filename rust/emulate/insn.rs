@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A small x86 instruction decoder: just enough to emulate what SVM without
+//! decode assists leaves to software. It finds the length of every
+//! instruction the module intercepts and decodes the MOV forms that guests
+//! use to reach MMIO. Anything else is reported as unsupported, never
+//! guessed. Depends on `core` only; the host tests exercise it.
+//!
+//! References: AMD APM Vol. 3, chapter 1 (instruction encoding) and
+//! appendix A (opcode maps).
+
+/// The code size of the running guest, from CR0.PE, EFER.LMA and CS.L/CS.D.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuMode {
+    /// 16-bit code: real mode, or protected mode with CS.D = 0.
+    Bits16,
+    /// 32-bit protected or compatibility mode with CS.D = 1.
+    Bits32,
+    /// 64-bit mode (EFER.LMA and CS.L).
+    Bits64,
+}
+
+/// A general register operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gpr {
+    /// Register number, 0 (RAX) to 15 (R15).
+    pub index: u8,
+    /// The legacy high-byte register (AH, CH, DH, BH): bits 8-15 of index 0-3.
+    pub high_byte: bool,
+}
+
+/// How a value loaded from memory reaches a wider register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extend {
+    /// Same width as the access.
+    None,
+    /// MOVZX.
+    Zero,
+    /// MOVSX.
+    Sign,
+}
+
+/// The source of a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Reg(Gpr),
+    Imm(u64),
+}
+
+/// What a decoded instruction does, for the instructions the module handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// MOV to memory of `size` bytes.
+    Store { size: u8, src: Source },
+    /// MOV/MOVZX/MOVSX from memory: `size` bytes read into `dst`, which is
+    /// `dst_size` bytes wide.
+    Load { size: u8, dst: Gpr, dst_size: u8, extend: Extend },
+    /// An instruction whose only emulation is to be skipped or answered by
+    /// an exit handler; decoded for its length.
+    Other(Opcode),
+}
+
+/// Instructions recognised only for their length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opcode {
+    Hlt,
+    Cpuid,
+    Rdmsr,
+    Wrmsr,
+    Vmmcall,
+    Invd,
+    Xsetbv,
+    /// INS/OUTS, byte or word/dword form.
+    StringIo,
+}
+
+/// Segment override prefixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegOverride {
+    Es,
+    Cs,
+    Ss,
+    Ds,
+    Fs,
+    Gs,
+}
+
+/// A decoded instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    /// Length in bytes, prefixes included.
+    pub len: u8,
+    pub op: Op,
+    /// Effective address size in bytes (2, 4 or 8).
+    pub addr_size: u8,
+    /// Effective operand size in bytes for non-byte forms (2, 4 or 8).
+    pub op_size: u8,
+    pub seg: Option<SegOverride>,
+    /// An F3 (REP) prefix was present.
+    pub rep: bool,
+}
+
+/// Why decoding stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The bytes ended before the instruction did.
+    Truncated,
+    /// More than 15 bytes.
+    TooLong,
+    /// A valid instruction this decoder does not emulate; carries the first
+    /// opcode byte after the prefixes.
+    Unsupported(u8),
+}
+
+/// Longest legal x86 instruction.
+pub const MAX_INSN_LEN: usize = 15;
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn next(&mut self) -> Result<u8, DecodeError> {
+        if self.pos >= MAX_INSN_LEN {
+            return Err(DecodeError::TooLong);
+        }
+        let b = *self.bytes.get(self.pos).ok_or(DecodeError::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn skip(&mut self, n: usize) -> Result<(), DecodeError> {
+        for _ in 0..n {
+            self.next()?;
+        }
+        Ok(())
+    }
+
+    fn imm(&mut self, n: usize) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for i in 0..n {
+            v |= u64::from(self.next()?) << (8 * i);
+        }
+        Ok(v)
+    }
+}
+
+/// The fields of a ModRM byte.
+struct ModRm {
+    md: u8,
+    reg: u8,
+    rm: u8,
+}
+
+/// Reads a ModRM byte and skips its SIB and displacement, which the module
+/// never needs: the nested page fault already gives the guest-physical address.
+fn modrm(c: &mut Cursor<'_>, addr_size: u8) -> Result<ModRm, DecodeError> {
+    let b = c.next()?;
+    let m = ModRm { md: b >> 6, reg: (b >> 3) & 7, rm: b & 7 };
+    if m.md == 3 {
+        return Ok(m);
+    }
+    let disp = if addr_size == 2 {
+        match m.md {
+            0 if m.rm == 6 => 2,
+            0 => 0,
+            1 => 1,
+            _ => 2,
+        }
+    } else {
+        let mut base_is_disp32 = m.md == 0 && m.rm == 5;
+        if m.rm == 4 {
+            let sib = c.next()?;
+            base_is_disp32 = m.md == 0 && sib & 7 == 5;
+        }
+        match m.md {
+            0 if base_is_disp32 => 4,
+            0 => 0,
+            1 => 1,
+            _ => 4,
+        }
+    };
+    c.skip(disp)?;
+    Ok(m)
+}
+
+/// Decodes the instruction at the start of `bytes` in `mode`.
+pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
+    let mut c = Cursor { bytes, pos: 0 };
+    let (mut opsize_prefix, mut addrsize_prefix, mut rep) = (false, false, false);
+    let mut seg = None;
+    let mut rex = 0u8;
+
+    let mut b = c.next()?;
+    loop {
+        match b {
+            0x66 => opsize_prefix = true,
+            0x67 => addrsize_prefix = true,
+            0xf3 => rep = true,
+            0xf2 | 0xf0 => {}
+            0x26 => seg = Some(SegOverride::Es),
+            0x2e => seg = Some(SegOverride::Cs),
+            0x36 => seg = Some(SegOverride::Ss),
+            0x3e => seg = Some(SegOverride::Ds),
+            0x64 => seg = Some(SegOverride::Fs),
+            0x65 => seg = Some(SegOverride::Gs),
+            _ => break,
+        }
+        rex = 0;
+        b = c.next()?;
+    }
+    // REX must come last, right before the opcode; only in 64-bit mode.
+    if mode == CpuMode::Bits64 && (0x40..=0x4f).contains(&b) {
+        rex = b;
+        b = c.next()?;
+    }
+    let rex_w = rex & 8 != 0;
+    let rex_r = (rex >> 2) & 1;
+
+    let (addr_size, op_size) = match mode {
+        CpuMode::Bits16 => (if addrsize_prefix { 4 } else { 2 }, if opsize_prefix { 4 } else { 2 }),
+        CpuMode::Bits32 => (if addrsize_prefix { 2 } else { 4 }, if opsize_prefix { 2 } else { 4 }),
+        CpuMode::Bits64 => (
+            if addrsize_prefix { 4 } else { 8 },
+            if rex_w {
+                8
+            } else if opsize_prefix {
+                2
+            } else {
+                4
+            },
+        ),
+    };
+    let gpr = |n: u8, byte: bool| -> Gpr {
+        let index = n | (rex_r << 3);
+        // Without REX, byte registers 4-7 are AH, CH, DH, BH.
+        if byte && rex == 0 && (4..8).contains(&n) {
+            Gpr { index: n - 4, high_byte: true }
+        } else {
+            Gpr { index, high_byte: false }
+        }
+    };
+    let acc = Gpr { index: 0, high_byte: false };
+
+    let op = match b {
+        0x88 | 0x89 => {
+            let byte = b == 0x88;
+            let m = modrm(&mut c, addr_size)?;
+            if m.md == 3 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            Op::Store { size: if byte { 1 } else { op_size }, src: Source::Reg(gpr(m.reg, byte)) }
+        }
+        0x8a | 0x8b => {
+            let byte = b == 0x8a;
+            let m = modrm(&mut c, addr_size)?;
+            if m.md == 3 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            let size = if byte { 1 } else { op_size };
+            Op::Load { size, dst: gpr(m.reg, byte), dst_size: size, extend: Extend::None }
+        }
+        0xc6 | 0xc7 => {
+            let m = modrm(&mut c, addr_size)?;
+            if m.md == 3 || m.reg != 0 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            let size = if b == 0xc6 { 1 } else { op_size };
+            let imm_len = usize::from(size.min(4));
+            let mut imm = c.imm(imm_len)?;
+            if size == 8 && imm & (1 << 31) != 0 {
+                imm |= 0xffff_ffff_0000_0000;
+            }
+            Op::Store { size, src: Source::Imm(imm) }
+        }
+        0xa0..=0xa3 => {
+            c.skip(usize::from(addr_size))?;
+            let size = if b & 1 == 0 { 1 } else { op_size };
+            if b < 0xa2 {
+                Op::Load { size, dst: acc, dst_size: size, extend: Extend::None }
+            } else {
+                Op::Store { size, src: Source::Reg(acc) }
+            }
+        }
+        0xf4 => Op::Other(Opcode::Hlt),
+        0x6c..=0x6f => Op::Other(Opcode::StringIo),
+        0x0f => {
+            let b2 = c.next()?;
+            match b2 {
+                0xa2 => Op::Other(Opcode::Cpuid),
+                0x30 => Op::Other(Opcode::Wrmsr),
+                0x32 => Op::Other(Opcode::Rdmsr),
+                0x08 => Op::Other(Opcode::Invd),
+                0x01 => match c.next()? {
+                    0xd9 => Op::Other(Opcode::Vmmcall),
+                    0xd1 => Op::Other(Opcode::Xsetbv),
+                    _ => return Err(DecodeError::Unsupported(b)),
+                },
+                0xb6 | 0xb7 | 0xbe | 0xbf => {
+                    let m = modrm(&mut c, addr_size)?;
+                    if m.md == 3 {
+                        return Err(DecodeError::Unsupported(b));
+                    }
+                    let size = if b2 & 1 == 0 { 1 } else { 2 };
+                    let extend = if b2 < 0xb8 { Extend::Zero } else { Extend::Sign };
+                    Op::Load { size, dst: gpr(m.reg, false), dst_size: op_size, extend }
+                }
+                _ => return Err(DecodeError::Unsupported(b)),
+            }
+        }
+        _ => return Err(DecodeError::Unsupported(b)),
+    };
+    Ok(Insn { len: c.pos as u8, op, addr_size, op_size, seg, rep })
+}
+
+/// Writes `value` (already `size` bytes, extended as the instruction says)
+/// into a register whose current contents are `old`, with x86's rules: a
+/// 32-bit write clears bits 32-63, 8- and 16-bit writes keep the rest.
+pub fn merge_reg(old: u64, value: u64, dst: Gpr, dst_size: u8) -> u64 {
+    match (dst_size, dst.high_byte) {
+        (1, true) => (old & !0xff00) | ((value & 0xff) << 8),
+        (1, false) => (old & !0xff) | (value & 0xff),
+        (2, _) => (old & !0xffff) | (value & 0xffff),
+        (4, _) => value & 0xffff_ffff,
+        _ => value,
+    }
+}
+
+/// Extends a `size`-byte value loaded from memory to `dst_size` bytes.
+pub fn extend(value: u64, size: u8, dst_size: u8, how: Extend) -> u64 {
+    let bits = u32::from(size) * 8;
+    let v = if bits >= 64 { value } else { value & ((1u64 << bits) - 1) };
+    let v = match how {
+        Extend::Sign if bits < 64 => (((v << (64 - bits)) as i64) >> (64 - bits)) as u64,
+        _ => v,
+    };
+    let dbits = u32::from(dst_size) * 8;
+    if dbits >= 64 {
+        v
+    } else {
+        v & ((1u64 << dbits) - 1)
+    }
+}
+
+/// The value a store writes, `size` bytes of a register or an immediate.
+pub fn store_value(src: Source, size: u8, mut read_gpr: impl FnMut(u8) -> u64) -> u64 {
+    let v = match src {
+        Source::Imm(i) => i,
+        Source::Reg(g) if g.high_byte => read_gpr(g.index) >> 8,
+        Source::Reg(g) => read_gpr(g.index),
+    };
+    extend(v, size, size, Extend::None)
+}

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Port I/O exits (APM 15.10.2). Every port is intercepted and served by
+//! userspace. IN and OUT move RAX; INS and OUTS (with or without REP) move
+//! guest memory through the run page's data area, up to its size per exit:
+//! a longer REP re-executes the instruction until RCX reaches zero.
+
+use super::{fault, fetch_insn, user_exit, user_mode, walk, Flow, Pending};
+use crate::emulate::insn::{self, SegOverride};
+use crate::emulate::walk::Access;
+use crate::hw::svm::ioio;
+use crate::uapi;
+use crate::vcpu::{Vcpu, VcpuState};
+
+/// One batch of INS or OUTS, as decoded at the exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StringOp {
+    /// Element size in bytes.
+    size: u8,
+    /// Elements in this batch.
+    count: u32,
+    /// Address size in bytes (2, 4 or 8): RSI/RDI/RCX wrap at it.
+    addr_size: u8,
+    rep: bool,
+    /// Segment base of the memory operand.
+    seg_base: u64,
+    /// RIP after the instruction.
+    next_rip: u64,
+}
+
+const RFLAGS_DF: u64 = 1 << 10;
+
+fn mask(addr_size: u8) -> u64 {
+    match addr_size {
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
+}
+
+/// Handles an IOIO intercept.
+pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, info: u64, next_rip: u64) -> Flow {
+    st.count(uapi::PACIFICA_STAT_IO);
+    let port = (info >> ioio::PORT_SHIFT) as u16;
+    let size: u8 = if info & ioio::SZ32 != 0 {
+        4
+    } else if info & ioio::SZ16 != 0 {
+        2
+    } else {
+        1
+    };
+    let input = info & ioio::TYPE_IN != 0;
+    if info & ioio::STR != 0 {
+        return string(vcpu, st, port, size, input, next_rip);
+    }
+    let direction = if input { uapi::PACIFICA_EXIT_IO_IN } else { uapi::PACIFICA_EXIT_IO_OUT };
+    if input {
+        st.pending = Pending::In { size };
+    } else {
+        let rax = st.vmcb().save.rax.to_le_bytes();
+        vcpu.io_data()[..usize::from(size)].copy_from_slice(&rax[..usize::from(size)]);
+    }
+    let flow = io_exit(vcpu, st, direction, size, port, 1);
+    // IN's result lands at the next run; RIP can move now either way.
+    st.vmcb().save.rip = next_rip;
+    flow
+}
+
+fn io_exit(vcpu: &Vcpu, st: &mut VcpuState, direction: u8, size: u8, port: u16, count: u32) -> Flow {
+    let io = uapi::IoExit {
+        direction,
+        size,
+        port,
+        count,
+        data_offset: uapi::PACIFICA_RUN_IO_DATA_OFFSET as u64,
+    };
+    user_exit(vcpu, st, uapi::PACIFICA_EXIT_IO, uapi::ExitData { io })
+}
+
+/// The linear address of element `k` of a string operation: RSI/RDI moves
+/// by `size` per element, down when RFLAGS.DF is set.
+fn element_la(st: &mut VcpuState, op: &StringOp, index_reg: u8, k: u32) -> u64 {
+    let df = st.vmcb().save.rflags & RFLAGS_DF != 0;
+    let base = st.gpr(index_reg);
+    let step = u64::from(op.size).wrapping_mul(u64::from(k));
+    let off = if df { base.wrapping_sub(step) } else { base.wrapping_add(step) } & mask(op.addr_size);
+    let la = op.seg_base.wrapping_add(off);
+    if op.addr_size == 8 {
+        la
+    } else {
+        la & 0xffff_ffff
+    }
+}
+
+/// Moves RSI or RDI past `count` elements and counts RCX down; RIP moves
+/// past the instruction once RCX is zero (or without REP).
+fn advance_string(st: &mut VcpuState, op: &StringOp, index_reg: u8) {
+    let m = mask(op.addr_size);
+    let df = st.vmcb().save.rflags & RFLAGS_DF != 0;
+    let step = u64::from(op.size) * u64::from(op.count);
+    let old = st.gpr(index_reg);
+    let new = if df { old.wrapping_sub(step) } else { old.wrapping_add(step) };
+    st.set_gpr(index_reg, (old & !m) | (new & m));
+    let mut done = true;
+    if op.rep {
+        let rcx = st.gpr(1);
+        let left = (rcx & m).wrapping_sub(u64::from(op.count)) & m;
+        st.set_gpr(1, (rcx & !m) | left);
+        done = left == 0;
+    }
+    if done {
+        st.vmcb().save.rip = op.next_rip;
+    }
+}
+
+const RSI: u8 = 6;
+const RDI: u8 = 7;
+
+fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, next_rip: u64) -> Flow {
+    // QEMU leaves EXITINFO1's address-size bits empty, so the prefixes are
+    // decoded from the instruction itself.
+    let i = match fetch_insn(vcpu, st) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    let m = mask(i.addr_size);
+    let total = if i.rep { st.gpr(1) & m } else { 1 };
+    if total == 0 {
+        st.vmcb().save.rip = next_rip;
+        return Flow::Continue;
+    }
+    let long = st.cpu_mode() == insn::CpuMode::Bits64;
+    let s = &st.vmcb().save;
+    // INS always writes ES:RDI; OUTS reads DS:RSI unless overridden. In
+    // 64-bit mode only FS and GS have a base.
+    let seg_base = match (input, i.seg) {
+        (true, _) => if long { 0 } else { s.es.base },
+        (false, Some(SegOverride::Fs)) => s.fs.base,
+        (false, Some(SegOverride::Gs)) => s.gs.base,
+        (false, _) if long => 0,
+        (false, Some(SegOverride::Es)) => s.es.base,
+        (false, Some(SegOverride::Cs)) => s.cs.base,
+        (false, Some(SegOverride::Ss)) => s.ss.base,
+        (false, _) => s.ds.base,
+    };
+    let max = (uapi::PACIFICA_RUN_IO_DATA_SIZE / usize::from(size)) as u64;
+    let mut op = StringOp {
+        size,
+        count: total.min(max) as u32,
+        addr_size: i.addr_size,
+        rep: i.rep,
+        seg_base,
+        next_rip,
+    };
+    let access = Access { write: input, user: user_mode(st), fetch: false };
+    let index_reg = if input { RDI } else { RSI };
+    // Translate every element now, so that a page fault is raised before
+    // any port is touched; a batch stops short of a faulting element, which
+    // the re-executed instruction then reaches first.
+    for k in 0..op.count {
+        let la = element_la(st, &op, index_reg, k);
+        match walk(vcpu, st, la, access) {
+            Ok(gpa) if !input => {
+                let at = k as usize * usize::from(size);
+                let buf = &mut vcpu.io_data()[at..at + usize::from(size)];
+                if !vcpu.vm.mem.lock().read(gpa, buf) {
+                    return super::internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+                }
+            }
+            Ok(_) => {}
+            Err(e) if k == 0 => return fault(vcpu, st, la, e),
+            Err(_) => {
+                op.count = k;
+                break;
+            }
+        }
+    }
+    let flow = if input {
+        st.pending = Pending::StringIn(op);
+        io_exit(vcpu, st, uapi::PACIFICA_EXIT_IO_IN, size, port, op.count)
+    } else {
+        let f = io_exit(vcpu, st, uapi::PACIFICA_EXIT_IO_OUT, size, port, op.count);
+        advance_string(st, &op, RSI);
+        f
+    };
+    flow
+}
+
+/// Stores what userspace read from the port into guest memory.
+pub(super) fn complete_string_in(vcpu: &Vcpu, st: &mut VcpuState, op: StringOp) {
+    let access = Access { write: true, user: user_mode(st), fetch: false };
+    for k in 0..op.count {
+        let la = element_la(st, &op, RDI, k);
+        let at = k as usize * usize::from(op.size);
+        let mut buf = [0u8; 4];
+        buf[..usize::from(op.size)].copy_from_slice(&vcpu.io_data()[at..at + usize::from(op.size)]);
+        // Translated successfully at the exit; the guest cannot have run
+        // since, so this only fails if another vCPU changed the tables.
+        if let Ok(gpa) = walk(vcpu, st, la, access) {
+            vcpu.vm.mem.lock().write(gpa, &buf[..usize::from(op.size)]);
+        }
+    }
+    advance_string(st, &op, RDI);
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Nested page faults. Guest RAM is mapped whole when it is registered, so
+//! a nested page fault means the guest touched a guest-physical address
+//! outside every region: MMIO, served by userspace. Without decode assists
+//! the module decodes the faulting MOV itself to learn the size, the
+//! direction and the register (APM 15.25.6 gives only the address).
+
+use super::{advance, fetch_insn, internal_error, user_exit, Flow, Pending};
+use crate::emulate::insn::{self, Extend, Gpr, Op};
+use crate::hw::svm::npf;
+use crate::uapi;
+use crate::vcpu::{Vcpu, VcpuState};
+
+/// An MMIO read waiting for userspace's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Load {
+    size: u8,
+    dst: Gpr,
+    dst_size: u8,
+    extend: Extend,
+    len: u8,
+}
+
+/// Handles a nested page fault at `gpa` with NPF error code `error`.
+pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, gpa: u64, error: u64) -> Flow {
+    // A fault on RAM, or on the guest's own page tables, or an instruction
+    // fetch from MMIO, is nothing a MOV emulator can serve.
+    if error & (npf::FETCH | npf::GUEST_PAGE_TABLE) != 0 || vcpu.vm.mem.lock().is_ram(gpa) {
+        let sub = if error & npf::FETCH == 0 && vcpu.vm.mem.lock().is_ram(gpa) {
+            uapi::PACIFICA_INTERNAL_NPF_IN_RAM
+        } else {
+            uapi::PACIFICA_INTERNAL_EMULATION
+        };
+        return internal_error(vcpu, st, sub);
+    }
+    let i = match fetch_insn(vcpu, st) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    st.count(uapi::PACIFICA_STAT_MMIO);
+    let mut mmio = uapi::MmioExit { phys_addr: gpa, ..Default::default() };
+    match i.op {
+        Op::Store { size, src } => {
+            let value = insn::store_value(src, size, |r| st.gpr(r));
+            mmio.data = value.to_le_bytes();
+            mmio.len = u32::from(size);
+            mmio.is_write = 1;
+            advance(st, i.len);
+        }
+        Op::Load { size, dst, dst_size, extend } => {
+            mmio.len = u32::from(size);
+            st.pending = Pending::MmioRead(Load { size, dst, dst_size, extend, len: i.len });
+        }
+        Op::Other(_) => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+    }
+    user_exit(vcpu, st, uapi::PACIFICA_EXIT_MMIO, uapi::ExitData { mmio })
+}
+
+/// Loads what userspace read into the destination register.
+pub(super) fn complete_load(vcpu: &Vcpu, st: &mut VcpuState, l: Load) {
+    let run = vcpu.read_run();
+    // SAFETY: the union's fields are all plain integers; any bytes
+    // userspace left there are a valid `MmioExit`.
+    let data = unsafe { run.exit.mmio.data };
+    let v = insn::extend(u64::from_le_bytes(data), l.size, l.dst_size, l.extend);
+    st.merge_gpr(l.dst, v, l.dst_size);
+    advance(st, l.len);
+}

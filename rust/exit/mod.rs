@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Exit handling: the #VMEXIT is decoded once into an [`Exit`], dispatched
+//! by one `match`, and each family is handled in its own file. Every
+//! handler returns a [`Flow`]; nothing here panics on what the guest does:
+//! an exit without a handler becomes an internal-error exit to userspace.
+
+mod io;
+mod mmio;
+mod sysreg;
+
+use crate::emulate::insn::{self, Insn, Opcode, Op};
+use crate::emulate::walk::{self, Access, WalkError};
+use crate::hw::svm::{exit as code, features, Exception};
+use crate::uapi;
+use crate::vcpu::{Vcpu, VcpuState};
+use crate::global;
+use kernel::prelude::*;
+
+/// What the run loop does after an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Enter the guest again.
+    Continue,
+    /// Return to userspace; the run page describes the exit.
+    User,
+    /// Return to userspace; the guest cannot continue without new state.
+    Stop,
+}
+
+/// Work an exit to userspace leaves for the next `PACIFICA_RUN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pending {
+    None,
+    /// IN: copy the data from the run page into RAX.
+    In { size: u8 },
+    /// INS: copy the data into guest memory and advance the registers.
+    StringIn(io::StringOp),
+    /// MMIO read: load the data into a register and skip the instruction.
+    MmioRead(mmio::Load),
+    /// VMMCALL: the result goes into RAX.
+    Hypercall,
+}
+
+/// A decoded #VMEXIT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    Intr,
+    Nmi,
+    Cpuid,
+    Hlt,
+    Io { info: u64, next_rip: u64 },
+    Msr { write: bool },
+    Vmmcall,
+    Shutdown,
+    Npf { gpa: u64, error: u64 },
+    /// An instruction the guest may not use: #UD.
+    Undefined,
+    /// INVD: done as WBINVD would be, never dropping dirty cache lines.
+    Invd,
+    Invalid,
+    Unknown(u64),
+}
+
+impl Exit {
+    fn decode(exit_code: u64, info1: u64, info2: u64) -> Self {
+        match exit_code {
+            code::INTR => Exit::Intr,
+            code::NMI => Exit::Nmi,
+            code::CPUID => Exit::Cpuid,
+            code::HLT => Exit::Hlt,
+            code::IOIO => Exit::Io { info: info1, next_rip: info2 },
+            code::MSR => Exit::Msr { write: info1 & 1 != 0 },
+            code::VMMCALL => Exit::Vmmcall,
+            code::SHUTDOWN => Exit::Shutdown,
+            code::NPF => Exit::Npf { gpa: info2, error: info1 },
+            code::VMRUN | code::VMLOAD | code::VMSAVE | code::STGI | code::CLGI | code::SKINIT
+            | code::INVLPGA | code::RDTSCP | code::MONITOR | code::MWAIT | code::MWAIT_COND
+            | code::XSETBV | code::RDPRU => Exit::Undefined,
+            code::INVD => Exit::Invd,
+            code::INVALID => Exit::Invalid,
+            other => Exit::Unknown(other),
+        }
+    }
+}
+
+/// Handles the exit that just happened.
+pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    st.exit_rip = st.vmcb().save.rip;
+    let c = st.vmcb().control;
+    match Exit::decode(c.exit_code, c.exit_info_1, c.exit_info_2) {
+        Exit::Intr => {
+            // The host took the interrupt when the run loop enabled them.
+            st.count(uapi::PACIFICA_STAT_INTR);
+            Flow::Continue
+        }
+        Exit::Nmi => {
+            st.count(uapi::PACIFICA_STAT_NMI);
+            Flow::Continue
+        }
+        Exit::Cpuid => sysreg::cpuid(vcpu, st),
+        Exit::Msr { write } => sysreg::msr(vcpu, st, write),
+        Exit::Hlt => {
+            st.count(uapi::PACIFICA_STAT_HLT);
+            if let Err(f) = skip(vcpu, st, Opcode::Hlt) {
+                return f;
+            }
+            user_exit(vcpu, st, uapi::PACIFICA_EXIT_HLT, uapi::ExitData { pad: [0; 256] })
+        }
+        Exit::Io { info, next_rip } => io::handle(vcpu, st, info, next_rip),
+        Exit::Vmmcall => sysreg::vmmcall(vcpu, st),
+        Exit::Shutdown => {
+            st.count(uapi::PACIFICA_STAT_SHUTDOWN);
+            user_exit(vcpu, st, uapi::PACIFICA_EXIT_SHUTDOWN, uapi::ExitData { pad: [0; 256] });
+            Flow::Stop
+        }
+        Exit::Npf { gpa, error } => {
+            st.count(uapi::PACIFICA_STAT_NPF);
+            mmio::handle(vcpu, st, gpa, error)
+        }
+        Exit::Undefined => {
+            st.count(uapi::PACIFICA_STAT_UD);
+            st.inject(Exception::UD);
+            Flow::Continue
+        }
+        Exit::Invd => {
+            st.count(uapi::PACIFICA_STAT_OTHER);
+            match skip(vcpu, st, Opcode::Invd) {
+                Ok(()) => Flow::Continue,
+                Err(f) => f,
+            }
+        }
+        Exit::Invalid => {
+            st.count(uapi::PACIFICA_STAT_INTERNAL);
+            let data = internal_data(st, 0);
+            user_exit(vcpu, st, uapi::PACIFICA_EXIT_FAIL_ENTRY, data);
+            Flow::Stop
+        }
+        Exit::Unknown(_) => internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT),
+    }
+}
+
+/// Finishes what the last exit to userspace left open, with the data
+/// userspace put in the run page.
+pub(crate) fn complete_pending(vcpu: &Vcpu, st: &mut VcpuState) {
+    let pending = core::mem::replace(&mut st.pending, Pending::None);
+    match pending {
+        Pending::None => {}
+        Pending::In { size } => {
+            let mut b = [0u8; 8];
+            b[..usize::from(size)].copy_from_slice(&vcpu.io_data()[..usize::from(size)]);
+            st.merge_gpr(insn::Gpr { index: 0, high_byte: false }, u64::from_le_bytes(b), size);
+        }
+        Pending::StringIn(op) => io::complete_string_in(vcpu, st, op),
+        Pending::MmioRead(load) => mmio::complete_load(vcpu, st, load),
+        Pending::Hypercall => {
+            let run = vcpu.read_run();
+            // SAFETY: every field of the union is plain integers, so reading
+            // any of them is sound whatever userspace wrote.
+            let ret = unsafe { run.exit.hypercall.ret };
+            st.vmcb().save.rax = ret;
+        }
+    }
+}
+
+/// Fills the run page for an exit to userspace.
+fn user_exit(vcpu: &Vcpu, st: &mut VcpuState, reason: u32, exit: uapi::ExitData) -> Flow {
+    vcpu.write_run(&uapi::Run { exit_reason: reason, pad: 0, rip: st.exit_rip, exit });
+    Flow::User
+}
+
+fn internal_data(st: &mut VcpuState, suberror: u32) -> uapi::ExitData {
+    let v = st.vmcb();
+    uapi::ExitData {
+        internal: uapi::InternalExit {
+            suberror,
+            pad: 0,
+            exit_code: v.control.exit_code,
+            exit_info_1: v.control.exit_info_1,
+            exit_info_2: v.control.exit_info_2,
+            exit_int_info: u64::from(v.control.exit_int_info)
+                | (u64::from(v.control.exit_int_info_err) << 32),
+            rip: v.save.rip,
+        },
+    }
+}
+
+/// Reports an exit the module cannot handle to userspace.
+fn internal_error(vcpu: &Vcpu, st: &mut VcpuState, suberror: u32) -> Flow {
+    st.count(uapi::PACIFICA_STAT_INTERNAL);
+    let data = internal_data(st, suberror);
+    user_exit(vcpu, st, uapi::PACIFICA_EXIT_INTERNAL_ERROR, data);
+    Flow::Stop
+}
+
+/// Translates a guest linear address for `access` through the guest's
+/// page tables, setting accessed and dirty bits as the CPU would.
+fn walk(vcpu: &Vcpu, st: &mut VcpuState, la: u64, access: Access) -> Result<u64, WalkError> {
+    let ps = st.paging_state();
+    walk::translate(&*vcpu.vm.mem.lock(), &ps, la, access)
+}
+
+/// Gives the guest the fault a failed translation of `la` means.
+fn fault(vcpu: &Vcpu, st: &mut VcpuState, la: u64, e: WalkError) -> Flow {
+    match e {
+        WalkError::PageFault(code) => {
+            st.vmcb().save.cr2 = la;
+            st.inject(Exception::page_fault(code));
+            Flow::Continue
+        }
+        WalkError::TableNotInRam(_) => internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+    }
+}
+
+/// Whether the guest runs at CPL 3.
+fn user_mode(st: &mut VcpuState) -> bool {
+    st.vmcb().save.cpl == 3
+}
+
+/// Fetches and decodes the instruction at the guest's RIP.
+fn fetch_insn(vcpu: &Vcpu, st: &mut VcpuState) -> Result<Insn, Flow> {
+    let (cs_base, rip) = {
+        let s = &st.vmcb().save;
+        (s.cs.base, s.rip)
+    };
+    let mode = st.cpu_mode();
+    let la = if mode == insn::CpuMode::Bits64 { rip } else { cs_base.wrapping_add(rip) & 0xffff_ffff };
+    let access = Access { write: false, user: user_mode(st), fetch: true };
+    let mut bytes = [0u8; insn::MAX_INSN_LEN];
+    // The instruction may straddle a page boundary: translate each part.
+    let first = (4096 - (la & 4095) as usize).min(bytes.len());
+    let mut have = 0;
+    for (start, len) in [(0, first), (first, bytes.len() - first)] {
+        if len == 0 {
+            continue;
+        }
+        let ok = match walk(vcpu, st, la.wrapping_add(start as u64), access) {
+            Ok(gpa) => vcpu.vm.mem.lock().read(gpa, &mut bytes[start..start + len]),
+            // The first page holds the instruction the CPU just fetched;
+            // failing to translate it again means the guest changed its
+            // tables meanwhile, and it gets the fault it would now get.
+            Err(e) if start == 0 => return Err(fault(vcpu, st, la, e)),
+            // The second page matters only if the decoder needs its bytes,
+            // which it reports as truncation below.
+            Err(_) => false,
+        };
+        if !ok {
+            break;
+        }
+        have = start + len;
+    }
+    insn::decode(&bytes[..have], mode)
+        .map_err(|_| internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION))
+}
+
+/// Advances RIP past the intercepted instruction, which must be `expect`:
+/// with NRIPS from the VMCB, otherwise by decoding it.
+fn skip(vcpu: &Vcpu, st: &mut VcpuState, expect: Opcode) -> Result<(), Flow> {
+    if global::get().cpus.info.has(features::NRIPS) {
+        let next = st.vmcb().control.next_rip;
+        if next != 0 {
+            st.vmcb().save.rip = next;
+            return Ok(());
+        }
+    }
+    let i = fetch_insn(vcpu, st)?;
+    if i.op != Op::Other(expect) {
+        return Err(internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION));
+    }
+    advance(st, i.len);
+    Ok(())
+}
+
+/// Adds `len` to RIP, wrapping as the code size does.
+fn advance(st: &mut VcpuState, len: u8) {
+    let mode = st.cpu_mode();
+    let s = &mut st.vmcb().save;
+    let rip = s.rip.wrapping_add(u64::from(len));
+    s.rip = match mode {
+        insn::CpuMode::Bits64 => rip,
+        insn::CpuMode::Bits32 => rip & 0xffff_ffff,
+        insn::CpuMode::Bits16 => rip & 0xffff,
+    };
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! CPUID, RDMSR/WRMSR and VMMCALL: answered in the kernel, by the policies
+//! in `policy/`.
+
+use super::{skip, user_exit, Flow, Pending};
+use crate::emulate::insn::Opcode;
+use crate::hw::svm::Exception;
+use crate::policy::{cpuid, msr};
+use crate::svm::ops;
+use crate::uapi;
+use crate::vcpu::{Vcpu, VcpuState};
+
+/// CPUID: the filtered host answer.
+pub(super) fn cpuid(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    st.count(uapi::PACIFICA_STAT_CPUID);
+    let leaf = st.gpr(0) as u32;
+    let subleaf = st.gpr(1) as u32;
+    let r = cpuid::guest_cpuid(leaf, subleaf, vcpu.id, |l, s| {
+        let h = ops::cpuid(l, s);
+        [h.eax, h.ebx, h.ecx, h.edx]
+    });
+    if let Err(f) = skip(vcpu, st, Opcode::Cpuid) {
+        return f;
+    }
+    // CPUID writes the low 32 bits and clears the high ones.
+    st.set_gpr(0, u64::from(r[0]));
+    st.set_gpr(3, u64::from(r[1]));
+    st.set_gpr(1, u64::from(r[2]));
+    st.set_gpr(2, u64::from(r[3]));
+    Flow::Continue
+}
+
+/// RDMSR or WRMSR of an intercepted MSR.
+pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
+    st.count(uapi::PACIFICA_STAT_MSR);
+    let nr = st.gpr(1) as u32;
+    let value = (st.gpr(2) << 32) | (st.gpr(0) & 0xffff_ffff);
+    let host_tsc = ops::rdtsc();
+    let v = st.vmcb();
+    let cr0 = v.save.cr0;
+    let mut efer = v.save.efer;
+    let mut g_pat = v.save.g_pat;
+    let mut tsc_offset = v.control.tsc_offset;
+    let mut state =
+        msr::MsrState { efer: &mut efer, cr0, g_pat: &mut g_pat, tsc_offset: &mut tsc_offset, host_tsc };
+    let result = if write {
+        msr::write(nr, value, &mut state).then_some(None)
+    } else {
+        msr::read(nr, &state).map(Some)
+    };
+    let Some(read) = result else {
+        st.count(uapi::PACIFICA_STAT_GP);
+        st.inject(Exception::GP0);
+        return Flow::Continue;
+    };
+    let opcode = if write { Opcode::Wrmsr } else { Opcode::Rdmsr };
+    if let Err(f) = skip(vcpu, st, opcode) {
+        return f;
+    }
+    let v = st.vmcb();
+    v.save.efer = efer;
+    v.save.g_pat = g_pat;
+    v.control.tsc_offset = tsc_offset;
+    if let Some(val) = read {
+        st.set_gpr(0, val & 0xffff_ffff);
+        st.set_gpr(2, val >> 32);
+    }
+    Flow::Continue
+}
+
+/// VMMCALL: [`uapi::PACIFICA_HC_PING`] is answered here; every other
+/// number goes to userspace.
+pub(super) fn vmmcall(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    st.count(uapi::PACIFICA_STAT_VMMCALL);
+    if let Err(f) = skip(vcpu, st, Opcode::Vmmcall) {
+        return f;
+    }
+    let nr = st.gpr(0);
+    if nr == uapi::PACIFICA_HC_PING {
+        st.set_gpr(0, 0);
+        return Flow::Continue;
+    }
+    let args = [st.gpr(3), st.gpr(1), st.gpr(2), st.gpr(6)];
+    st.pending = Pending::Hypercall;
+    let hypercall = uapi::HypercallExit { nr, args, ret: 0 };
+    user_exit(vcpu, st, uapi::PACIFICA_EXIT_HYPERCALL, uapi::ExitData { hypercall })
+}

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Guest memory: the VMM's own mappings, pinned for the VM's life, mapped
+//! into the nested page tables, and reachable by the module through the
+//! kernel's direct map for the accesses it makes on the guest's behalf.
+
+use super::npt::{self, Tables};
+use super::pages::HwPages;
+use crate::emulate::walk::GuestPhys;
+use crate::global;
+use crate::hw::paging::PAGE_SIZE;
+use crate::shim::{self, page};
+use crate::uapi;
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+/// One registered region.
+///
+/// # Invariants
+///
+/// `pages` holds `size / PAGE_SIZE` pages pinned by one
+/// `pin_user_pages` call, unpinned only in `drop`.
+struct Region {
+    slot: u32,
+    gpa: u64,
+    size: u64,
+    pages: KVVec<*mut page>,
+}
+
+// SAFETY: the page pointers are references to pinned pages, usable from
+// any thread.
+unsafe impl Send for Region {}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the pages were pinned once and are
+        // unpinned only here.
+        unsafe { shim::unpin_user_pages(&mut self.pages) };
+        global::get().pages_pinned.fetch_sub(self.pages.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Nested page tables living in pages of the module.
+///
+/// # Invariants
+///
+/// Every table address handed to `read`/`write` was returned by `alloc`,
+/// so it is the physical address of a page in `pages`.
+pub(crate) struct NptTables {
+    pages: KVec<HwPages>,
+}
+
+impl Tables for NptTables {
+    fn alloc(&mut self) -> Option<u64> {
+        let p = HwPages::page().ok()?;
+        let pa = p.pa();
+        self.pages.push(p, GFP_KERNEL).ok()?;
+        Some(pa)
+    }
+
+    fn read(&self, table: u64, index: usize) -> u64 {
+        let p = shim::phys_to_virt(table) as *const u64;
+        // SAFETY: by the type invariant `table` is one of our pages, and
+        // `index` < 512 (the builder masks it), so the read is in bounds.
+        unsafe { p.add(index % 512).read_volatile() }
+    }
+
+    fn write(&mut self, table: u64, index: usize, entry: u64) {
+        let p = shim::phys_to_virt(table) as *mut u64;
+        // SAFETY: as in `read`; the VM lock serialises writers, and the
+        // hardware only reads these entries.
+        unsafe { p.add(index % 512).write_volatile(entry) }
+    }
+}
+
+/// A VM's memory: its regions and the nested page tables mapping them.
+pub(crate) struct GuestMemory {
+    regions: KVec<Region>,
+    tables: NptTables,
+    /// Physical address of the top-level table (the VMCB's `nested_cr3`).
+    pub(crate) npt_root: u64,
+}
+
+/// What failed when adding a region, for the errno.
+fn check_region(r: &uapi::MemoryRegion, existing: &[Region]) -> Result {
+    let page = PAGE_SIZE;
+    if r.flags != 0 || r.slot >= uapi::PACIFICA_MAX_MEMORY_REGIONS {
+        return Err(EINVAL);
+    }
+    if r.memory_size == 0 || r.memory_size % page != 0 || r.guest_phys_addr % page != 0 || r.userspace_addr % page != 0 {
+        return Err(EINVAL);
+    }
+    // Guest-physical space ends at 2^52 (the architectural maximum); user
+    // addresses must not wrap either.
+    let end = r.guest_phys_addr.checked_add(r.memory_size).ok_or(EINVAL)?;
+    if end > 1 << 52 || r.userspace_addr.checked_add(r.memory_size).is_none() {
+        return Err(EINVAL);
+    }
+    for e in existing {
+        if e.slot == r.slot {
+            return Err(EEXIST);
+        }
+        if r.guest_phys_addr < e.gpa + e.size && e.gpa < end {
+            return Err(EEXIST);
+        }
+    }
+    Ok(())
+}
+
+impl GuestMemory {
+    /// Empty memory with an empty top-level table.
+    pub(crate) fn new() -> Result<Self> {
+        let mut tables = NptTables { pages: KVec::new() };
+        let npt_root = tables.alloc().ok_or(ENOMEM)?;
+        Ok(GuestMemory { regions: KVec::new(), tables, npt_root })
+    }
+
+    /// Pins and maps a new region (`PACIFICA_SET_MEMORY_REGION`).
+    pub(crate) fn add(&mut self, r: &uapi::MemoryRegion) -> Result {
+        check_region(r, &self.regions)?;
+        let n = (r.memory_size / PAGE_SIZE) as usize;
+        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
+        pages.extend_with(n, core::ptr::null_mut(), GFP_KERNEL)?;
+        shim::pin_user_pages(r.userspace_addr, &mut pages)?;
+        global::get().pages_pinned.fetch_add(n as u64, Ordering::Relaxed);
+        // INVARIANT: the pages were pinned by one call just above.
+        let region = Region { slot: r.slot, gpa: r.guest_phys_addr, size: r.memory_size, pages };
+        let hpa = |i: usize| {
+            // SAFETY: the region's pages are pinned (type invariant).
+            unsafe { shim::page_to_phys(region.pages[i]) }
+        };
+        // The overlap check above means the range is unmapped; a failure
+        // here is an allocation failure. Tables allocated so far stay (they
+        // are freed with the VM) but no leaf points at the unpinned pages,
+        // because the leaves written so far are cleared again.
+        if let Err(e) = npt::map_range(&mut self.tables, self.npt_root, r.guest_phys_addr, n, hpa) {
+            self.unmap_partial(r.guest_phys_addr, n);
+            return Err(match e {
+                npt::MapError::NoMemory => ENOMEM,
+                _ => EEXIST,
+            });
+        }
+        self.regions.push(region, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Clears the leaves of a range whose mapping failed half-way.
+    fn unmap_partial(&mut self, gpa: u64, n: usize) {
+        for i in 0..n {
+            let g = gpa + i as u64 * PAGE_SIZE;
+            npt::unmap_leaf(&mut self.tables, self.npt_root, g);
+        }
+    }
+
+    /// Whether `gpa` lies in a region.
+    pub(crate) fn is_ram(&self, gpa: u64) -> bool {
+        self.find(gpa).is_some()
+    }
+
+    fn find(&self, gpa: u64) -> Option<&Region> {
+        self.regions.iter().find(|r| gpa >= r.gpa && gpa - r.gpa < r.size)
+    }
+
+    /// The kernel address of the byte at `gpa`, valid up to the end of its
+    /// 4 KiB page, or `None` outside guest RAM.
+    fn hva(&self, gpa: u64) -> Option<*mut u8> {
+        let r = self.find(gpa)?;
+        let off = gpa - r.gpa;
+        let p = r.pages[(off / PAGE_SIZE) as usize];
+        // SAFETY: `p` is pinned (type invariant of `Region`).
+        let pa = unsafe { shim::page_to_phys(p) };
+        Some(shim::phys_to_virt(pa + off % PAGE_SIZE))
+    }
+
+    /// Copies guest memory at `gpa` into `buf`; false if any of it is not RAM.
+    pub(crate) fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        self.chunks(gpa, buf.len(), |hva, off, len| {
+            // SAFETY: `hva` is valid for `len` bytes within one pinned page;
+            // the guest may write it concurrently, which only makes the
+            // bytes read stale, never invalid.
+            unsafe { core::ptr::copy_nonoverlapping(hva, buf[off..].as_mut_ptr(), len) }
+        })
+    }
+
+    /// Copies `data` into guest memory at `gpa`; false if any of it is not RAM.
+    pub(crate) fn write(&self, gpa: u64, data: &[u8]) -> bool {
+        self.chunks(gpa, data.len(), |hva, off, len| {
+            // SAFETY: as in `read`; the page is pinned writable.
+            unsafe { core::ptr::copy_nonoverlapping(data[off..].as_ptr(), hva, len) }
+        })
+    }
+
+    /// Calls `f(hva, offset, len)` for each page-bounded piece of
+    /// `[gpa, gpa + len)`, after checking that all of it is RAM.
+    fn chunks(&self, gpa: u64, len: usize, mut f: impl FnMut(*mut u8, usize, usize)) -> bool {
+        let pieces = |visit: &mut dyn FnMut(u64, usize, usize) -> bool| {
+            let mut done = 0usize;
+            while done < len {
+                let g = gpa.wrapping_add(done as u64);
+                let l = ((PAGE_SIZE - g % PAGE_SIZE) as usize).min(len - done);
+                if !visit(g, done, l) {
+                    return false;
+                }
+                done += l;
+            }
+            true
+        };
+        // Check everything first so that a write is all or nothing.
+        if !pieces(&mut |g, _, _| self.hva(g).is_some()) {
+            return false;
+        }
+        pieces(&mut |g, off, l| {
+            if let Some(h) = self.hva(g) {
+                f(h, off, l);
+            }
+            true
+        })
+    }
+}
+
+impl GuestPhys for GuestMemory {
+    fn read_pte(&self, gpa: u64, wide: bool) -> Option<u64> {
+        let mut b = [0u8; 8];
+        let n = if wide { 8 } else { 4 };
+        self.read(gpa, &mut b[..n]).then(|| u64::from_le_bytes(b))
+    }
+
+    fn set_pte_bits(&self, gpa: u64, wide: bool, bits: u64) -> bool {
+        // Entries are naturally aligned, so they never straddle pages.
+        let Some(h) = self.hva(gpa) else { return false };
+        if wide {
+            // SAFETY: `h` is an 8-byte aligned entry in a pinned page; the
+            // atomic OR races correctly with the guest's own updates.
+            let a = unsafe { &*(h as *const core::sync::atomic::AtomicU64) };
+            a.fetch_or(bits, Ordering::SeqCst);
+        } else {
+            // SAFETY: as above, for a 4-byte entry.
+            let a = unsafe { &*(h as *const core::sync::atomic::AtomicU32) };
+            a.fetch_or(bits as u32, Ordering::SeqCst);
+        }
+        true
+    }
+}

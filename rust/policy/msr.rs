@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Which MSRs a guest may touch, and how the intercepted ones behave.
+//!
+//! The MSRs that VMLOAD/VMSAVE switch with the VMCB are passed through:
+//! the guest owns its copies and the host's are restored after every exit.
+//! Every other MSR is intercepted. A few are emulated on the VMCB's copy
+//! (EFER, PAT, TSC); the rest give #GP, as an MSR the CPU does not have
+//! would. Depends on `core` only.
+
+/// MSR numbers the policy names.
+pub mod nr {
+    pub const TSC: u32 = 0x0000_0010;
+    pub const APIC_BASE: u32 = 0x0000_001b;
+    pub const SYSENTER_CS: u32 = 0x0000_0174;
+    pub const SYSENTER_ESP: u32 = 0x0000_0175;
+    pub const SYSENTER_EIP: u32 = 0x0000_0176;
+    pub const PAT: u32 = 0x0000_0277;
+    pub const EFER: u32 = 0xc000_0080;
+    pub const STAR: u32 = 0xc000_0081;
+    pub const LSTAR: u32 = 0xc000_0082;
+    pub const CSTAR: u32 = 0xc000_0083;
+    pub const SFMASK: u32 = 0xc000_0084;
+    pub const FS_BASE: u32 = 0xc000_0100;
+    pub const GS_BASE: u32 = 0xc000_0101;
+    pub const KERNEL_GS_BASE: u32 = 0xc000_0102;
+    pub const VM_CR: u32 = 0xc001_0114;
+    pub const VM_HSAVE_PA: u32 = 0xc001_0117;
+}
+
+/// MSRs the guest reads and writes without an exit.
+pub const PASSTHROUGH: [u32; 10] = [
+    nr::FS_BASE,
+    nr::GS_BASE,
+    nr::KERNEL_GS_BASE,
+    nr::STAR,
+    nr::LSTAR,
+    nr::CSTAR,
+    nr::SFMASK,
+    nr::SYSENTER_CS,
+    nr::SYSENTER_ESP,
+    nr::SYSENTER_EIP,
+];
+
+/// Size of the MSR permission map (APM 15.11): 8 KiB.
+pub const MSRPM_SIZE: usize = 8192;
+
+/// Bit offset of `msr`'s read-intercept bit in the permission map (its
+/// write bit follows), or `None` for MSRs outside the three ranges the map
+/// covers (always intercepted).
+pub fn msrpm_bit(msr: u32) -> Option<usize> {
+    let (base, byte) = match msr {
+        0x0000_0000..=0x0000_1fff => (0x0000_0000, 0x000),
+        0xc000_0000..=0xc000_1fff => (0xc000_0000, 0x800),
+        0xc001_0000..=0xc001_1fff => (0xc001_0000, 0x1000),
+        _ => return None,
+    };
+    Some(byte * 8 + (msr - base) as usize * 2)
+}
+
+/// Fills a permission map: every MSR intercepted but [`PASSTHROUGH`].
+pub fn fill_permission_map(map: &mut [u8]) {
+    map.fill(0xff);
+    for msr in PASSTHROUGH {
+        if let Some(bit) = msrpm_bit(msr) {
+            map[bit / 8] &= !(3 << (bit % 8));
+        }
+    }
+}
+
+/// The guest state an intercepted MSR access can see and change.
+pub struct MsrState<'a> {
+    /// The VMCB's EFER (with SVME, which the guest never sees).
+    pub efer: &'a mut u64,
+    /// CR0, to refuse changing EFER.LME while paging is on.
+    pub cr0: u64,
+    pub g_pat: &'a mut u64,
+    pub tsc_offset: &'a mut u64,
+    /// The host TSC now.
+    pub host_tsc: u64,
+}
+
+const EFER_SVME: u64 = 1 << 12;
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+/// EFER bits a guest may set: SCE, LME, NXE, FFXSR.
+const EFER_GUEST_BITS: u64 = (1 << 0) | EFER_LME | (1 << 11) | (1 << 14);
+const CR0_PG: u64 = 1 << 31;
+
+fn pat_valid(v: u64) -> bool {
+    v.to_le_bytes().iter().all(|&t| matches!(t, 0 | 1 | 4 | 5 | 6 | 7))
+}
+
+/// RDMSR of an intercepted MSR: the value, or `None` for #GP.
+pub fn read(msr: u32, st: &MsrState<'_>) -> Option<u64> {
+    match msr {
+        nr::EFER => Some(*st.efer & !EFER_SVME),
+        nr::PAT => Some(*st.g_pat),
+        nr::TSC => Some(st.host_tsc.wrapping_add(*st.tsc_offset)),
+        _ => None,
+    }
+}
+
+/// WRMSR of an intercepted MSR: `false` for #GP.
+pub fn write(msr: u32, value: u64, st: &mut MsrState<'_>) -> bool {
+    match msr {
+        nr::EFER => {
+            // LMA is read-only; anything else outside the guest bits is
+            // reserved (SVME included: the guest has no SVM).
+            let v = value & !EFER_LMA;
+            if v & !EFER_GUEST_BITS != 0 {
+                return false;
+            }
+            if st.cr0 & CR0_PG != 0 && (v ^ *st.efer) & EFER_LME != 0 {
+                return false;
+            }
+            *st.efer = v | (*st.efer & EFER_LMA) | EFER_SVME;
+            true
+        }
+        nr::PAT if pat_valid(value) => {
+            *st.g_pat = value;
+            true
+        }
+        nr::TSC => {
+            *st.tsc_offset = value.wrapping_sub(st.host_tsc);
+            true
+        }
+        _ => false,
+    }
+}

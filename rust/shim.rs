@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers around the C shim (`c_shim/shim.h`), whose declarations
+//! bindgen generates into `shim_bindings.rs` at build time.
+//!
+//! Each wrapper here is the only place its C function is called from.
+
+#[allow(
+    dead_code,
+    missing_docs,
+    non_camel_case_types,
+    non_upper_case_globals,
+    unreachable_pub,
+    clippy::all
+)]
+pub(crate) mod bindings {
+    include!("shim_bindings.rs");
+}
+
+pub(crate) use bindings::page;
+
+/// Returns the id of the CPU this code runs on. Only meaningful while
+/// preemption is off.
+pub(crate) fn smp_processor_id() -> u32 {
+    // SAFETY: `smp_processor_id()` has no preconditions; with preemption
+    // enabled the answer may be stale, which callers account for.
+    unsafe { bindings::pac_smp_processor_id() }
+}
+
+/// The number of CPU ids (`nr_cpu_ids`): every CPU id is below it.
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: reads a variable fixed at boot.
+    unsafe { bindings::pac_nr_cpu_ids() }
+}
+
+/// Whether the current task has a signal pending.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: `signal_pending(current)` has no preconditions in task context.
+    unsafe { bindings::pac_signal_pending() != 0 }
+}
+
+/// Yields the CPU if the scheduler wants it.
+pub(crate) fn cond_resched() {
+    // SAFETY: called from process context with no locks that forbid sleeping.
+    unsafe { bindings::pac_cond_resched() }
+}
+
+/// Physical address of a kernel direct-map address.
+pub(crate) fn virt_to_phys(va: *const u8) -> u64 {
+    // SAFETY: `virt_to_phys` only computes; callers pass direct-map addresses
+    // (pages from `pac_alloc_pages`).
+    unsafe { bindings::pac_virt_to_phys(va as *mut _) }
+}
+
+/// Kernel direct-map address of a physical address.
+pub(crate) fn phys_to_virt(pa: u64) -> *mut u8 {
+    // SAFETY: `phys_to_virt` only computes.
+    unsafe { bindings::pac_phys_to_virt(pa) as *mut u8 }
+}
+
+/// Registers `/dev/pacifica`.
+pub(crate) fn misc_register() -> kernel::error::Result {
+    // SAFETY: called once from module init.
+    kernel::error::to_result(unsafe { bindings::pac_misc_register() })
+}
+
+/// Removes `/dev/pacifica`.
+pub(crate) fn misc_deregister() {
+    // SAFETY: called once from module exit, after a successful register.
+    unsafe { bindings::pac_misc_deregister() }
+}
+
+/// Registers the CPU hotplug callbacks, which also run on every online CPU.
+pub(crate) fn cpuhp_setup() -> kernel::error::Result {
+    // SAFETY: called once from module init; the callbacks are our exported
+    // `pacifica_cpu_online/offline`.
+    kernel::error::to_result(unsafe { bindings::pac_cpuhp_setup() })
+}
+
+/// Removes the hotplug callbacks, running the offline one on every CPU.
+pub(crate) fn cpuhp_remove() {
+    // SAFETY: called once from module exit after a successful setup.
+    unsafe { bindings::pac_cpuhp_remove() }
+}
+
+/// Pins `pages.len()` pages of the current process's memory at `uaddr`.
+pub(crate) fn pin_user_pages(uaddr: u64, pages: &mut [*mut page]) -> kernel::error::Result {
+    // SAFETY: `pages` has room for `pages.len()` pointers; the C side pins
+    // all or nothing.
+    let ret = unsafe { bindings::pac_pin_user_pages(uaddr, pages.len() as _, pages.as_mut_ptr()) };
+    if ret < 0 {
+        return Err(kernel::error::Error::from_errno(ret as i32));
+    }
+    Ok(())
+}
+
+/// Unpins pages pinned by [`pin_user_pages`].
+///
+/// # Safety
+///
+/// Every pointer in `pages` must come from one successful
+/// [`pin_user_pages`] call and not have been unpinned yet.
+pub(crate) unsafe fn unpin_user_pages(pages: &mut [*mut page]) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { bindings::pac_unpin_user_pages(pages.as_mut_ptr(), pages.len() as _) }
+}
+
+/// Physical address of a pinned page.
+///
+/// # Safety
+///
+/// `p` must be a valid `struct page` pointer (a pinned page).
+pub(crate) unsafe fn page_to_phys(p: *mut page) -> u64 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { bindings::pac_page_to_phys(p) }
+}
+
+/// A section in which the guest may own the FPU registers; see
+/// `pac_fpu_begin` in the shim. Preemption is off while it lives.
+pub(crate) struct FpuSection(());
+
+impl FpuSection {
+    /// Saves the task's user FPU state and disables preemption.
+    pub(crate) fn begin() -> Self {
+        // SAFETY: called in task context with interrupts enabled, paired
+        // with `pac_fpu_end` in `drop`.
+        unsafe { bindings::pac_fpu_begin() };
+        FpuSection(())
+    }
+}
+
+impl Drop for FpuSection {
+    fn drop(&mut self) {
+        // SAFETY: paired with the `pac_fpu_begin` in `begin`.
+        unsafe { bindings::pac_fpu_end() };
+    }
+}
+
+/// Disables local interrupts until dropped.
+pub(crate) struct IrqsOff(());
+
+impl IrqsOff {
+    /// Disables local interrupts.
+    pub(crate) fn new() -> Self {
+        // SAFETY: interrupts are enabled again in `drop`.
+        unsafe { bindings::pac_local_irq_disable() };
+        IrqsOff(())
+    }
+}
+
+impl Drop for IrqsOff {
+    fn drop(&mut self) {
+        // SAFETY: paired with `new`, which disabled them.
+        unsafe { bindings::pac_local_irq_enable() };
+    }
+}

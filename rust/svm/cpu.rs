@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Turning SVM on and off on each CPU, what the CPU offers, and the per-CPU
+//! ASID allocator.
+
+use super::ops::{self, cpuid};
+use crate::hw::svm::{self, efer, features};
+use crate::mm::pages::HwPages;
+use crate::shim;
+use crate::uapi;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::prelude::*;
+
+/// What the CPU's SVM offers (CPUID 8000_000A).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SvmInfo {
+    pub(crate) revision: u32,
+    pub(crate) nr_asids: u32,
+    pub(crate) edx: u32,
+}
+
+impl SvmInfo {
+    /// Whether the CPU has all of `bits` (`hw::svm::features`).
+    pub(crate) fn has(&self, bits: u32) -> bool {
+        self.edx & bits == bits
+    }
+
+    /// The `PACIFICA_FEATURE_*` bits for userspace.
+    pub(crate) fn uapi_features(&self) -> u64 {
+        let map = [
+            (features::NPT, uapi::PACIFICA_FEATURE_NPT),
+            (features::NRIPS, uapi::PACIFICA_FEATURE_NRIPS),
+            (features::VMCB_CLEAN, uapi::PACIFICA_FEATURE_VMCB_CLEAN),
+            (features::FLUSH_BY_ASID, uapi::PACIFICA_FEATURE_FLUSH_BY_ASID),
+            (features::DECODE_ASSISTS, uapi::PACIFICA_FEATURE_DECODE_ASSISTS),
+            (features::VGIF, uapi::PACIFICA_FEATURE_VGIF),
+        ];
+        map.iter().filter(|(hw, _)| self.has(*hw)).fold(0, |acc, (_, u)| acc | u)
+    }
+}
+
+/// Checks that this CPU can do SVM with nested paging and reads its features.
+pub(crate) fn detect() -> Result<SvmInfo> {
+    let max_ext = cpuid(0x8000_0000, 0).eax;
+    if max_ext < 0x8000_000a || cpuid(0x8000_0001, 0).ecx & svm::CPUID_8000_0001_ECX_SVM == 0 {
+        pr_err!("pacifica: this CPU has no AMD-V (SVM)\n");
+        return Err(ENODEV);
+    }
+    // SAFETY: VM_CR exists on every CPU that reports SVM.
+    if unsafe { ops::rdmsr(svm::MSR_VM_CR) } & svm::VM_CR_SVMDIS != 0 {
+        pr_err!("pacifica: SVM is disabled by the firmware (VM_CR.SVMDIS)\n");
+        return Err(ENODEV);
+    }
+    let l = cpuid(0x8000_000a, 0);
+    let info = SvmInfo { revision: l.eax & 0xff, nr_asids: l.ebx, edx: l.edx };
+    if !info.has(features::NPT) {
+        pr_err!("pacifica: this CPU's SVM has no nested paging\n");
+        return Err(ENODEV);
+    }
+    if info.nr_asids < 2 {
+        pr_err!("pacifica: the CPU reports {} ASIDs; at least 2 are needed\n", info.nr_asids);
+        return Err(ENODEV);
+    }
+    Ok(info)
+}
+
+/// One CPU's SVM state.
+///
+/// The atomics are only written by their own CPU (with preemption off) or
+/// by its hotplug callbacks, which run on it; atomics keep that sound
+/// without locks.
+pub(crate) struct PerCpu {
+    /// VM_HSAVE_PA's page: where VMRUN saves the host state.
+    hsave: HwPages,
+    /// Where the world switch VMSAVEs the host's FS/GS/TR/syscall state.
+    host_save: HwPages,
+    enabled: AtomicBool,
+    /// Next ASID to hand out on this CPU.
+    next_asid: AtomicU32,
+    /// Bumped each time the ASIDs run out and the TLB is flushed whole.
+    generation: AtomicU64,
+}
+
+/// The per-CPU states, indexed by CPU id.
+pub(crate) struct Cpus {
+    cpus: KVec<PerCpu>,
+    pub(crate) info: SvmInfo,
+}
+
+impl Cpus {
+    /// Allocates the state of every possible CPU (SVM not yet enabled).
+    pub(crate) fn new(info: SvmInfo) -> Result<Self> {
+        let n = shim::nr_cpu_ids() as usize;
+        let mut cpus = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            cpus.push(
+                PerCpu {
+                    hsave: HwPages::page()?,
+                    host_save: HwPages::page()?,
+                    enabled: AtomicBool::new(false),
+                    next_asid: AtomicU32::new(1),
+                    generation: AtomicU64::new(1),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Cpus { cpus, info })
+    }
+
+    /// The state of CPU `cpu`.
+    pub(crate) fn get(&self, cpu: u32) -> Option<&PerCpu> {
+        self.cpus.get(cpu as usize)
+    }
+
+    /// Sets EFER.SVME and VM_HSAVE_PA on the calling CPU, which is `cpu`.
+    pub(crate) fn enable_this(&self, cpu: u32) -> Result {
+        let pc = self.get(cpu).ok_or(EINVAL)?;
+        // SAFETY: EFER exists everywhere; SVME is only set on a CPU that
+        // reports SVM (checked by `detect`), and the kernel does not rely on
+        // it being clear. VM_HSAVE_PA gets a page this module owns for as
+        // long as SVME stays set.
+        unsafe {
+            let e = ops::rdmsr(svm::MSR_EFER);
+            if e & efer::SVME != 0 {
+                pr_err!("pacifica: SVM already in use on CPU {} (is kvm_amd loaded?)\n", cpu);
+                return Err(EBUSY);
+            }
+            ops::wrmsr(svm::MSR_EFER, e | efer::SVME);
+            ops::wrmsr(svm::MSR_VM_HSAVE_PA, pc.hsave.pa());
+        }
+        pc.enabled.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Clears EFER.SVME and VM_HSAVE_PA on the calling CPU, which is `cpu`.
+    pub(crate) fn disable_this(&self, cpu: u32) {
+        let Some(pc) = self.get(cpu) else { return };
+        if !pc.enabled.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: no guest runs on this CPU: vCPUs run with preemption off
+        // and hold a reference to the module, so the offline callback and
+        // module exit cannot interleave with one.
+        unsafe {
+            ops::wrmsr(svm::MSR_VM_HSAVE_PA, 0);
+            let e = ops::rdmsr(svm::MSR_EFER);
+            ops::wrmsr(svm::MSR_EFER, e & !efer::SVME);
+        }
+    }
+}
+
+impl PerCpu {
+    /// Physical address of this CPU's host VMSAVE page.
+    pub(crate) fn host_save_pa(&self) -> u64 {
+        self.host_save.pa()
+    }
+
+    /// Whether SVM is on for this CPU.
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// The current ASID generation of this CPU.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Hands out a fresh ASID on this CPU. Returns the ASID, its
+    /// generation and whether the whole TLB must be flushed first (the
+    /// ASIDs ran out and numbers are being reused).
+    ///
+    /// Must be called on this CPU with preemption off.
+    pub(crate) fn new_asid(&self, nr_asids: u32) -> (u32, u64, bool) {
+        let mut asid = self.next_asid.load(Ordering::Relaxed);
+        let mut flush = false;
+        if asid >= nr_asids {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+            asid = 1;
+            flush = true;
+        }
+        self.next_asid.store(asid + 1, Ordering::Relaxed);
+        (asid, self.generation(), flush)
+    }
+}

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Every x86 instruction the module executes itself, each in one small
+//! wrapper, and the world switch. This is the only file with inline
+//! assembly.
+
+use core::arch::asm;
+
+/// The result of CPUID.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CpuidResult {
+    pub(crate) eax: u32,
+    pub(crate) ebx: u32,
+    pub(crate) ecx: u32,
+    pub(crate) edx: u32,
+}
+
+/// Executes CPUID on this CPU.
+pub(crate) fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    CpuidResult { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
+}
+
+/// Reads an MSR.
+///
+/// # Safety
+///
+/// `msr` must exist on this CPU (otherwise RDMSR raises #GP in the kernel).
+pub(crate) unsafe fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: the caller guarantees the MSR exists.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Writes an MSR.
+///
+/// # Safety
+///
+/// `msr` must exist and `value` must be valid for it, and changing it must
+/// not break the kernel's assumptions (the module only writes EFER.SVME and
+/// VM_HSAVE_PA).
+pub(crate) unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32,
+             options(nostack))
+    };
+}
+
+/// Reads the time-stamp counter.
+pub(crate) fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is always allowed at CPL 0 and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Clears the global interrupt flag: interrupts, NMIs and SMIs are held
+/// until [`stgi`].
+///
+/// # Safety
+///
+/// EFER.SVME must be set on this CPU, and [`stgi`] must follow before the
+/// CPU can be expected to take interrupts again.
+pub(crate) unsafe fn clgi() {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("clgi", options(nomem, nostack)) };
+}
+
+/// Sets the global interrupt flag.
+///
+/// # Safety
+///
+/// EFER.SVME must be set on this CPU.
+pub(crate) unsafe fn stgi() {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("stgi", options(nomem, nostack)) };
+}
+
+/// Saves the x87/SSE state to `area` (FXSAVE64).
+///
+/// # Safety
+///
+/// Must run inside a kernel FPU section.
+pub(crate) unsafe fn fxsave(area: &mut FxArea) {
+    // SAFETY: `area` is 512 bytes aligned to 16, as FXSAVE requires.
+    unsafe { asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack)) };
+}
+
+/// Loads the x87/SSE state from `area` (FXRSTOR64).
+///
+/// # Safety
+///
+/// Must run inside a kernel FPU section; `area` must hold a valid image
+/// (reserved MXCSR bits clear), or FXRSTOR raises #GP.
+pub(crate) unsafe fn fxrstor(area: &FxArea) {
+    // SAFETY: `area` is 512 bytes aligned to 16 and valid per the caller.
+    unsafe { asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack, readonly)) };
+}
+
+/// An FXSAVE image: the guest's x87 and SSE registers while the host runs.
+#[repr(C, align(16))]
+pub(crate) struct FxArea(pub(crate) [u8; 512]);
+
+impl FxArea {
+    /// The state after FNINIT and with MXCSR at its reset value, as a
+    /// processor comes out of reset.
+    pub(crate) fn reset() -> Self {
+        let mut a = FxArea([0; 512]);
+        a.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW
+        a.0[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
+        a.0[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK
+        a
+    }
+}
+
+/// The guest's general registers that VMRUN does not keep in the VMCB
+/// (RAX, RSP and RIP are in the save area). The field order is fixed: the
+/// world switch addresses them by offset.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct GuestGprs {
+    pub(crate) rbx: u64,
+    pub(crate) rcx: u64,
+    pub(crate) rdx: u64,
+    pub(crate) rsi: u64,
+    pub(crate) rdi: u64,
+    pub(crate) rbp: u64,
+    pub(crate) r8: u64,
+    pub(crate) r9: u64,
+    pub(crate) r10: u64,
+    pub(crate) r11: u64,
+    pub(crate) r12: u64,
+    pub(crate) r13: u64,
+    pub(crate) r14: u64,
+    pub(crate) r15: u64,
+}
+
+/// Runs the guest once: from VMRUN to the next #VMEXIT.
+///
+/// What the hardware does and what is left to this function (APM 15.5):
+/// VMRUN saves the host's RIP, RSP, RAX, RFLAGS, CR0/CR3/CR4, EFER, GDTR,
+/// IDTR and the ES/CS/SS/DS selectors into the host save area
+/// (VM_HSAVE_PA) and loads the guest's from the VMCB; #VMEXIT reverses
+/// that. It does not switch FS, GS, TR, LDTR, KernelGSBase, STAR, LSTAR,
+/// CSTAR, SFMASK and the SYSENTER MSRs: VMSAVE stores those into a page
+/// and VMLOAD loads them, so the host's are saved into `host_save_pa`
+/// first, the guest's loaded from its VMCB, and the reverse done after the
+/// exit. Nor does it switch the general registers other than RAX and RSP:
+/// the host's callee-saved ones are pushed here and the guest's loaded from
+/// and stored to `gprs`.
+///
+/// Between VMLOAD of the guest's state and VMLOAD of the host's, GS.base is
+/// the guest's, so nothing may touch per-CPU data: GIF is clear throughout
+/// (the caller's CLGI), which holds off interrupts and NMIs. RFLAGS.IF is set
+/// just before VMRUN so that, with V_INTR_MASKING, a physical interrupt
+/// arriving while the guest runs causes #VMEXIT(INTR) instead of waiting; it
+/// is cleared right after the exit, still under GIF = 0.
+///
+/// # Safety
+///
+/// EFER.SVME must be set on this CPU with VM_HSAVE_PA pointing at its save
+/// page; GIF must be clear; `vmcb_pa` must be the physical address of a
+/// valid VMCB page and `host_save_pa` of a page this CPU owns; preemption
+/// must be off so the CPU cannot change underneath.
+pub(crate) unsafe fn world_switch(vmcb_pa: u64, host_save_pa: u64, gprs: &mut GuestGprs) {
+    // SAFETY: per the function's contract. The asm preserves RBX and RBP
+    // itself (LLVM reserves them) and declares every other register it
+    // changes; the stack is balanced on exit.
+    unsafe {
+        asm!(
+            "push rbp",
+            "push rbx",
+            "push rdi",                 // [rsp+16]: &mut GuestGprs
+            "push rax",                 // [rsp+8]: guest VMCB
+            "push rsi",                 // [rsp]: host save page
+            "mov rax, rsi",
+            "vmsave rax",               // host FS/GS/TR/LDTR/syscall MSRs
+            "mov rax, [rsp + 8]",
+            "vmload rax",               // guest's
+            "mov rbx, [rdi + 0x00]",
+            "mov rcx, [rdi + 0x08]",
+            "mov rdx, [rdi + 0x10]",
+            "mov rsi, [rdi + 0x18]",
+            "mov rbp, [rdi + 0x28]",
+            "mov r8,  [rdi + 0x30]",
+            "mov r9,  [rdi + 0x38]",
+            "mov r10, [rdi + 0x40]",
+            "mov r11, [rdi + 0x48]",
+            "mov r12, [rdi + 0x50]",
+            "mov r13, [rdi + 0x58]",
+            "mov r14, [rdi + 0x60]",
+            "mov r15, [rdi + 0x68]",
+            "mov rdi, [rdi + 0x20]",
+            "sti",
+            "vmrun rax",
+            "cli",
+            // The guest's registers are live; RAX and RSP are the host's again.
+            "mov rax, [rsp + 16]",
+            "mov [rax + 0x00], rbx",
+            "mov [rax + 0x08], rcx",
+            "mov [rax + 0x10], rdx",
+            "mov [rax + 0x18], rsi",
+            "mov [rax + 0x20], rdi",
+            "mov [rax + 0x28], rbp",
+            "mov [rax + 0x30], r8",
+            "mov [rax + 0x38], r9",
+            "mov [rax + 0x40], r10",
+            "mov [rax + 0x48], r11",
+            "mov [rax + 0x50], r12",
+            "mov [rax + 0x58], r13",
+            "mov [rax + 0x60], r14",
+            "mov [rax + 0x68], r15",
+            "mov rax, [rsp + 8]",
+            "vmsave rax",               // guest FS/GS/TR/LDTR/syscall MSRs
+            "pop rax",
+            "vmload rax",               // host's back
+            "add rsp, 16",
+            "pop rbx",
+            "pop rbp",
+            in("rax") vmcb_pa,
+            in("rsi") host_save_pa,
+            in("rdi") gprs as *mut GuestGprs,
+            lateout("rax") _, lateout("rcx") _, lateout("rdx") _, lateout("rsi") _,
+            lateout("rdi") _, lateout("r8") _, lateout("r9") _, lateout("r10") _,
+            lateout("r11") _, lateout("r12") _, lateout("r13") _, lateout("r14") _,
+            lateout("r15") _,
+        );
+    }
+}
+
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(GuestGprs, rbx) == 0x00);
+    assert!(offset_of!(GuestGprs, rdi) == 0x20);
+    assert!(offset_of!(GuestGprs, rbp) == 0x28);
+    assert!(offset_of!(GuestGprs, r8) == 0x30);
+    assert!(offset_of!(GuestGprs, r15) == 0x68);
+};

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A vCPU: its VMCB, its registers, the run page it shares with userspace,
+//! and the run loop.
+
+use crate::emulate::insn::{self, CpuMode, Gpr};
+use crate::emulate::walk::PagingState;
+use crate::exit::{self, Flow, Pending};
+use crate::global;
+use crate::hw::svm::{efer, event, int_ctl, intercept, tlb_ctl, Exception, NESTED_CTL_NP_ENABLE};
+use crate::hw::vmcb::{Vmcb, VmcbSeg};
+use crate::mm::pages::HwPages;
+use crate::shim::{self, FpuSection, IrqsOff};
+use crate::svm::ops::{self, FxArea, GuestGprs};
+use crate::uapi;
+use crate::vm::Vm;
+use kernel::prelude::*;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+/// The power-on value of PAT.
+const PAT_RESET: u64 = 0x0007_0406_0007_0406;
+
+/// Everything about a vCPU that the run loop changes; behind the vCPU's
+/// mutex, so one thread at a time runs or inspects it.
+pub(crate) struct VcpuState {
+    vmcb: HwPages,
+    pub(crate) gprs: GuestGprs,
+    fx: KBox<FxArea>,
+    regs_set: bool,
+    sregs_set: bool,
+    /// The CPU and ASID generation the VMCB's ASID belongs to.
+    last_cpu: Option<u32>,
+    asid_generation: u64,
+    /// What the next run must finish first (an IN, an MMIO read, ...).
+    pub(crate) pending: Pending,
+    pub(crate) stats: [u64; 32],
+    /// Guest RIP when the exit being handled happened.
+    pub(crate) exit_rip: u64,
+}
+
+/// A virtual CPU.
+#[pin_data]
+pub(crate) struct Vcpu {
+    pub(crate) vm: Arc<Vm>,
+    pub(crate) id: u32,
+    /// The page userspace maps; see [`uapi::Run`].
+    run_page: HwPages,
+    #[pin]
+    pub(crate) state: Mutex<VcpuState>,
+}
+
+impl VcpuState {
+    /// The VMCB.
+    pub(crate) fn vmcb(&mut self) -> &mut Vmcb {
+        // SAFETY: the page is 4 KiB, page-aligned, and a `Vmcb` is plain
+        // integers, valid for any bit pattern.
+        unsafe { self.vmcb.as_mut::<Vmcb>() }
+    }
+
+    /// Reads general register `index` (0 = RAX ... 15 = R15).
+    pub(crate) fn gpr(&mut self, index: u8) -> u64 {
+        let g = &self.gprs;
+        match index & 15 {
+            0 => self.vmcb().save.rax,
+            1 => g.rcx,
+            2 => g.rdx,
+            3 => g.rbx,
+            4 => self.vmcb().save.rsp,
+            5 => g.rbp,
+            6 => g.rsi,
+            7 => g.rdi,
+            8 => g.r8,
+            9 => g.r9,
+            10 => g.r10,
+            11 => g.r11,
+            12 => g.r12,
+            13 => g.r13,
+            14 => g.r14,
+            _ => g.r15,
+        }
+    }
+
+    /// Writes general register `index`.
+    pub(crate) fn set_gpr(&mut self, index: u8, v: u64) {
+        let g = &mut self.gprs;
+        match index & 15 {
+            0 => self.vmcb().save.rax = v,
+            1 => g.rcx = v,
+            2 => g.rdx = v,
+            3 => g.rbx = v,
+            4 => self.vmcb().save.rsp = v,
+            5 => g.rbp = v,
+            6 => g.rsi = v,
+            7 => g.rdi = v,
+            8 => g.r8 = v,
+            9 => g.r9 = v,
+            10 => g.r10 = v,
+            11 => g.r11 = v,
+            12 => g.r12 = v,
+            13 => g.r13 = v,
+            14 => g.r14 = v,
+            _ => g.r15 = v,
+        }
+    }
+
+    /// Writes `value`, `size` bytes wide, into register `dst` by x86's
+    /// partial-register rules.
+    pub(crate) fn merge_gpr(&mut self, dst: Gpr, value: u64, size: u8) {
+        let old = self.gpr(dst.index);
+        self.set_gpr(dst.index, insn::merge_reg(old, value, dst, size));
+    }
+
+    /// The code size the guest runs in.
+    pub(crate) fn cpu_mode(&mut self) -> CpuMode {
+        let s = &self.vmcb().save;
+        if s.efer & efer::LMA != 0 && s.cs.attrib & (1 << 9) != 0 {
+            CpuMode::Bits64
+        } else if s.cr0 & 1 != 0 && s.cs.attrib & (1 << 10) != 0 {
+            CpuMode::Bits32
+        } else {
+            CpuMode::Bits16
+        }
+    }
+
+    /// The guest's paging registers.
+    pub(crate) fn paging_state(&mut self) -> PagingState {
+        let s = &self.vmcb().save;
+        PagingState { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer }
+    }
+
+    /// Queues an exception for the next VMRUN (APM 15.20).
+    pub(crate) fn inject(&mut self, e: Exception) {
+        let (inj, err) = e.event_inj();
+        let c = &mut self.vmcb().control;
+        c.event_inj = inj;
+        c.event_inj_err = err;
+    }
+
+    /// Counts one event of `PACIFICA_STAT_*` kind `stat`.
+    pub(crate) fn count(&mut self, stat: usize) {
+        self.stats[stat] += 1;
+    }
+}
+
+fn seg_to_vmcb(s: &uapi::Segment) -> VmcbSeg {
+    VmcbSeg { selector: s.selector, attrib: s.attrib, limit: s.limit, base: s.base }
+}
+
+fn seg_from_vmcb(s: &VmcbSeg) -> uapi::Segment {
+    uapi::Segment { base: s.base, limit: s.limit, selector: s.selector, attrib: s.attrib }
+}
+
+impl Vcpu {
+    /// Creates vCPU `id` of `vm` with its VMCB set up for `vm`'s paging mode.
+    pub(crate) fn new(vm: Arc<Vm>, id: u32) -> Result<Arc<Self>> {
+        let g = global::get();
+        let mut vmcb = HwPages::page()?;
+        let npt_root = vm.mem.lock().npt_root;
+        {
+            // SAFETY: as in `VcpuState::vmcb`.
+            let v = unsafe { vmcb.as_mut::<Vmcb>() };
+            let c = &mut v.control;
+            for i in [
+                intercept::INTR, intercept::NMI, intercept::SMI, intercept::INIT, intercept::CPUID,
+                intercept::INVD, intercept::HLT, intercept::INVLPGA, intercept::IOIO_PROT,
+                intercept::MSR_PROT, intercept::SHUTDOWN, intercept::VMRUN, intercept::VMMCALL,
+                intercept::VMLOAD, intercept::VMSAVE, intercept::STGI, intercept::CLGI,
+                intercept::SKINIT, intercept::RDTSCP, intercept::MONITOR, intercept::MWAIT,
+                intercept::MWAIT_COND, intercept::XSETBV, intercept::RDPRU,
+            ] {
+                c.set_intercept(i);
+            }
+            c.iopm_base_pa = g.iopm.pa();
+            c.msrpm_base_pa = g.msrpm.pa();
+            c.int_ctl = int_ctl::V_INTR_MASKING;
+            c.nested_ctl = NESTED_CTL_NP_ENABLE;
+            c.nested_cr3 = npt_root;
+            let s = &mut v.save;
+            s.g_pat = PAT_RESET;
+            s.dr6 = 0xffff_0ff0;
+            s.dr7 = 0x400;
+            s.efer = efer::SVME;
+            s.rflags = 2;
+            s.cr0 = 0x6000_0010;
+        }
+        let state = VcpuState {
+            vmcb,
+            gprs: GuestGprs::default(),
+            fx: KBox::new(FxArea::reset(), GFP_KERNEL)?,
+            regs_set: false,
+            sregs_set: false,
+            last_cpu: None,
+            asid_generation: 0,
+            pending: Pending::None,
+            stats: [0; 32],
+            exit_rip: 0,
+        };
+        let run_page = HwPages::page()?;
+        Arc::pin_init(
+            pin_init!(Vcpu { vm, id, run_page, state <- new_mutex!(state, "Vcpu::state") }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Kernel address of the run page (for mmap).
+    pub(crate) fn run_page_va(&self) -> *mut u8 {
+        self.run_page.va()
+    }
+
+    /// The run page, shared with userspace: only read and written with
+    /// volatile copies of whole values.
+    pub(crate) fn run_ptr(&self) -> *mut uapi::Run {
+        self.run_page.va() as *mut uapi::Run
+    }
+
+    /// Reads the run page as it is now.
+    pub(crate) fn read_run(&self) -> uapi::Run {
+        // SAFETY: the page is ours, aligned and large enough; userspace may
+        // change it concurrently, which can only give us stale values of a
+        // type valid for every bit pattern.
+        unsafe { self.run_ptr().read_volatile() }
+    }
+
+    /// Writes the run page.
+    pub(crate) fn write_run(&self, run: &uapi::Run) {
+        // SAFETY: as in `read_run`.
+        unsafe { self.run_ptr().write_volatile(*run) }
+    }
+
+    /// The I/O data area of the run page.
+    pub(crate) fn io_data(&self) -> &mut [u8] {
+        // SAFETY: the area lies inside the page (checked in uapi.rs).
+        // Userspace may write it concurrently, which can only change the
+        // bytes, never make them invalid; the vCPU mutex, held by every
+        // caller, keeps kernel users apart.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                self.run_page.va().add(uapi::PACIFICA_RUN_IO_DATA_OFFSET),
+                uapi::PACIFICA_RUN_IO_DATA_SIZE,
+            )
+        }
+    }
+
+    /// `PACIFICA_GET_REGS`.
+    pub(crate) fn get_regs(&self) -> uapi::Regs {
+        let mut st = self.state.lock();
+        let g = st.gprs;
+        let s = &st.vmcb().save;
+        uapi::Regs {
+            rax: s.rax, rbx: g.rbx, rcx: g.rcx, rdx: g.rdx, rsi: g.rsi, rdi: g.rdi, rsp: s.rsp,
+            rbp: g.rbp, r8: g.r8, r9: g.r9, r10: g.r10, r11: g.r11, r12: g.r12, r13: g.r13,
+            r14: g.r14, r15: g.r15, rip: s.rip, rflags: s.rflags,
+        }
+    }
+
+    /// `PACIFICA_SET_REGS`.
+    pub(crate) fn set_regs(&self, r: &uapi::Regs) {
+        let mut st = self.state.lock();
+        st.gprs = GuestGprs {
+            rbx: r.rbx, rcx: r.rcx, rdx: r.rdx, rsi: r.rsi, rdi: r.rdi, rbp: r.rbp, r8: r.r8,
+            r9: r.r9, r10: r.r10, r11: r.r11, r12: r.r12, r13: r.r13, r14: r.r14, r15: r.r15,
+        };
+        let s = &mut st.vmcb().save;
+        s.rax = r.rax;
+        s.rsp = r.rsp;
+        s.rip = r.rip;
+        // Bit 1 is always one; the hardware checks reserved bits at VMRUN.
+        s.rflags = r.rflags | 2;
+        st.regs_set = true;
+    }
+
+    /// `PACIFICA_GET_SREGS`.
+    pub(crate) fn get_sregs(&self) -> uapi::Sregs {
+        let mut st = self.state.lock();
+        let v = st.vmcb();
+        let s = &v.save;
+        let dt = |d: &VmcbSeg| uapi::Dtable { base: d.base, limit: d.limit as u16, pad: [0; 3] };
+        uapi::Sregs {
+            cs: seg_from_vmcb(&s.cs), ds: seg_from_vmcb(&s.ds), es: seg_from_vmcb(&s.es),
+            fs: seg_from_vmcb(&s.fs), gs: seg_from_vmcb(&s.gs), ss: seg_from_vmcb(&s.ss),
+            tr: seg_from_vmcb(&s.tr), ldt: seg_from_vmcb(&s.ldtr),
+            gdt: dt(&s.gdtr), idt: dt(&s.idtr),
+            cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4,
+            cr8: u64::from(v.control.int_ctl & int_ctl::V_TPR_MASK) & 0xf,
+            efer: s.efer & !efer::SVME,
+        }
+    }
+
+    /// `PACIFICA_SET_SREGS`. The hardware checks the combination at VMRUN
+    /// and refuses an invalid one with VMEXIT_INVALID, which reaches
+    /// userspace as `PACIFICA_EXIT_FAIL_ENTRY`; SVME, which the guest must
+    /// not see, is reserved here.
+    pub(crate) fn set_sregs(&self, r: &uapi::Sregs) -> Result {
+        if r.efer & efer::SVME != 0 || r.cr8 > 0xf {
+            return Err(EINVAL);
+        }
+        let mut st = self.state.lock();
+        let v = st.vmcb();
+        let s = &mut v.save;
+        s.cs = seg_to_vmcb(&r.cs);
+        s.ds = seg_to_vmcb(&r.ds);
+        s.es = seg_to_vmcb(&r.es);
+        s.fs = seg_to_vmcb(&r.fs);
+        s.gs = seg_to_vmcb(&r.gs);
+        s.ss = seg_to_vmcb(&r.ss);
+        s.tr = seg_to_vmcb(&r.tr);
+        s.ldtr = seg_to_vmcb(&r.ldt);
+        s.gdtr = VmcbSeg { base: r.gdt.base, limit: u32::from(r.gdt.limit), ..Default::default() };
+        s.idtr = VmcbSeg { base: r.idt.base, limit: u32::from(r.idt.limit), ..Default::default() };
+        s.cr0 = r.cr0;
+        s.cr2 = r.cr2;
+        s.cr3 = r.cr3;
+        s.cr4 = r.cr4;
+        s.efer = r.efer | efer::SVME;
+        // The CPL is SS.DPL in protected mode and 0 in real mode.
+        s.cpl = if r.cr0 & 1 != 0 { ((r.ss.attrib >> 5) & 3) as u8 } else { 0 };
+        v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
+        st.sregs_set = true;
+        Ok(())
+    }
+
+    /// `PACIFICA_GET_STATS`.
+    pub(crate) fn stats(&self) -> uapi::ExitStats {
+        uapi::ExitStats { counts: self.state.lock().stats }
+    }
+
+    /// `PACIFICA_RUN`: runs until an exit userspace must see, a signal, or
+    /// an error.
+    pub(crate) fn run(&self) -> Result {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        if !st.regs_set || !st.sregs_set {
+            return Err(EINVAL);
+        }
+        exit::complete_pending(self, st);
+        loop {
+            if shim::signal_pending() {
+                st.count(uapi::PACIFICA_STAT_SIGNAL);
+                return Err(EINTR);
+            }
+            shim::cond_resched();
+            self.enter_guest(st)?;
+            st.count(uapi::PACIFICA_STAT_EXITS);
+            match exit::handle(self, st) {
+                Flow::Continue => {}
+                Flow::User => {
+                    st.count(uapi::PACIFICA_STAT_USER_EXITS);
+                    return Ok(());
+                }
+                Flow::Stop => {
+                    // The guest state can no longer be run as it is.
+                    st.sregs_set = false;
+                    st.count(uapi::PACIFICA_STAT_USER_EXITS);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// One VMRUN, from a host with interrupts on to a host with
+    /// interrupts on, with the guest's FPU state swapped in and out.
+    fn enter_guest(&self, st: &mut VcpuState) -> Result {
+        let g = global::get();
+        let _fpu = FpuSection::begin(); // also keeps us on this CPU
+        let cpu = shim::smp_processor_id();
+        let pc = g.cpus.get(cpu).ok_or(EIO)?;
+        if !pc.enabled() {
+            return Err(EIO);
+        }
+        // A vCPU needs a fresh ASID on a CPU it has not run on in this
+        // ASID generation: the TLB may hold another VM's translations under
+        // an ASID it last gave out (APM 15.16).
+        if st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() {
+            let (asid, generation, flush) = pc.new_asid(g.cpus.info.nr_asids);
+            st.last_cpu = Some(cpu);
+            st.asid_generation = generation;
+            let c = &mut st.vmcb().control;
+            c.asid = asid;
+            if flush {
+                c.tlb_ctl = tlb_ctl::FLUSH_ALL_ASID;
+            }
+        }
+        let vmcb_pa = st.vmcb.pa();
+        {
+            let _irqs = IrqsOff::new();
+            // SAFETY: SVM is enabled on this CPU (checked above) and
+            // preemption is off, so it stays this CPU; GIF is cleared before
+            // and set after the world switch, and the VMCB and host save
+            // page are ours. The FPU section lets the guest own the FPU
+            // registers, whose state we load and save around the switch.
+            unsafe {
+                ops::clgi();
+                ops::fxrstor(&st.fx);
+                ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.gprs);
+                ops::fxsave(&mut st.fx);
+                ops::stgi();
+            }
+        }
+        let c = &mut st.vmcb().control;
+        c.tlb_ctl = tlb_ctl::DO_NOTHING;
+        // EVENTINJ is consumed by VMRUN; an event the exit interrupted is
+        // delivered again (APM 15.7.2).
+        c.event_inj = 0;
+        if c.exit_int_info & event::VALID != 0 {
+            let ty = c.exit_int_info & (7 << event::TYPE_SHIFT);
+            // A software interrupt or INT3/INTO re-executes instead: without
+            // NRIPS the return address of a re-injected one would be wrong.
+            let soft = ty == event::TYPE_SOFT
+                || (ty == event::TYPE_EXEPT && matches!(c.exit_int_info & 0xff, 3 | 4));
+            if !soft {
+                c.event_inj = c.exit_int_info;
+                c.event_inj_err = c.exit_int_info_err;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A VM: its memory and the vCPUs created from it.
+
+use crate::global;
+use crate::mm::guest::GuestMemory;
+use crate::uapi;
+use crate::vcpu::Vcpu;
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+/// How guest-physical addresses reach host memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Paging {
+    /// Hardware nested paging.
+    Npt,
+}
+
+impl Paging {
+    /// The mode `PACIFICA_CREATE_VM`'s argument asks for.
+    pub(crate) fn from_uapi(arg: u64) -> Result<Self> {
+        match arg {
+            uapi::PACIFICA_PAGING_NPT => Ok(Paging::Npt),
+            uapi::PACIFICA_PAGING_SHADOW => {
+                pr_info!("pacifica: shadow paging is not supported yet\n");
+                // EOPNOTSUPP: 6.12's error codes do not name it.
+                Err(Error::from_errno(-95))
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// A virtual machine.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Vm {
+    pub(crate) paging: Paging,
+    /// Guest memory and its nested page tables.
+    #[pin]
+    pub(crate) mem: Mutex<GuestMemory>,
+    /// Bit n set: vCPU n was created.
+    vcpu_ids: AtomicU32,
+}
+
+impl Vm {
+    /// Creates a VM with no memory and no vCPUs.
+    pub(crate) fn new(paging: Paging) -> Result<Arc<Self>> {
+        let mem = GuestMemory::new()?;
+        let vm = Arc::pin_init(
+            pin_init!(Vm { paging, mem <- new_mutex!(mem, "Vm::mem"), vcpu_ids: AtomicU32::new(0) }),
+            GFP_KERNEL,
+        )?;
+        global::get().nr_vms.fetch_add(1, Ordering::Relaxed);
+        Ok(vm)
+    }
+
+    /// `PACIFICA_SET_MEMORY_REGION`.
+    pub(crate) fn set_memory_region(&self, r: &uapi::MemoryRegion) -> Result {
+        self.mem.lock().add(r)
+    }
+
+    /// `PACIFICA_CREATE_VCPU`: reserves `id` and builds the vCPU.
+    pub(crate) fn create_vcpu(self: &Arc<Self>, id: u64) -> Result<Arc<Vcpu>> {
+        if id >= u64::from(uapi::PACIFICA_MAX_VCPUS) {
+            return Err(EINVAL);
+        }
+        let bit = 1u32 << id;
+        if self.vcpu_ids.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+            return Err(EEXIST);
+        }
+        Vcpu::new(self.clone(), id as u32).inspect_err(|_| {
+            self.vcpu_ids.fetch_and(!bit, Ordering::AcqRel);
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Vm {
+    fn drop(self: Pin<&mut Self>) {
+        global::get().nr_vms.fetch_sub(1, Ordering::Relaxed);
+    }
+}
