@@ -21,6 +21,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 /// The ABI of `/dev/pacifica`, shared with the kernel module by path.
+// rustfmt must leave the shared ABI file to its owner.
+#[rustfmt::skip]
 #[allow(missing_docs)]
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
