@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A VM ready to run one of the flat guests, and the loop that runs it.
+//!
+//! [`TestVm::new`] gives a VM with [`RAM_SIZE`] bytes of RAM at
+//! guest-physical 0, the guest image at [`CODE_BASE`], a GDT, identity page
+//! tables and one vCPU whose registers put it at a label of the image, in
+//! 32-bit protected mode or 64-bit long mode. The IDT limit starts at 0: a
+//! guest that wants to survive exceptions installs its own (see
+//! `guests/exc64.inc`); any other exception shuts the guest down, which
+//! the test sees as a clear [`Exit::Shutdown`] rather than anything worse.
+//!
+//! [`run_vcpu`] runs a vCPU under a [`Watchdog`], serves the exits every
+//! guest may cause (the UART, the exception port) and hands every other
+//! exit to the test's closure.
+
+use std::time::Duration;
+
+use pacifica::sys::{Exit, GuestMemory, System, Vcpu, Vm};
+use pacifica::uapi::{self, Regs, Segment, Sregs};
+
+use crate::errno;
+use crate::layout::*;
+use crate::tap::{Context, Failure, TestResult};
+use crate::watchdog::Watchdog;
+
+/// How long one run loop may take before the watchdog ends it. TCG makes
+/// every exit slow; the slowest guest here needs well under a second.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The CPU mode a vCPU starts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// 32-bit protected mode, flat segments, paging off.
+    Protected32,
+    /// 64-bit long mode with the harness's identity map of the low 4 GiB.
+    Long64,
+}
+
+impl Mode {
+    /// "32-bit" or "64-bit", for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Protected32 => "32-bit",
+            Mode::Long64 => "64-bit",
+        }
+    }
+}
+
+/// VMCB segment attributes (APM Vol. 2, 15.5.1: type, S, DPL, P, AVL, L,
+/// D/B, G from bit 0 up) of the segments the harness uses.
+pub mod attrib {
+    /// Execute/read code, accessed, present, 32-bit, 4 KiB granularity.
+    pub const CODE32: u16 = 0xc9b;
+    /// Execute/read code, accessed, present, long mode (L=1, D=0), G.
+    pub const CODE64: u16 = 0xa9b;
+    /// Read/write data, accessed, present, 32-bit (B=1), G.
+    pub const DATA: u16 = 0xc93;
+    /// A busy 32/64-bit TSS. VMRUN refuses a TR that is not one.
+    pub const TSS_BUSY: u16 = 0x8b;
+    /// An LDT descriptor, present. VMRUN checks this one too.
+    pub const LDT: u16 = 0x82;
+}
+
+/// The harness's GDT: null, 32-bit code ([`SEL_CODE32`]), data
+/// ([`SEL_DATA`]), 64-bit code ([`SEL_CODE64`]). The vCPU's hidden segment
+/// state comes from `SET_SREGS`; the descriptors matter only when the guest
+/// reloads a segment, as IRET and interrupt delivery do.
+pub const GDT: [u64; 4] = [
+    0,
+    0x00cf_9b00_0000_ffff,
+    0x00cf_9300_0000_ffff,
+    0x00af_9b00_0000_ffff,
+];
+
+/// Page-table entry bits: present, writable, and (in a PDE) 2 MiB page.
+const PTE_P: u64 = 1 << 0;
+const PTE_RW: u64 = 1 << 1;
+const PTE_PS: u64 = 1 << 7;
+
+/// Writes the GDT, the identity page tables and `image` into `mem`.
+///
+/// The page tables map the low 4 GiB with 2 MiB pages, so that a 64-bit
+/// guest reaches [`MMIO_BASE`] at the same address; 32-bit guests ignore
+/// them.
+pub fn prepare_memory(mem: &mut GuestMemory, image: &[u8]) -> TestResult {
+    let gdt: Vec<u8> = GDT.iter().flat_map(|d| d.to_le_bytes()).collect();
+    mem.write(GDT_BASE, &gdt).context("writing the GDT")?;
+    mem.write(PML4_BASE, &(PDPT_BASE | PTE_P | PTE_RW).to_le_bytes())
+        .context("writing the PML4")?;
+    for i in 0..4u64 {
+        let pd = PD_BASE + i * 0x1000;
+        mem.write(PDPT_BASE + i * 8, &(pd | PTE_P | PTE_RW).to_le_bytes())
+            .context("writing the PDPT")?;
+        let entries: Vec<u8> = (0..512u64)
+            .flat_map(|j| (((i * 512 + j) << 21) | PTE_P | PTE_RW | PTE_PS).to_le_bytes())
+            .collect();
+        mem.write(pd, &entries).context("writing a page directory")?;
+    }
+    mem.write(CODE_BASE, image).context("loading the guest image")?;
+    Ok(())
+}
+
+fn flat(selector: u64, attrib: u16) -> Segment {
+    Segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector: selector as u16,
+        attrib,
+    }
+}
+
+/// The system registers of a vCPU in `mode` with the harness's GDT, and an
+/// IDT of limit 0 (every exception becomes a triple fault until the guest
+/// loads its own IDT).
+pub fn initial_sregs(mode: Mode) -> Sregs {
+    let data = flat(SEL_DATA, attrib::DATA);
+    let (cs, cr0, cr4, efer) = match mode {
+        Mode::Protected32 => (flat(SEL_CODE32, attrib::CODE32), 0x11, 0, 0),
+        // CR0: PG | ET | PE; CR4: PAE; EFER: LME | LMA.
+        Mode::Long64 => (flat(SEL_CODE64, attrib::CODE64), 0x8000_0011, 0x20, 0x500),
+    };
+    Sregs {
+        cs,
+        ds: data,
+        es: data,
+        fs: data,
+        gs: data,
+        ss: data,
+        tr: Segment {
+            base: 0,
+            limit: 0x67,
+            selector: 0,
+            attrib: attrib::TSS_BUSY,
+        },
+        ldt: Segment {
+            base: 0,
+            limit: 0,
+            selector: 0,
+            attrib: attrib::LDT,
+        },
+        gdt: uapi::Dtable {
+            base: GDT_BASE,
+            limit: (GDT.len() * 8 - 1) as u16,
+            pad: [0; 3],
+        },
+        idt: uapi::Dtable::default(),
+        cr0,
+        cr2: 0,
+        cr3: PML4_BASE,
+        cr4,
+        cr8: 0,
+        efer,
+    }
+}
+
+/// General registers that start a guest at `entry` with the stack at
+/// `stack_top` and nothing else set (RFLAGS bit 1 is reserved as 1).
+pub fn initial_regs(entry: u64, stack_top: u64) -> Regs {
+    Regs {
+        rip: entry,
+        rsp: stack_top,
+        rflags: 0x2,
+        ..Regs::default()
+    }
+}
+
+/// Puts `vcpu` in `mode` at `entry`, with the stack at `stack_top`.
+pub fn setup_vcpu(vcpu: &Vcpu, mode: Mode, entry: u64, stack_top: u64) -> TestResult {
+    vcpu.set_sregs(&initial_sregs(mode))
+        .context(format!("SET_SREGS ({} mode)", mode.name()))?;
+    vcpu.set_regs(&initial_regs(entry, stack_top))
+        .context("SET_REGS")?;
+    Ok(())
+}
+
+/// What the closure given to [`run_vcpu`] wants next.
+#[derive(Debug)]
+pub enum Flow<T> {
+    /// Run the guest again.
+    Continue,
+    /// Stop and return this value.
+    Stop(T),
+    /// Stop: the test failed, for this reason.
+    Fail(String),
+}
+
+/// What a guest said through the exits the harness serves itself.
+#[derive(Debug, Default)]
+pub struct GuestLog {
+    /// The current, unfinished line of UART output.
+    line: String,
+    /// Vectors the guest's exception handler reported, in order.
+    pub exceptions: Vec<u8>,
+}
+
+impl GuestLog {
+    /// Serves `exit` if it is UART output or input, or an exception report,
+    /// and says whether it did.
+    ///
+    /// The UART is the smallest useful 16550: bytes written to the data
+    /// register are printed as `# guest: ` lines, and the line status
+    /// register always reads "transmitter empty", so a guest may poll it.
+    pub fn serve(&mut self, exit: &mut Exit<'_>) -> bool {
+        const UART_END: u64 = PORT_UART + 8;
+        match exit {
+            Exit::IoOut { port, data, .. } if u64::from(*port) == PORT_UART => {
+                for &byte in data.iter() {
+                    match byte {
+                        b'\n' => crate::diag!("guest: {}", std::mem::take(&mut self.line)),
+                        b'\r' => {}
+                        _ => self.line.push(byte as char),
+                    }
+                }
+                true
+            }
+            Exit::IoOut { port, .. } if (PORT_UART..UART_END).contains(&u64::from(*port)) => true,
+            Exit::IoIn { port, data, .. } if (PORT_UART..UART_END).contains(&u64::from(*port)) => {
+                // LSR (base + 5): THR empty and transmitter empty.
+                let value = if u64::from(*port) == PORT_UART + 5 { 0x60 } else { 0 };
+                data.fill(value);
+                true
+            }
+            Exit::IoOut { port, data, .. } if u64::from(*port) == PORT_EXC => {
+                for &vector in data.iter() {
+                    crate::diag!("guest took exception {}", vector_name(vector));
+                    self.exceptions.push(vector);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The mnemonic of an exception vector, e.g. "#GP (13)".
+pub fn vector_name(vector: u8) -> String {
+    const NAMES: [&str; 22] = [
+        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP",
+        "#SS", "#GP", "#PF", "-", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+    ];
+    match NAMES.get(usize::from(vector)) {
+        Some(name) => format!("{name} ({vector})"),
+        None => format!("vector {vector}"),
+    }
+}
+
+/// An exit, in words and hex, for failure messages.
+pub fn describe_exit(exit: &Exit<'_>) -> String {
+    match exit {
+        Exit::IoOut { port, size, data } => {
+            format!("I/O OUT port {port:#x} size {size} data {data:02x?}")
+        }
+        Exit::IoIn { port, size, data } => {
+            format!("I/O IN port {port:#x} size {size} ({} bytes)", data.len())
+        }
+        Exit::MmioRead { addr, data } => format!("MMIO read {addr:#x} len {}", data.len()),
+        Exit::MmioWrite { addr, data } => format!("MMIO write {addr:#x} data {data:02x?}"),
+        Exit::Hypercall { nr, args, .. } => format!("hypercall {nr:#x} args {args:#x?}"),
+        Exit::Hlt => "HLT".into(),
+        Exit::Shutdown => "shutdown (triple fault)".into(),
+        Exit::FailEntry(i) => format!("failed entry (VMRUN refused the state): {}", internal(i)),
+        Exit::InternalError(i) => format!("internal error: {}", internal(i)),
+        Exit::Unknown(reason) => format!("unknown exit reason {reason}"),
+    }
+}
+
+fn internal(i: &uapi::InternalExit) -> String {
+    format!(
+        "suberror {} exit_code {:#x} info1 {:#x} info2 {:#x} int_info {:#x} rip {:#x}",
+        i.suberror, i.exit_code, i.exit_info_1, i.exit_info_2, i.exit_int_info, i.rip
+    )
+}
+
+/// Runs `vcpu` until `handle` stops, the guest misbehaves, or `timeout`
+/// passes.
+///
+/// Exits that [`GuestLog::serve`] handles never reach `handle`. `EINTR`
+/// from a signal the test did not ask for is retried; once the watchdog
+/// fires, the run fails with the guest's RIP in the message.
+pub fn run_vcpu<T>(
+    vcpu: &mut Vcpu,
+    log: &mut GuestLog,
+    timeout: Duration,
+    mut handle: impl FnMut(&mut Exit<'_>) -> Flow<T>,
+) -> Result<T, Failure> {
+    let watchdog = Watchdog::arm(timeout);
+    let mut exits = 0u64;
+    loop {
+        let error = match vcpu.run() {
+            Ok(mut exit) => {
+                exits += 1;
+                if log.serve(&mut exit) {
+                    continue;
+                }
+                match handle(&mut exit) {
+                    Flow::Continue => continue,
+                    Flow::Stop(value) => return Ok(value),
+                    Flow::Fail(msg) => return Err(Failure::Fail(msg)),
+                }
+            }
+            Err(e) => e,
+        };
+        if error.raw_os_error() != Some(libc::EINTR) {
+            return Err(Failure::Fail(format!(
+                "PACIFICA_RUN failed: {}",
+                errno::describe(&error)
+            )));
+        }
+        if watchdog.fired() {
+            drop(watchdog);
+            let rip = match vcpu.get_regs() {
+                Ok(regs) => format!("{:#x}", regs.rip),
+                Err(e) => format!("unknown ({})", errno::describe(&e)),
+            };
+            return Err(Failure::Fail(format!(
+                "the guest did not finish within {timeout:?} ({exits} exits seen); \
+                 it was at RIP {rip}"
+            )));
+        }
+    }
+}
+
+/// A VM with RAM, a guest image and one vCPU, ready to run.
+///
+/// The fields are public so that a test can reach past the helpers; they
+/// are declared so that the vCPU is dropped before the VM, and the RAM
+/// after both (the module pins it until the VM is gone).
+pub struct TestVm {
+    /// vCPU 0.
+    pub vcpu: Vcpu,
+    /// The VM.
+    pub vm: Vm,
+    /// Guest RAM, registered in slot 0 at guest-physical 0.
+    pub mem: GuestMemory,
+    /// The device, kept open for [`System::info`].
+    pub sys: System,
+    /// UART output and exceptions the guest reported.
+    pub log: GuestLog,
+    /// The mode the vCPU started in.
+    pub mode: Mode,
+}
+
+impl TestVm {
+    /// A VM with [`RAM_SIZE`] bytes of RAM running `image` from `entry`.
+    pub fn new(mode: Mode, image: &[u8], entry: u64) -> Result<Self, Failure> {
+        Self::with_ram(mode, image, entry, RAM_SIZE as usize)
+    }
+
+    /// Like [`new`](Self::new) with `ram` bytes of RAM (a multiple of 4 KiB,
+    /// at least [`STACK2_TOP`]).
+    pub fn with_ram(mode: Mode, image: &[u8], entry: u64, ram: usize) -> Result<Self, Failure> {
+        let sys = System::open().context("opening /dev/pacifica")?;
+        let vm = sys
+            .create_vm(uapi::PACIFICA_PAGING_NPT)
+            .context("PACIFICA_CREATE_VM (NPT)")?;
+        let mut mem = GuestMemory::new(ram).context("mapping guest RAM")?;
+        prepare_memory(&mut mem, image)?;
+        mem.register(&vm, 0, 0)
+            .context("PACIFICA_SET_MEMORY_REGION (slot 0 at 0)")?;
+        let vcpu = vm.create_vcpu(0).context("PACIFICA_CREATE_VCPU 0")?;
+        setup_vcpu(&vcpu, mode, entry, STACK_TOP)?;
+        Ok(Self {
+            vcpu,
+            vm,
+            mem,
+            sys,
+            log: GuestLog::default(),
+            mode,
+        })
+    }
+
+    /// Runs the guest, giving every exit the harness does not serve to
+    /// `handle`; see [`run_vcpu`].
+    pub fn run_until<T>(&mut self, handle: impl FnMut(&mut Exit<'_>) -> Flow<T>) -> Result<T, Failure> {
+        run_vcpu(&mut self.vcpu, &mut self.log, RUN_TIMEOUT, handle)
+    }
+
+    /// Runs the guest until it halts; any other exit fails the test.
+    pub fn run_to_hlt(&mut self) -> TestResult {
+        self.run_until(|exit| match exit {
+            Exit::Hlt => Flow::Stop(()),
+            other => Flow::Fail(format!("expected HLT, got {}", describe_exit(other))),
+        })
+    }
+
+    /// Runs the guest and returns a description of the first exit the
+    /// harness does not serve; for tests that expect one specific exit.
+    pub fn run_once(&mut self) -> Result<String, Failure> {
+        self.run_until(|exit| Flow::Stop(describe_exit(exit)))
+    }
+
+    /// Fails unless the guest reported no exception.
+    pub fn ensure_no_exceptions(&self) -> TestResult {
+        if self.log.exceptions.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = self.log.exceptions.iter().map(|&v| vector_name(v)).collect();
+        Err(Failure::Fail(format!(
+            "the guest took unexpected exceptions: {}",
+            names.join(", ")
+        )))
+    }
+
+    /// `len` bytes of guest RAM at `gpa`.
+    pub fn read_bytes(&self, gpa: u64, len: usize) -> Result<Vec<u8>, Failure> {
+        Ok(self.mem.slice(gpa, len)?.to_vec())
+    }
+
+    /// The little-endian doubleword at `gpa`.
+    pub fn read_u32(&self, gpa: u64) -> Result<u32, Failure> {
+        let mut buf = [0; 4];
+        self.mem.read(gpa, &mut buf)?;
+        Ok(u32::from_le_bytes(buf))
+    }
+
+    /// The little-endian quadword at `gpa`.
+    pub fn read_u64(&self, gpa: u64) -> Result<u64, Failure> {
+        let mut buf = [0; 8];
+        self.mem.read(gpa, &mut buf)?;
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    /// The vCPU's general registers.
+    pub fn regs(&self) -> Result<Regs, Failure> {
+        self.vcpu.get_regs().context("PACIFICA_GET_REGS")
+    }
+
+    /// Moves the vCPU to `rip`, keeping its other registers.
+    pub fn set_rip(&self, rip: u64) -> TestResult {
+        let mut regs = self.regs()?;
+        regs.rip = rip;
+        self.vcpu.set_regs(&regs).context("PACIFICA_SET_REGS")
+    }
+
+    /// The vCPU's exit counters.
+    pub fn stats(&self) -> Result<uapi::ExitStats, Failure> {
+        self.vcpu.stats().context("PACIFICA_GET_STATS")
+    }
+
+    /// One exit counter, `uapi::PACIFICA_STAT_*`.
+    pub fn stat(&self, index: usize) -> Result<u64, Failure> {
+        Ok(self.stats()?.counts[index])
+    }
+
+    /// The exit counters as a diagnostic line, for tests that check some.
+    pub fn print_stats(&self) -> TestResult {
+        let stats = self.stats()?;
+        let line: Vec<String> = uapi::PACIFICA_STAT_NAMES
+            .iter()
+            .zip(stats.counts.iter())
+            .filter(|(_, &n)| n != 0)
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect();
+        crate::diag!("exit counters: {}", line.join(" "));
+        Ok(())
+    }
+}
+
+/// The module's [`uapi::ModuleInfo`], through a fresh device fd.
+pub fn module_info() -> Result<uapi::ModuleInfo, Failure> {
+    System::open()
+        .context("opening /dev/pacifica")?
+        .info()
+        .context("PACIFICA_GET_INFO")
+}
+
+/// Waits (up to two seconds, in case the module frees in deferred work)
+/// until the module's VM count and page counts are back at `baseline`, and
+/// fails with the difference if they do not get there.
+pub fn ensure_back_to(baseline: &uapi::ModuleInfo, after: &str) -> TestResult {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let now = module_info()?;
+        let same = now.nr_vms == baseline.nr_vms
+            && now.pages_allocated == baseline.pages_allocated
+            && now.pages_pinned == baseline.pages_pinned;
+        if same {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Failure::Fail(format!(
+                "after {after}: nr_vms {} -> {}, pages_allocated {} -> {}, pages_pinned {} -> {}",
+                baseline.nr_vms,
+                now.nr_vms,
+                baseline.pages_allocated,
+                now.pages_allocated,
+                baseline.pages_pinned,
+                now.pages_pinned
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
