@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Pacifica's two commands, `make run` and `make test`, each do their own
+# set-up on a fresh Debian 12 machine: packages, bindgen, the L1 kernel
+# (cached under ~/.cache/pacifica), the module, the tools and the guests.
+#
+#   make run      boot L1, run the demo guest, show its output and statistics
+#   make test     host unit tests, then every selftest inside L1
+#   make shell    an interactive L1 shell
+#   make module KDIR=/path/to/a/rust/enabled/kernel/build   (real hardware)
+
+QEMU_DIR   := tools/qemu
+TARGET     := x86_64-unknown-linux-gnu
+TOOLS_OUT  := tools/target/$(TARGET)/release
+
+# The kernel side must use Debian's rustc-web; see tools/qemu/env.sh.
+KRUST = LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+	BINDGEN=$(shell . $(QEMU_DIR)/env.sh && echo $$BINDGEN)
+
+.PHONY: all deps kernel module tools unit l1-inputs run test shell clean
+
+all: module tools
+
+deps:
+	@$(QEMU_DIR)/deps.sh
+
+kernel: deps
+	@$(QEMU_DIR)/kernel.sh build >/dev/null
+
+# Without KDIR, the module is built against the L1 test kernel.
+module: $(if $(KDIR),,kernel)
+	@echo "==> building pacifica.ko" >&2
+	@$(MAKE) --no-print-directory -s -C $(or $(KDIR),$(shell $(QEMU_DIR)/kernel.sh path)) \
+		M=$(CURDIR) $(KRUST) modules
+
+# Userspace is static, so that it runs in L1's busybox initramfs.
+tools: deps
+	@echo "==> building the VMM, the selftests and the guest images" >&2
+	@cd tools && RUSTFLAGS="-C target-feature=+crt-static" \
+		cargo build --quiet --release --target $(TARGET) --workspace
+
+unit: deps
+	@cd tools && cargo test --quiet --workspace
+
+l1-inputs: kernel module tools
+
+run: l1-inputs
+	@$(QEMU_DIR)/run-l1 -- sh -c \
+		'pacifica info && pacifica run --stats /usr/share/pacifica/guests/hello.elf'
+
+test: deps
+	@$(QEMU_DIR)/test.sh
+
+shell: l1-inputs
+	@$(QEMU_DIR)/run-l1 --interactive
+
+clean:
+	rm -rf tools/target rust/shim_bindings.rs
+	find . -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' | xargs rm -f
+	rm -f modules.order Module.symvers

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The parts of pacifica.ko that depend only on `core`, compiled from the
+//! module's own files (never copies) so that `cargo test` exercises them on
+//! the host with fakes instead of hardware. The re-exports give them the
+//! same paths (`crate::hw::paging`, ...) they have inside the module.
+
+#![allow(dead_code)]
+
+#[path = "../../../rust/hw/paging.rs"]
+pub mod hw_paging;
+#[path = "../../../rust/hw/svm.rs"]
+pub mod hw_svm;
+#[path = "../../../rust/hw/vmcb.rs"]
+pub mod hw_vmcb;
+#[path = "../../../rust/emulate/insn.rs"]
+pub mod emulate_insn;
+#[path = "../../../rust/emulate/walk.rs"]
+pub mod emulate_walk;
+#[path = "../../../rust/policy/cpuid.rs"]
+pub mod policy_cpuid;
+#[path = "../../../rust/policy/msr.rs"]
+pub mod policy_msr;
+#[path = "../../../rust/mm/npt.rs"]
+pub mod mm_npt;
+#[path = "../../../rust/uapi.rs"]
+pub mod uapi;
+
+pub mod hw {
+    pub use super::hw_paging as paging;
+    pub use super::hw_svm as svm;
+    pub use super::hw_vmcb as vmcb;
+}
+
+pub mod emulate {
+    pub use super::emulate_insn as insn;
+    pub use super::emulate_walk as walk;
+}
+
+pub mod policy {
+    pub use super::policy_cpuid as cpuid;
+    pub use super::policy_msr as msr;
+}
+
+pub mod mm {
+    pub use super::mm_npt as npt;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tests of the module's pure logic against hand-checked values and, for
+//! the page walker and the NPT builder, against simple reference models.
+
+use crate::emulate::insn::{self, CpuMode, DecodeError, Extend, Gpr, Op, Opcode, Source};
+use crate::emulate::walk::{self, Access, GuestPhys, PagingState, WalkError};
+use crate::hw::vmcb::{Vmcb, VmcbControl, VmcbSave};
+use crate::mm::npt::{self, Tables};
+use crate::policy::{cpuid, msr};
+use crate::uapi;
+use proptest::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::mem::{offset_of, size_of};
+
+#[test]
+fn vmcb_layout_matches_apm_appendix_b() {
+    assert_eq!(size_of::<Vmcb>(), 4096);
+    assert_eq!(offset_of!(Vmcb, save), 0x400);
+    assert_eq!(offset_of!(VmcbControl, exit_code), 0x70);
+    assert_eq!(offset_of!(VmcbControl, nested_cr3), 0xb0);
+    assert_eq!(offset_of!(VmcbControl, next_rip), 0xc8);
+    assert_eq!(offset_of!(VmcbSave, efer), 0xd0);
+    assert_eq!(offset_of!(VmcbSave, rip), 0x178);
+    assert_eq!(offset_of!(VmcbSave, rax), 0x1f8);
+    assert_eq!(offset_of!(VmcbSave, g_pat), 0x268);
+}
+
+fn gpr(i: u8) -> Gpr {
+    Gpr { index: i, high_byte: false }
+}
+
+#[test]
+fn decodes_mmio_stores() {
+    // mov [rdi], eax
+    let i = insn::decode(&[0x89, 0x07], CpuMode::Bits64).unwrap();
+    assert_eq!((i.len, i.op), (2, Op::Store { size: 4, src: Source::Reg(gpr(0)) }));
+    // mov [rdi], rax
+    let i = insn::decode(&[0x48, 0x89, 0x07], CpuMode::Bits64).unwrap();
+    assert_eq!((i.len, i.op), (3, Op::Store { size: 8, src: Source::Reg(gpr(0)) }));
+    // mov [r8+0x10], r9w
+    let i = insn::decode(&[0x66, 0x45, 0x89, 0x48, 0x10], CpuMode::Bits64).unwrap();
+    assert_eq!((i.len, i.op), (5, Op::Store { size: 2, src: Source::Reg(gpr(9)) }));
+    // mov byte [ebx], ah (no REX: register 4 is AH)
+    let i = insn::decode(&[0x88, 0x23], CpuMode::Bits32).unwrap();
+    assert_eq!(i.op, Op::Store { size: 1, src: Source::Reg(Gpr { index: 0, high_byte: true }) });
+    // mov byte [rbx], spl (with REX: register 4 is SPL)
+    let i = insn::decode(&[0x40, 0x88, 0x23], CpuMode::Bits64).unwrap();
+    assert_eq!(i.op, Op::Store { size: 1, src: Source::Reg(gpr(4)) });
+    // mov dword [0xd0000000], 0x12345678 (SIB, disp32, imm32)
+    let i = insn::decode(&[0xc7, 0x04, 0x25, 0, 0, 0, 0xd0, 0x78, 0x56, 0x34, 0x12], CpuMode::Bits64).unwrap();
+    assert_eq!((i.len, i.op), (11, Op::Store { size: 4, src: Source::Imm(0x1234_5678) }));
+    // mov qword [rax], -1 (imm32 sign-extended)
+    let i = insn::decode(&[0x48, 0xc7, 0x00, 0xff, 0xff, 0xff, 0xff], CpuMode::Bits64).unwrap();
+    assert_eq!(i.op, Op::Store { size: 8, src: Source::Imm(u64::MAX) });
+    // mov word [bx+si+0x1234], 0x55aa in 16-bit code
+    let i = insn::decode(&[0xc7, 0x80, 0x34, 0x12, 0xaa, 0x55], CpuMode::Bits16).unwrap();
+    assert_eq!((i.len, i.op), (6, Op::Store { size: 2, src: Source::Imm(0x55aa) }));
+}
+
+#[test]
+fn decodes_mmio_loads() {
+    // mov ecx, [rip+0x100]
+    let i = insn::decode(&[0x8b, 0x0d, 0, 1, 0, 0], CpuMode::Bits64).unwrap();
+    assert_eq!((i.len, i.op), (6, Op::Load { size: 4, dst: gpr(1), dst_size: 4, extend: Extend::None }));
+    // movzx eax, byte [rsi]
+    let i = insn::decode(&[0x0f, 0xb6, 0x06], CpuMode::Bits64).unwrap();
+    assert_eq!(i.op, Op::Load { size: 1, dst: gpr(0), dst_size: 4, extend: Extend::Zero });
+    // movsx r10, word [rsp+8] (REX.W, SIB, disp8)
+    let i = insn::decode(&[0x4c, 0x0f, 0xbf, 0x54, 0x24, 0x08], CpuMode::Bits64).unwrap();
+    assert_eq!((i.len, i.op), (6, Op::Load { size: 2, dst: gpr(10), dst_size: 8, extend: Extend::Sign }));
+    // mov al, [moffs64]
+    let i = insn::decode(&[0xa0, 1, 2, 3, 4, 5, 6, 7, 8], CpuMode::Bits64).unwrap();
+    assert_eq!(i.len, 9);
+    // mov eax, [moffs32] in 32-bit code
+    let i = insn::decode(&[0xa1, 0, 0, 0, 0xd0], CpuMode::Bits32).unwrap();
+    assert_eq!((i.len, i.op), (5, Op::Load { size: 4, dst: gpr(0), dst_size: 4, extend: Extend::None }));
+}
+
+#[test]
+fn decodes_lengths_of_intercepted_instructions() {
+    let cases: [(&[u8], Opcode, u8); 8] = [
+        (&[0xf4], Opcode::Hlt, 1),
+        (&[0x0f, 0xa2], Opcode::Cpuid, 2),
+        (&[0x0f, 0x32], Opcode::Rdmsr, 2),
+        (&[0x0f, 0x30], Opcode::Wrmsr, 2),
+        (&[0x0f, 0x01, 0xd9], Opcode::Vmmcall, 3),
+        (&[0x0f, 0x08], Opcode::Invd, 2),
+        (&[0xf3, 0x6e], Opcode::StringIo, 2),
+        (&[0x66, 0x67, 0xf3, 0x6d], Opcode::StringIo, 4),
+    ];
+    for (bytes, op, len) in cases {
+        let i = insn::decode(bytes, CpuMode::Bits32).unwrap();
+        assert_eq!((i.op, i.len), (Op::Other(op), len), "{bytes:x?}");
+    }
+    let i = insn::decode(&[0x67, 0xf3, 0x6e], CpuMode::Bits64).unwrap();
+    assert_eq!((i.addr_size, i.rep), (4, true));
+    let i = insn::decode(&[0x67, 0x6e], CpuMode::Bits16).unwrap();
+    assert_eq!(i.addr_size, 4);
+}
+
+#[test]
+fn refuses_what_it_does_not_emulate() {
+    assert_eq!(insn::decode(&[0x89], CpuMode::Bits64), Err(DecodeError::Truncated));
+    assert_eq!(insn::decode(&[0x89, 0xc0], CpuMode::Bits64), Err(DecodeError::Unsupported(0x89)));
+    assert_eq!(insn::decode(&[0x01, 0x07], CpuMode::Bits64), Err(DecodeError::Unsupported(0x01)));
+    assert_eq!(insn::decode(&[0x66; 16], CpuMode::Bits64), Err(DecodeError::TooLong));
+}
+
+#[test]
+fn merges_partial_registers_like_x86() {
+    let old = 0x1122_3344_5566_7788;
+    assert_eq!(insn::merge_reg(old, 0xaa, gpr(0), 1), 0x1122_3344_5566_77aa);
+    assert_eq!(insn::merge_reg(old, 0xaa, Gpr { index: 0, high_byte: true }, 1), 0x1122_3344_5566_aa88);
+    assert_eq!(insn::merge_reg(old, 0xbbbb, gpr(0), 2), 0x1122_3344_5566_bbbb);
+    assert_eq!(insn::merge_reg(old, 0xcccc_cccc, gpr(0), 4), 0xcccc_cccc);
+    assert_eq!(insn::extend(0x80, 1, 8, Extend::Sign), 0xffff_ffff_ffff_ff80);
+    assert_eq!(insn::extend(0x80, 1, 4, Extend::Sign), 0xffff_ff80);
+    assert_eq!(insn::extend(0xff80, 2, 4, Extend::Zero), 0xff80);
+}
+
+/// Guest memory for the walker: a sparse map of 4 KiB pages.
+#[derive(Default)]
+struct FakeMem {
+    pages: RefCell<HashMap<u64, [u8; 4096]>>,
+    limit: u64,
+}
+
+impl FakeMem {
+    fn new(limit: u64) -> Self {
+        FakeMem { pages: RefCell::default(), limit }
+    }
+    fn write64(&self, gpa: u64, v: u64) {
+        let mut p = self.pages.borrow_mut();
+        let page = p.entry(gpa & !4095).or_insert([0; 4096]);
+        page[(gpa & 4095) as usize..][..8].copy_from_slice(&v.to_le_bytes());
+    }
+    fn write32(&self, gpa: u64, v: u32) {
+        let mut p = self.pages.borrow_mut();
+        let page = p.entry(gpa & !4095).or_insert([0; 4096]);
+        page[(gpa & 4095) as usize..][..4].copy_from_slice(&v.to_le_bytes());
+    }
+    fn read64(&self, gpa: u64) -> u64 {
+        let p = self.pages.borrow();
+        p.get(&(gpa & !4095)).map_or(0, |page| {
+            u64::from_le_bytes(page[(gpa & 4095) as usize..][..8].try_into().unwrap())
+        })
+    }
+}
+
+impl GuestPhys for FakeMem {
+    fn read_pte(&self, gpa: u64, wide: bool) -> Option<u64> {
+        if gpa >= self.limit {
+            return None;
+        }
+        let v = self.read64(gpa);
+        Some(if wide { v } else { v & 0xffff_ffff })
+    }
+    fn set_pte_bits(&self, gpa: u64, wide: bool, bits: u64) -> bool {
+        if gpa >= self.limit {
+            return false;
+        }
+        let v = self.read64(gpa);
+        if wide {
+            self.write64(gpa, v | bits);
+        } else {
+            self.write32(gpa, (v as u32) | bits as u32);
+        }
+        true
+    }
+}
+
+const PG: u64 = 1 << 31;
+const WP: u64 = 1 << 16;
+const PAE: u64 = 1 << 5;
+const PSE: u64 = 1 << 4;
+const LMA: u64 = (1 << 10) | (1 << 8);
+const NXE: u64 = 1 << 11;
+const P: u64 = 1;
+const RW: u64 = 2;
+const US: u64 = 4;
+const A: u64 = 0x20;
+const D: u64 = 0x40;
+const PS: u64 = 0x80;
+
+fn long_mode() -> PagingState {
+    PagingState { cr0: PG | WP | 1, cr3: 0x1000, cr4: PAE, efer: LMA | NXE }
+}
+
+#[test]
+fn walks_long_mode_tables_and_sets_accessed_and_dirty() {
+    let m = FakeMem::new(1 << 30);
+    m.write64(0x1000, 0x2000 | P | RW | US);
+    m.write64(0x2000, 0x3000 | P | RW | US);
+    m.write64(0x3000 + 8, 0x4000 | P | RW | US); // 2 MiB slot 1
+    m.write64(0x4000 + 5 * 8, 0x9000 | P | RW | US);
+    let la = (1 << 21) | (5 << 12) | 0x123;
+    let r = walk::translate(&m, &long_mode(), la, Access { write: true, ..Default::default() });
+    assert_eq!(r, Ok(0x9123));
+    assert_eq!(m.read64(0x1000) & A, A);
+    assert_eq!(m.read64(0x4000 + 5 * 8) & (A | D), A | D);
+    assert_eq!(m.read64(0x3000 + 8) & D, 0, "D is set only in the leaf");
+}
+
+#[test]
+fn faults_like_the_processor() {
+    let m = FakeMem::new(1 << 30);
+    m.write64(0x1000, 0x2000 | P | RW | US);
+    m.write64(0x2000, 0x3000 | P | RW | US);
+    m.write64(0x3000, 0x20_0000 | P | PS | US); // read-only 2 MiB page
+    m.write64(0x3000 + 8, 0x40_0000 | P | RW | PS | (1 << 63)); // supervisor, NX
+    let st = long_mode();
+    let w = Access { write: true, ..Default::default() };
+    assert_eq!(walk::translate(&m, &st, 0x1000, w), Err(WalkError::PageFault(0b11)));
+    let no_wp = PagingState { cr0: PG | 1, ..st };
+    assert_eq!(walk::translate(&m, &no_wp, 0x1000, w), Ok(0x20_1000));
+    let user = Access { user: true, ..Default::default() };
+    assert_eq!(walk::translate(&m, &st, 0x20_0000, user), Err(WalkError::PageFault(0b101)));
+    let fetch = Access { fetch: true, ..Default::default() };
+    assert_eq!(walk::translate(&m, &st, 0x20_0000, fetch), Err(WalkError::PageFault(0b10001)));
+    assert_eq!(walk::translate(&m, &st, 0x60_0000, Access::default()), Err(WalkError::PageFault(0)));
+    let st_no_nxe = PagingState { efer: LMA, ..st };
+    assert_eq!(
+        walk::translate(&m, &st_no_nxe, 0x20_0000, Access::default()),
+        Err(WalkError::PageFault(0b1001)),
+        "NX with EFER.NXE clear is a reserved bit"
+    );
+}
+
+#[test]
+fn walks_two_level_tables_with_pse_and_pae() {
+    let m = FakeMem::new(1 << 30);
+    // 32-bit: PDE 1 is a 4 MiB page at 0x800000, PDE 0 points to a table.
+    m.write32(0x1000 + 4, (0x80_0000 | P | RW | PS) as u32);
+    m.write32(0x1000, (0x5000 | P | RW) as u32);
+    m.write32(0x5000 + 3 * 4, (0x7000 | P | RW) as u32);
+    let st = PagingState { cr0: PG | 1, cr3: 0x1000, cr4: PSE, efer: 0 };
+    assert_eq!(walk::translate(&m, &st, 0x40_1234, Access::default()), Ok(0x80_1234));
+    assert_eq!(walk::translate(&m, &st, 0x3abc, Access::default()), Ok(0x7abc));
+    // PAE: four PDPTEs at CR3.
+    m.write64(0x6000 + 8, 0x8000 | P);
+    m.write64(0x8000 + 2 * 8, 0xa000 | P | RW);
+    m.write64(0xa000 + 7 * 8, 0xb000 | P | RW);
+    let pae = PagingState { cr0: PG | 1, cr3: 0x6000, cr4: PAE, efer: 0 };
+    let la = (1 << 30) | (2 << 21) | (7 << 12) | 0x42;
+    assert_eq!(walk::translate(&m, &pae, la, Access::default()), Ok(0xb042));
+    let off = PagingState { cr0: 1, ..pae };
+    assert_eq!(walk::translate(&m, &off, 0x1234_5678, Access::default()), Ok(0x1234_5678));
+}
+
+#[test]
+fn reports_tables_outside_ram() {
+    let m = FakeMem::new(0x10000);
+    m.write64(0x1000, 0x100_0000 | P | RW);
+    assert_eq!(
+        walk::translate(&m, &long_mode(), 0, Access::default()),
+        Err(WalkError::TableNotInRam(0x100_0000))
+    );
+}
+
+/// Page tables for the NPT builder: a map from address to table.
+#[derive(Default)]
+struct FakeTables {
+    tables: HashMap<u64, [u64; 512]>,
+    next: u64,
+    budget: usize,
+}
+
+impl Tables for FakeTables {
+    fn alloc(&mut self) -> Option<u64> {
+        if self.budget == 0 {
+            return None;
+        }
+        self.budget -= 1;
+        self.next += 4096;
+        self.tables.insert(self.next, [0; 512]);
+        Some(self.next)
+    }
+    fn read(&self, table: u64, index: usize) -> u64 {
+        self.tables[&table][index]
+    }
+    fn write(&mut self, table: u64, index: usize, entry: u64) {
+        self.tables.get_mut(&table).unwrap()[index] = entry;
+    }
+}
+
+fn fake_tables(budget: usize) -> (FakeTables, u64) {
+    let mut t = FakeTables { next: 0x100_0000, budget, ..Default::default() };
+    let root = t.alloc().unwrap();
+    (t, root)
+}
+
+#[test]
+fn npt_uses_large_pages_only_where_contiguous_and_aligned() {
+    let (mut t, root) = fake_tables(100);
+    // 4 MiB of guest memory: the first 2 MiB contiguous and aligned in the
+    // host, the second scattered.
+    let hpa = |i: usize| if i < 512 { 0x4000_0000 + i as u64 * 4096 } else { 0x8000_0000 + (i as u64 * 7919 % 4096) * 4096 };
+    let large = npt::map_range(&mut t, root, 0, 1024, hpa).unwrap();
+    assert_eq!(large, 1);
+    for i in [0usize, 1, 511, 512, 700, 1023] {
+        assert_eq!(npt::translate(&t, root, i as u64 * 4096 + 5), Some(hpa(i) + 5), "page {i}");
+    }
+    assert_eq!(npt::translate(&t, root, 1024 * 4096), None);
+    assert_eq!(npt::map_page(&mut t, root, 4096, 0, 4096), Err(npt::MapError::Overlap));
+    assert_eq!(npt::map_page(&mut t, root, 0x1000, 0, 2 << 20), Err(npt::MapError::Misaligned));
+}
+
+#[test]
+fn npt_reports_running_out_of_tables() {
+    let (mut t, root) = fake_tables(2);
+    assert_eq!(npt::map_page(&mut t, root, 0, 0, 4096), Err(npt::MapError::NoMemory));
+}
+
+proptest! {
+    /// Whatever pages are mapped, translation finds exactly them.
+    #[test]
+    fn npt_translation_matches_a_reference_map(pages in proptest::collection::btree_map(0u64..4096, 0u64..1 << 20, 1..64)) {
+        let (mut t, root) = fake_tables(10_000);
+        for (&g, &h) in &pages {
+            npt::map_page(&mut t, root, g << 12, h << 12, 4096).unwrap();
+        }
+        for g in 0..4096u64 {
+            let want = pages.get(&g).map(|h| (h << 12) | 0x7);
+            prop_assert_eq!(npt::translate(&t, root, (g << 12) | 0x7), want);
+        }
+    }
+
+    /// The walker agrees with a reference walker on random 4-level tables.
+    #[test]
+    fn walker_matches_reference(entries in proptest::collection::vec((0u64..8, any::<bool>(), any::<bool>(), any::<bool>()), 4),
+                                write in any::<bool>(), user in any::<bool>(), wp in any::<bool>()) {
+        let m = FakeMem::new(1 << 30);
+        // A chain of four tables at 0x1000.. mapping linear 0 to 0x9000,
+        // with random permission bits at each level.
+        let mut ok_user = true;
+        let mut ok_write = true;
+        let mut present = true;
+        for (lvl, &(_, p, rw, us)) in entries.iter().enumerate() {
+            let next = if lvl == 3 { 0x9000 } else { 0x2000 + lvl as u64 * 0x1000 };
+            let e = next | if p { P } else { 0 } | if rw { RW } else { 0 } | if us { US } else { 0 };
+            m.write64(0x1000 + lvl as u64 * 0x1000, e);
+            if present {
+                present = p;
+                ok_user &= us;
+                ok_write &= rw;
+            }
+        }
+        let st = PagingState { cr0: PG | 1 | if wp { WP } else { 0 }, ..long_mode() };
+        let r = walk::translate(&m, &st, 0x10, Access { write, user, fetch: false });
+        let expect = if !present {
+            Err(WalkError::PageFault((write as u32) << 1 | (user as u32) << 2))
+        } else if (user && !ok_user) || (write && !ok_write && (user || wp)) {
+            Err(WalkError::PageFault(1 | (write as u32) << 1 | (user as u32) << 2))
+        } else {
+            Ok(0x9010)
+        };
+        prop_assert_eq!(r, expect);
+    }
+}
+
+fn fake_host(leaf: u32, _sub: u32) -> cpuid::Regs {
+    match leaf {
+        0 => [0x10, 0x6874_7541, 0x444d_4163, 0x6974_6e65],
+        1 => [0x0080_0f12, 0x0102_0800, 0xffff_ffff, 0xffff_ffff],
+        7 => [0, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff],
+        0x8000_0000 => [0x8000_0020, 0, 0, 0],
+        0x8000_0001 => [0, 0, 0xffff_ffff, 0xffff_ffff],
+        0x8000_0008 => [0x3030, 0xffff, 0xffff, 0],
+        _ => [0xdead_beef; 4],
+    }
+}
+
+#[test]
+fn cpuid_shows_the_hypervisor_and_hides_svm() {
+    let l1 = cpuid::guest_cpuid(1, 0, 3, fake_host);
+    assert_ne!(l1[2] & (1 << 31), 0, "hypervisor bit");
+    assert_eq!(l1[2] & ((1 << 5) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 17) | (1 << 21)), 0, "VMX, XSAVE, OSXSAVE, AVX, PCID, x2APIC hidden");
+    assert_eq!(l1[3] & (1 << 9), 0, "no APIC");
+    assert_eq!(l1[1] >> 24, 3, "APIC id is the vCPU id");
+    let e1 = cpuid::guest_cpuid(0x8000_0001, 0, 0, fake_host);
+    assert_eq!(e1[2] & (1 << 2), 0, "SVM hidden");
+    assert_eq!(e1[3] & (1 << 27), 0, "RDTSCP hidden");
+    assert_ne!(e1[3] & (1 << 29), 0, "long mode shown");
+    assert_eq!(cpuid::guest_cpuid(0x8000_000a, 0, 0, fake_host), [0; 4]);
+    let sig = cpuid::guest_cpuid(0x4000_0000, 0, 0, fake_host);
+    let mut s = Vec::new();
+    for r in &sig[1..] {
+        s.extend_from_slice(&r.to_le_bytes());
+    }
+    assert_eq!(&s, b"PacificaSVM\0");
+    assert_eq!(cpuid::guest_cpuid(0, 0, 0, fake_host)[0], 0xd);
+    assert_eq!(cpuid::guest_cpuid(7, 0, 0, fake_host)[2] & (1 << 16), 0, "LA57 hidden");
+    assert_eq!(cpuid::guest_cpuid(0x8000_0000, 0, 0, fake_host)[0], 0x8000_0008);
+}
+
+#[test]
+fn msr_permission_map_passes_through_only_vmcb_msrs() {
+    let mut map = vec![0u8; msr::MSRPM_SIZE];
+    msr::fill_permission_map(&mut map);
+    let intercepted = |m: u32| {
+        let bit = msr::msrpm_bit(m).unwrap();
+        (map[bit / 8] >> (bit % 8)) & 3
+    };
+    assert_eq!(intercepted(msr::nr::LSTAR), 0);
+    assert_eq!(intercepted(msr::nr::SYSENTER_EIP), 0);
+    assert_eq!(intercepted(msr::nr::EFER), 3);
+    assert_eq!(intercepted(msr::nr::VM_HSAVE_PA), 3);
+    assert_eq!(intercepted(msr::nr::TSC), 3);
+    assert_eq!(msr::msrpm_bit(0x4000_0000), None);
+    assert_eq!(msr::msrpm_bit(0xc000_0080), Some(0x800 * 8 + 0x80 * 2));
+}
+
+#[test]
+fn msr_policy_emulates_efer_pat_tsc_and_refuses_the_rest() {
+    let (mut efer, mut pat, mut off) = (0x1000u64 /* SVME */, 0x0007_0406_0007_0406u64, 0u64);
+    let mut st = msr::MsrState { efer: &mut efer, cr0: 0x11, g_pat: &mut pat, tsc_offset: &mut off, host_tsc: 1000 };
+    assert_eq!(msr::read(msr::nr::EFER, &st), Some(0), "SVME is invisible");
+    assert!(msr::write(msr::nr::EFER, 0x901, &mut st), "SCE|LME|NXE");
+    assert_eq!(msr::read(msr::nr::EFER, &st), Some(0x901));
+    assert!(!msr::write(msr::nr::EFER, 0x1000, &mut st), "SVME is reserved for the guest");
+    assert!(!msr::write(msr::nr::EFER, 1 << 20, &mut st));
+    assert!(!msr::write(msr::nr::PAT, 0x02, &mut st), "PAT type 2 is reserved");
+    assert!(msr::write(msr::nr::PAT, 0x0606_0606_0606_0606, &mut st));
+    assert!(msr::write(msr::nr::TSC, 5000, &mut st));
+    assert_eq!(msr::read(msr::nr::TSC, &st), Some(5000));
+    assert_eq!(msr::read(msr::nr::VM_CR, &st), None);
+    assert!(!msr::write(msr::nr::VM_HSAVE_PA, 0, &mut st));
+    assert_eq!(*st.efer & 0x1000, 0x1000, "SVME kept in the VMCB");
+    let mut st2 = msr::MsrState { cr0: 1 << 31 | 1, ..st };
+    assert!(!msr::write(msr::nr::EFER, 0x801, &mut st2), "LME cannot change while paging");
+}
+
+#[test]
+fn uapi_ioctl_numbers_are_stable() {
+    assert_eq!(uapi::PACIFICA_GET_API_VERSION, 0xaf00);
+    assert_eq!(uapi::PACIFICA_CREATE_VM, 0xaf02);
+    assert_eq!(uapi::PACIFICA_RUN, 0xaf20);
+    assert_eq!(uapi::PACIFICA_GET_REGS, 0x8000_0000 | (144 << 16) | 0xaf21);
+    assert_eq!(uapi::PACIFICA_SET_MEMORY_REGION, 0x4000_0000 | (32 << 16) | 0xaf10);
+}
