@@ -1,1 +1,203 @@
-fn main() {}
+// SPDX-License-Identifier: GPL-2.0
+
+//! `pacifica`, the userspace VMM of the Pacifica hypervisor.
+//!
+//! `pacifica run IMAGE` boots a Multiboot v1 kernel or a static ELF64
+//! executable on one vCPU with COM1 on stdout; `pacifica info` shows what
+//! the loaded `pacifica.ko` reports. The exit statuses are listed in
+//! [`pacifica::vmm`]'s `stop` module and in `pacifica run --help`.
+
+#![forbid(unsafe_code)]
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use pacifica::vmm::{self, Config, STATUS_VMM_ERROR};
+use pacifica::{loader, size, uapi};
+
+const RUN_AFTER_HELP: &str = "\
+IMAGE is a Multiboot v1 kernel (started in 32-bit protected mode) or a static
+ELF64 x86-64 executable (started in 64-bit long mode over identity-mapped
+page tables). RAM starts at guest-physical address 0. COM1 (ports
+0x3f8-0x3ff) writes to stdout; a byte written to port 0xf4 ends the run.
+
+Exit status:
+  0     the guest halted (HLT)
+  v     the guest wrote byte v to port 0xf4
+  1     the VMM failed (unreadable or unloadable image, no /dev/pacifica,
+        a failed ioctl, an unsupported paging mode)
+  2     invalid command line
+  123   VMRUN refused the guest state (failed entry)
+  124   the guest shut down (triple fault)
+  125   internal error: an exit the module could not handle, an unknown
+        exit reason, or a malformed run page
+Statuses 123-125 come with a one-line diagnostic on stderr.";
+
+/// The Pacifica VMM.
+#[derive(Parser, Debug)]
+#[command(
+    name = "pacifica",
+    version,
+    about = "The userspace VMM of the Pacifica AMD-V hypervisor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a guest image until it stops.
+    #[command(after_help = RUN_AFTER_HELP)]
+    Run(RunArgs),
+    /// Show what pacifica.ko reports: SVM features, ASIDs, page accounting.
+    Info,
+}
+
+#[derive(Parser, Debug)]
+struct RunArgs {
+    /// Guest RAM size: a number of bytes with an optional K, M, G suffix
+    /// (powers of 1024), between 2M and 64G, a multiple of 4K.
+    #[arg(long = "mem", value_name = "SIZE", default_value = "64M", value_parser = parse_mem)]
+    mem: u64,
+    /// How guest-physical memory is virtualised.
+    #[arg(long, value_enum, default_value_t = Paging::Npt)]
+    paging: Paging,
+    /// Print exit counters, VMM counters and the run's duration to stderr
+    /// at the end, one `name value` per line.
+    #[arg(long)]
+    stats: bool,
+    /// The guest image.
+    image: PathBuf,
+}
+
+/// The paging modes of `PACIFICA_CREATE_VM`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Paging {
+    /// Hardware nested paging.
+    Npt,
+    /// Software shadow paging.
+    Shadow,
+}
+
+impl Paging {
+    fn uapi(self) -> u64 {
+        match self {
+            Paging::Npt => uapi::PACIFICA_PAGING_NPT,
+            Paging::Shadow => uapi::PACIFICA_PAGING_SHADOW,
+        }
+    }
+}
+
+/// Parses `--mem` and checks it against what the loaders accept.
+fn parse_mem(text: &str) -> Result<u64, String> {
+    let bytes = size::parse_size(text).map_err(|e| e.to_string())?;
+    loader::check_ram_size(bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(&args),
+        Command::Info => info(),
+    }
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let config = Config {
+        mem_size: args.mem,
+        paging: args.paging.uapi(),
+        stats: args.stats,
+    };
+    let outcome = match vmm::run_image(&args.image, &config, io::stdout()) {
+        Ok(outcome) => outcome,
+        Err(e) => return fail(&e),
+    };
+    // The guest's output comes before anything the VMM says about it.
+    let _ = io::stdout().flush();
+    if let Some(line) = outcome.stop.diagnostic(outcome.rip) {
+        eprintln!("{line}");
+    }
+    if let Some(kernel_stats) = &outcome.kernel_stats {
+        let kernel = kernel_stats.as_ref().copied().unwrap_or_else(|e| {
+            eprintln!("pacifica: cannot read the exit counters (PACIFICA_GET_STATS): {e}");
+            uapi::ExitStats::default()
+        });
+        for line in vmm::stats::report(&kernel, &outcome.counters, outcome.wall) {
+            eprintln!("{line}");
+        }
+    }
+    ExitCode::from(outcome.stop.status())
+}
+
+fn info() -> ExitCode {
+    let system = match vmm::open_system() {
+        Ok(system) => system,
+        Err(e) => return fail(&e),
+    };
+    match system.info() {
+        Ok(info) => {
+            for line in vmm::info::report(&info) {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&vmm::VmmError::sys("PACIFICA_GET_INFO")(e)),
+    }
+}
+
+fn fail(e: &dyn std::error::Error) -> ExitCode {
+    eprintln!("pacifica: {e}");
+    ExitCode::from(STATUS_VMM_ERROR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_defaults_to_64_mib_and_npt() {
+        let cli = Cli::try_parse_from(["pacifica", "run", "guest.elf"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.mem, 64 << 20);
+        assert_eq!(args.paging, Paging::Npt);
+        assert!(!args.stats);
+        assert_eq!(args.image, PathBuf::from("guest.elf"));
+    }
+
+    #[test]
+    fn run_options_are_parsed() {
+        let cli = Cli::try_parse_from([
+            "pacifica", "run", "--mem", "1G", "--paging", "shadow", "--stats", "g",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.mem, 1 << 30);
+        assert_eq!(args.paging.uapi(), uapi::PACIFICA_PAGING_SHADOW);
+        assert!(args.stats);
+    }
+
+    #[test]
+    fn bad_memory_sizes_are_usage_errors() {
+        for bad in ["1M", "12X", "100G", "4097"] {
+            let err = Cli::try_parse_from(["pacifica", "run", "--mem", bad, "g"]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+        }
+        assert!(Cli::try_parse_from(["pacifica", "run", "--paging", "ept", "g"]).is_err());
+        assert!(Cli::try_parse_from(["pacifica", "run"]).is_err());
+    }
+}

@@ -17,6 +17,14 @@ pub enum LoadError {
         /// The largest size accepted.
         max: u64,
     },
+    /// Guest RAM could not be mapped.
+    #[error("cannot map {size:#x} bytes of guest RAM: {source}")]
+    OutOfMemory {
+        /// The size asked for.
+        size: u64,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Neither a Multiboot header nor an ELF64 header was found.
     #[error("image is neither a Multiboot v1 kernel (no valid header in its first 8 KiB) nor an ELF64 executable")]
     UnknownFormat,

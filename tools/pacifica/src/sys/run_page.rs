@@ -151,6 +151,32 @@ impl RunPage {
         &mut self.run
     }
 
+    /// The exit data read as port I/O, whatever the exit reason.
+    pub fn io_exit(&self) -> uapi::IoExit {
+        // SAFETY: every variant of `ExitData` is a `repr(C)` struct of
+        // integers within the union's 256 initialised bytes, so any bytes
+        // are a valid `IoExit`.
+        unsafe { self.run.exit.io }
+    }
+
+    /// The exit data read as MMIO, whatever the exit reason.
+    pub fn mmio_exit(&self) -> uapi::MmioExit {
+        // SAFETY: as in `io_exit`, any bytes are a valid `MmioExit`.
+        unsafe { self.run.exit.mmio }
+    }
+
+    /// The exit data read as a hypercall, whatever the exit reason.
+    pub fn hypercall_exit(&self) -> uapi::HypercallExit {
+        // SAFETY: as in `io_exit`, any bytes are a valid `HypercallExit`.
+        unsafe { self.run.exit.hypercall }
+    }
+
+    /// The exit data read as an internal exit, whatever the exit reason.
+    pub fn internal_exit(&self) -> uapi::InternalExit {
+        // SAFETY: as in `io_exit`, any bytes are a valid `InternalExit`.
+        unsafe { self.run.exit.internal }
+    }
+
     /// The `len` bytes at `offset` from the start of the page, if they lie
     /// after the [`Run`] structure and inside the page.
     pub fn bytes(&self, offset: usize, len: usize) -> Option<&[u8]> {
@@ -182,22 +208,14 @@ impl RunPage {
             }
             uapi::PACIFICA_EXIT_HLT => Ok(Exit::Hlt),
             uapi::PACIFICA_EXIT_SHUTDOWN => Ok(Exit::Shutdown),
-            // SAFETY: as above, any bytes are a valid `InternalExit`.
-            uapi::PACIFICA_EXIT_FAIL_ENTRY => {
-                Ok(Exit::FailEntry(unsafe { self.run.exit.internal }))
-            }
-            // SAFETY: as above, any bytes are a valid `InternalExit`.
-            uapi::PACIFICA_EXIT_INTERNAL_ERROR => {
-                Ok(Exit::InternalError(unsafe { self.run.exit.internal }))
-            }
+            uapi::PACIFICA_EXIT_FAIL_ENTRY => Ok(Exit::FailEntry(self.internal_exit())),
+            uapi::PACIFICA_EXIT_INTERNAL_ERROR => Ok(Exit::InternalError(self.internal_exit())),
             other => Ok(Exit::Unknown(other)),
         }
     }
 
     fn decode_io(&mut self) -> Result<Exit<'_>, DecodeError> {
-        // SAFETY: every variant of `ExitData` is plain integers, so any bytes
-        // are a valid `IoExit`.
-        let io = unsafe { self.run.exit.io };
+        let io = self.io_exit();
         if !matches!(io.size, 1 | 2 | 4) {
             return Err(DecodeError::IoSize(io.size));
         }
@@ -399,9 +417,7 @@ mod tests {
             }
             other => panic!("decoded {other:?}"),
         }
-        // SAFETY: the test wrote the mmio variant above.
-        let mmio = unsafe { page.run().exit.mmio };
-        assert_eq!(&mmio.data[..2], &[0x34, 0x12]);
+        assert_eq!(&page.mmio_exit().data[..2], &[0x34, 0x12]);
     }
 
     #[test]
@@ -437,8 +453,7 @@ mod tests {
             } => *ret = 7,
             other => panic!("decoded {other:?}"),
         }
-        // SAFETY: the test wrote the hypercall variant above.
-        assert_eq!(unsafe { page.run().exit.hypercall.ret }, 7);
+        assert_eq!(page.hypercall_exit().ret, 7);
     }
 
     #[test]
