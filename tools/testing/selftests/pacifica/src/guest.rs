@@ -272,6 +272,15 @@ fn internal(i: &uapi::InternalExit) -> String {
     )
 }
 
+/// A handler for [`run_vcpu`] that stops at HLT and fails on any other
+/// exit the harness does not serve.
+pub fn until_hlt(exit: &mut Exit<'_>) -> Flow<()> {
+    match exit {
+        Exit::Hlt => Flow::Stop(()),
+        other => Flow::Fail(format!("expected HLT, got {}", describe_exit(other))),
+    }
+}
+
 /// Runs `vcpu` until `handle` stops, the guest misbehaves, or `timeout`
 /// passes.
 ///
@@ -378,10 +387,7 @@ impl TestVm {
 
     /// Runs the guest until it halts; any other exit fails the test.
     pub fn run_to_hlt(&mut self) -> TestResult {
-        self.run_until(|exit| match exit {
-            Exit::Hlt => Flow::Stop(()),
-            other => Flow::Fail(format!("expected HLT, got {}", describe_exit(other))),
-        })
+        self.run_until(until_hlt)
     }
 
     /// Runs the guest and returns a description of the first exit the

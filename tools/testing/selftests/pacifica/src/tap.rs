@@ -43,6 +43,17 @@ pub enum Failure {
     Skip(String),
 }
 
+impl Failure {
+    /// The same failure with `prefix: ` in front of its message, to say
+    /// which iteration or step it came from.
+    pub fn prefixed(self, prefix: impl Display) -> Self {
+        match self {
+            Failure::Fail(msg) => Failure::Fail(format!("{prefix}: {msg}")),
+            Failure::Skip(msg) => Failure::Skip(format!("{prefix}: {msg}")),
+        }
+    }
+}
+
 /// What a test returns.
 pub type TestResult = Result<(), Failure>;
 
