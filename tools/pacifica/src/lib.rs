@@ -15,6 +15,7 @@
 //!   bus that routes accesses to them.
 //! - [`vmm`]: the run loop and the exit handlers.
 //! - [`size`]: parsing of sizes such as `64M`.
+//! - [`guests`]: the guest images built from `tools/guests/`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -23,12 +24,13 @@
 /// The ABI of `/dev/pacifica`, shared with the kernel module by path.
 // rustfmt must leave the shared ABI file to its owner.
 #[rustfmt::skip]
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::derivable_impls)]
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
 
 pub mod boot;
 pub mod devices;
+pub mod guests;
 pub mod loader;
 pub mod size;
 #[allow(unsafe_code)]

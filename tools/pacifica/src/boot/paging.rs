@@ -99,7 +99,7 @@ mod tests {
         }
         let pde = table.entries[((va >> 21) & 0x1ff) as usize];
         assert_ne!(pde & pte::PS, 0, "leaf must be a 2 MiB page");
-        (pde & pte::P != 0).then(|| (pde & 0x000f_ffff_ffe0_0000) | (va & (LARGE_PAGE - 1)))
+        (pde & pte::P != 0).then_some((pde & 0x000f_ffff_ffe0_0000) | (va & (LARGE_PAGE - 1)))
     }
 
     #[test]

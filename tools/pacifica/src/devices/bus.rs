@@ -128,8 +128,11 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    /// The accesses a probe saw: offset and bytes.
+    type Log = Rc<RefCell<Vec<(u64, Vec<u8>)>>>;
+
     /// Records accesses and reads back the offset.
-    struct Probe(Rc<RefCell<Vec<(u64, Vec<u8>)>>>);
+    struct Probe(Log);
 
     impl Device for Probe {
         fn read(&mut self, offset: u64, data: &mut [u8]) {
@@ -141,7 +144,7 @@ mod tests {
         }
     }
 
-    fn bus_with_probe(base: u64, len: u64) -> (Bus, Rc<RefCell<Vec<(u64, Vec<u8>)>>>) {
+    fn bus_with_probe(base: u64, len: u64) -> (Bus, Log) {
         let log = Rc::new(RefCell::new(Vec::new()));
         let mut bus = Bus::new();
         bus.insert("probe", base, len, Box::new(Probe(log.clone())))

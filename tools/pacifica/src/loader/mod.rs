@@ -69,7 +69,7 @@ pub fn load(image: &[u8], mem: &mut GuestMemory) -> Result<Boot, LoadError> {
 /// Checks that RAM is large enough for the boot area and an image, small
 /// enough for the identity map, and a whole number of pages.
 pub fn check_ram_size(size: u64) -> Result<(), LoadError> {
-    if !(MIN_RAM..=MAX_RAM).contains(&size) || size % 4096 != 0 {
+    if !(MIN_RAM..=MAX_RAM).contains(&size) || !size.is_multiple_of(4096) {
         return Err(LoadError::RamSize {
             size,
             min: MIN_RAM,

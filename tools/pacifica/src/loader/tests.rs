@@ -433,7 +433,7 @@ fn elf64_boot_data_is_in_memory() {
     );
     assert_eq!(
         u64_at(&mem, 0x4000 + 8),
-        2 * MIB | 0xe3,
+        (2 * MIB) | 0xe3,
         "PD[1] maps 2 MiB as a large page"
     );
     assert_eq!(u64_at(&mem, boot.state.regs.rsp), HALT_STUB_ADDR);
