@@ -21,10 +21,11 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-/// The ABI of `/dev/pacifica`, shared with the kernel module by path.
+// The ABI of `/dev/pacifica`, shared with the kernel module by path; its
+// own inner documentation describes it.
 // rustfmt must leave the shared ABI file to its owner.
 #[rustfmt::skip]
-#[allow(missing_docs, clippy::derivable_impls)]
+#[allow(missing_docs, clippy::derivable_impls, rustdoc::broken_intra_doc_links)]
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
 

@@ -18,9 +18,9 @@
 
 mod elf;
 mod error;
-mod info;
+pub mod info;
 mod long;
-mod multiboot;
+pub mod multiboot;
 mod place;
 
 pub use error::LoadError;
