@@ -9,6 +9,7 @@
 #   make shell    an interactive L1 shell
 #   make module KDIR=/path/to/a/rust/enabled/kernel/build   (real hardware)
 
+SHELL      := /bin/bash
 QEMU_DIR   := tools/qemu
 TARGET     := x86_64-unknown-linux-gnu
 TOOLS_OUT  := tools/target/$(TARGET)/release
@@ -44,14 +45,14 @@ unit: deps
 
 l1-inputs: kernel module tools
 
-run: l1-inputs
+run:
 	@$(QEMU_DIR)/run-l1 -- sh -c \
 		'pacifica info && pacifica run --stats /usr/share/pacifica/guests/hello.elf'
 
 test: deps
 	@$(QEMU_DIR)/test.sh
 
-shell: l1-inputs
+shell:
 	@$(QEMU_DIR)/run-l1 --interactive
 
 clean:

@@ -60,19 +60,19 @@ pub(crate) fn init() -> Result {
     GLOBAL.store(KBox::into_raw(g), Ordering::Release);
 
     if let Err(e) = shim::cpuhp_setup() {
-        pr_err!("pacifica: enabling SVM on the CPUs failed: {:?}\n", e);
+        pr_err!("enabling SVM on the CPUs failed: {:?}\n", e);
         free();
         return Err(e);
     }
     if let Err(e) = shim::misc_register() {
-        pr_err!("pacifica: registering /dev/pacifica failed: {:?}\n", e);
+        pr_err!("registering /dev/pacifica failed: {:?}\n", e);
         shim::cpuhp_remove();
         free();
         return Err(e);
     }
     let g = get();
     pr_info!(
-        "pacifica: SVM revision {}, {} ASIDs, NPT {} NRIPS {} decode-assists {} flush-by-ASID {} \
+        "SVM revision {}, {} ASIDs, NPT {} NRIPS {} decode-assists {} flush-by-ASID {} \
          VMCB-clean {} VGIF {}, enabled on {} CPUs\n",
         info.revision,
         info.nr_asids,
@@ -110,7 +110,7 @@ pub(crate) fn exit() {
     shim::misc_deregister();
     shim::cpuhp_remove();
     free();
-    pr_info!("pacifica: unloaded\n");
+    pr_info!("unloaded\n");
 }
 
 impl Global {

@@ -22,11 +22,9 @@ impl Paging {
     pub(crate) fn from_uapi(arg: u64) -> Result<Self> {
         match arg {
             uapi::PACIFICA_PAGING_NPT => Ok(Paging::Npt),
-            uapi::PACIFICA_PAGING_SHADOW => {
-                pr_info!("pacifica: shadow paging is not supported yet\n");
-                // EOPNOTSUPP: 6.12's error codes do not name it.
-                Err(Error::from_errno(-95))
-            }
+            // Shadow paging is not supported yet. (6.12's error codes do not
+            // name EOPNOTSUPP.)
+            uapi::PACIFICA_PAGING_SHADOW => Err(Error::from_errno(-95)),
             _ => Err(EINVAL),
         }
     }

@@ -43,22 +43,22 @@ impl SvmInfo {
 pub(crate) fn detect() -> Result<SvmInfo> {
     let max_ext = cpuid(0x8000_0000, 0).eax;
     if max_ext < 0x8000_000a || cpuid(0x8000_0001, 0).ecx & svm::CPUID_8000_0001_ECX_SVM == 0 {
-        pr_err!("pacifica: this CPU has no AMD-V (SVM)\n");
+        pr_err!("this CPU has no AMD-V (SVM)\n");
         return Err(ENODEV);
     }
     // SAFETY: VM_CR exists on every CPU that reports SVM.
     if unsafe { ops::rdmsr(svm::MSR_VM_CR) } & svm::VM_CR_SVMDIS != 0 {
-        pr_err!("pacifica: SVM is disabled by the firmware (VM_CR.SVMDIS)\n");
+        pr_err!("SVM is disabled by the firmware (VM_CR.SVMDIS)\n");
         return Err(ENODEV);
     }
     let l = cpuid(0x8000_000a, 0);
     let info = SvmInfo { revision: l.eax & 0xff, nr_asids: l.ebx, edx: l.edx };
     if !info.has(features::NPT) {
-        pr_err!("pacifica: this CPU's SVM has no nested paging\n");
+        pr_err!("this CPU's SVM has no nested paging\n");
         return Err(ENODEV);
     }
     if info.nr_asids < 2 {
-        pr_err!("pacifica: the CPU reports {} ASIDs; at least 2 are needed\n", info.nr_asids);
+        pr_err!("the CPU reports {} ASIDs; at least 2 are needed\n", info.nr_asids);
         return Err(ENODEV);
     }
     Ok(info)
@@ -122,7 +122,7 @@ impl Cpus {
         unsafe {
             let e = ops::rdmsr(svm::MSR_EFER);
             if e & efer::SVME != 0 {
-                pr_err!("pacifica: SVM already in use on CPU {} (is kvm_amd loaded?)\n", cpu);
+                pr_err!("SVM already in use on CPU {} (is kvm_amd loaded?)\n", cpu);
                 return Err(EBUSY);
             }
             ops::wrmsr(svm::MSR_EFER, e | efer::SVME);
