@@ -53,7 +53,11 @@ pub fn describe(e: &io::Error) -> String {
 }
 
 fn names(accepted: &[i32]) -> String {
-    accepted.iter().map(|&e| name(e)).collect::<Vec<_>>().join(" or ")
+    accepted
+        .iter()
+        .map(|&e| name(e))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// Checks that `result` failed with one of the `accepted` errnos, the first

@@ -95,9 +95,11 @@ pub fn prepare_memory(mem: &mut GuestMemory, image: &[u8]) -> TestResult {
         let entries: Vec<u8> = (0..512u64)
             .flat_map(|j| (((i * 512 + j) << 21) | PTE_P | PTE_RW | PTE_PS).to_le_bytes())
             .collect();
-        mem.write(pd, &entries).context("writing a page directory")?;
+        mem.write(pd, &entries)
+            .context("writing a page directory")?;
     }
-    mem.write(CODE_BASE, image).context("loading the guest image")?;
+    mem.write(CODE_BASE, image)
+        .context("loading the guest image")?;
     Ok(())
 }
 
@@ -217,7 +219,11 @@ impl GuestLog {
             Exit::IoOut { port, .. } if (PORT_UART..UART_END).contains(&u64::from(*port)) => true,
             Exit::IoIn { port, data, .. } if (PORT_UART..UART_END).contains(&u64::from(*port)) => {
                 // LSR (base + 5): THR empty and transmitter empty.
-                let value = if u64::from(*port) == PORT_UART + 5 { 0x60 } else { 0 };
+                let value = if u64::from(*port) == PORT_UART + 5 {
+                    0x60
+                } else {
+                    0
+                };
                 data.fill(value);
                 true
             }
@@ -236,8 +242,8 @@ impl GuestLog {
 /// The mnemonic of an exception vector, e.g. "#GP (13)".
 pub fn vector_name(vector: u8) -> String {
     const NAMES: [&str; 22] = [
-        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP",
-        "#SS", "#GP", "#PF", "-", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS",
+        "#GP", "#PF", "-", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
     ];
     match NAMES.get(usize::from(vector)) {
         Some(name) => format!("{name} ({vector})"),
@@ -381,7 +387,10 @@ impl TestVm {
 
     /// Runs the guest, giving every exit the harness does not serve to
     /// `handle`; see [`run_vcpu`].
-    pub fn run_until<T>(&mut self, handle: impl FnMut(&mut Exit<'_>) -> Flow<T>) -> Result<T, Failure> {
+    pub fn run_until<T>(
+        &mut self,
+        handle: impl FnMut(&mut Exit<'_>) -> Flow<T>,
+    ) -> Result<T, Failure> {
         run_vcpu(&mut self.vcpu, &mut self.log, RUN_TIMEOUT, handle)
     }
 
@@ -401,7 +410,12 @@ impl TestVm {
         if self.log.exceptions.is_empty() {
             return Ok(());
         }
-        let names: Vec<String> = self.log.exceptions.iter().map(|&v| vector_name(v)).collect();
+        let names: Vec<String> = self
+            .log
+            .exceptions
+            .iter()
+            .map(|&v| vector_name(v))
+            .collect();
         Err(Failure::Fail(format!(
             "the guest took unexpected exceptions: {}",
             names.join(", ")

@@ -116,7 +116,8 @@ fn open() -> Result<System, Failure> {
 }
 
 fn npt_vm(sys: &System) -> Result<Vm, Failure> {
-    sys.create_vm(uapi::PACIFICA_PAGING_NPT).context("CREATE_VM")
+    sys.create_vm(uapi::PACIFICA_PAGING_NPT)
+        .context("CREATE_VM")
 }
 
 /// Collects the failures of many cases, so that one run reports them all.
@@ -147,7 +148,10 @@ fn get_info_bad_pointers() -> TestResult {
     let none = Mapping::new(4096, libc::PROT_NONE)?;
     let read_only = Mapping::new(4096, libc::PROT_READ)?;
     let mut cases = Cases::default();
-    for (name, addr) in bad_pointers(&none).into_iter().chain([("a read-only page", read_only.addr())]) {
+    for (name, addr) in bad_pointers(&none)
+        .into_iter()
+        .chain([("a read-only page", read_only.addr())])
+    {
         let r = raw_ioctl(sys.as_raw_fd(), uapi::PACIFICA_GET_INFO, addr);
         cases.check(expect_errno(&format!("GET_INFO to {name}"), r, &[EFAULT]));
     }
@@ -177,14 +181,22 @@ fn vcpu_ioctls_bad_pointers() -> TestResult {
         }
         for (name, addr) in pointers {
             let r = raw_ioctl(fd, request, addr);
-            cases.check(expect_errno(&format!("{req_name} with {name}"), r, &[EFAULT]));
+            cases.check(expect_errno(
+                &format!("{req_name} with {name}"),
+                r,
+                &[EFAULT],
+            ));
         }
     }
     cases.finish()?;
     // A failed SET_* must not have changed anything: the guest still runs
     // from where the harness put it.
     vm.run_to_hlt()?;
-    ensure_eq!(vm.vcpu.run_page().rip, hlt::HLT64_FIRST, "first HLT after the bad ioctls");
+    ensure_eq!(
+        vm.vcpu.run_page().rip,
+        hlt::HLT64_FIRST,
+        "first HLT after the bad ioctls"
+    );
     Ok(())
 }
 
@@ -196,7 +208,11 @@ fn set_memory_region_bad_pointers() -> TestResult {
     let mut cases = Cases::default();
     for (name, addr) in bad_pointers(&none) {
         let r = raw_ioctl(vm.as_raw_fd(), uapi::PACIFICA_SET_MEMORY_REGION, addr);
-        cases.check(expect_errno(&format!("SET_MEMORY_REGION from {name}"), r, &[EFAULT]));
+        cases.check(expect_errno(
+            &format!("SET_MEMORY_REGION from {name}"),
+            r,
+            &[EFAULT],
+        ));
     }
     cases.finish()
 }
@@ -224,8 +240,14 @@ fn unknown_ioctls() -> TestResult {
     let variants = [
         ("GET_INFO with a 4-byte size", ioc(2, 0x01, 4)),
         ("RUN as _IOW of 8 bytes", ioc(1, 0x20, 8)),
-        ("GET_REGS as _IOW", ioc(1, 0x21, std::mem::size_of::<uapi::Regs>() as u32)),
-        ("SET_MEMORY_REGION as _IOR", ioc(2, 0x10, std::mem::size_of::<MemoryRegion>() as u32)),
+        (
+            "GET_REGS as _IOW",
+            ioc(1, 0x21, std::mem::size_of::<uapi::Regs>() as u32),
+        ),
+        (
+            "SET_MEMORY_REGION as _IOR",
+            ioc(2, 0x10, std::mem::size_of::<MemoryRegion>() as u32),
+        ),
     ];
     let mut cases = Cases::default();
     for (fd_name, fd) in fds {
@@ -235,7 +257,13 @@ fn unknown_ioctls() -> TestResult {
         }
         for (name, request) in variants {
             let what = format!("{name} on the {fd_name} fd");
-            cases.check(expect_no_fd(&what, fd, request, scratch.addr(), &[ENOTTY, EINVAL]));
+            cases.check(expect_no_fd(
+                &what,
+                fd,
+                request,
+                scratch.addr(),
+                &[ENOTTY, EINVAL],
+            ));
         }
     }
     cases.finish()
@@ -263,7 +291,12 @@ fn ioctls_on_wrong_fd_kind() -> TestResult {
         let vm_fd = ("VM", vm.vm.as_raw_fd());
         let vcpu = ("vCPU", vm.vcpu.as_raw_fd());
         let cases_list = [
-            (dev, "SET_MEMORY_REGION", uapi::PACIFICA_SET_MEMORY_REGION, region_ptr),
+            (
+                dev,
+                "SET_MEMORY_REGION",
+                uapi::PACIFICA_SET_MEMORY_REGION,
+                region_ptr,
+            ),
             (dev, "CREATE_VCPU", uapi::PACIFICA_CREATE_VCPU, 1),
             (dev, "RUN", uapi::PACIFICA_RUN, 0),
             (dev, "GET_REGS", uapi::PACIFICA_GET_REGS, s),
@@ -271,14 +304,24 @@ fn ioctls_on_wrong_fd_kind() -> TestResult {
             (dev, "GET_STATS", uapi::PACIFICA_GET_STATS, s),
             (vm_fd, "GET_INFO", uapi::PACIFICA_GET_INFO, s),
             (vm_fd, "CREATE_VM", uapi::PACIFICA_CREATE_VM, 0),
-            (vm_fd, "GET_VCPU_MMAP_SIZE", uapi::PACIFICA_GET_VCPU_MMAP_SIZE, 0),
+            (
+                vm_fd,
+                "GET_VCPU_MMAP_SIZE",
+                uapi::PACIFICA_GET_VCPU_MMAP_SIZE,
+                0,
+            ),
             (vm_fd, "RUN", uapi::PACIFICA_RUN, 0),
             (vm_fd, "GET_REGS", uapi::PACIFICA_GET_REGS, s),
             (vm_fd, "SET_REGS", uapi::PACIFICA_SET_REGS, s),
             (vcpu, "GET_INFO", uapi::PACIFICA_GET_INFO, s),
             (vcpu, "CREATE_VM", uapi::PACIFICA_CREATE_VM, 0),
             (vcpu, "CREATE_VCPU", uapi::PACIFICA_CREATE_VCPU, 1),
-            (vcpu, "SET_MEMORY_REGION", uapi::PACIFICA_SET_MEMORY_REGION, region_ptr),
+            (
+                vcpu,
+                "SET_MEMORY_REGION",
+                uapi::PACIFICA_SET_MEMORY_REGION,
+                region_ptr,
+            ),
         ];
         let mut cases = Cases::default();
         for ((fd_name, fd), name, request, arg) in cases_list {
@@ -289,11 +332,18 @@ fn ioctls_on_wrong_fd_kind() -> TestResult {
         // Whatever the module does, print it.
         for (fd_name, fd) in [vm_fd, vcpu] {
             let r = raw_ioctl(fd, uapi::PACIFICA_GET_API_VERSION, 0);
-            diag!("GET_API_VERSION on the {fd_name} fd: {:?}", r.map_err(|e| describe(&e)));
+            diag!(
+                "GET_API_VERSION on the {fd_name} fd: {:?}",
+                r.map_err(|e| describe(&e))
+            );
         }
         cases.finish()?;
         let now = sys.info().context("GET_INFO")?;
-        ensure_eq!(now.nr_vms, before.nr_vms + 1, "nr_vms (no VM created by a wrong ioctl)");
+        ensure_eq!(
+            now.nr_vms,
+            before.nr_vms + 1,
+            "nr_vms (no VM created by a wrong ioctl)"
+        );
     }
     ensure_back_to(&before, "the wrong-fd ioctls")
 }
@@ -329,7 +379,11 @@ fn create_vm_paging_modes() -> TestResult {
 /// One SET_MEMORY_REGION with `region`, which must fail with `accepted`.
 fn bad_region(cases: &mut Cases, vm: &Vm, what: &str, region: MemoryRegion, accepted: &[i32]) {
     let r = vm.set_memory_region(&region);
-    cases.check(expect_errno(&format!("SET_MEMORY_REGION {what}"), r, accepted));
+    cases.check(expect_errno(
+        &format!("SET_MEMORY_REGION {what}"),
+        r,
+        accepted,
+    ));
 }
 
 /// Invalid region fields: EINVAL each, nothing pinned, and the slot is
@@ -349,21 +403,71 @@ fn memory_region_invalid_fields() -> TestResult {
         };
         let mut cases = Cases::default();
         let list: Vec<(&str, MemoryRegion)> = vec![
-            ("with a misaligned guest_phys_addr", MemoryRegion { guest_phys_addr: 0x1001, ..good }),
-            ("with a misaligned memory_size", MemoryRegion { memory_size: 0x1800, ..good }),
-            ("with a misaligned userspace_addr", MemoryRegion { userspace_addr: good.userspace_addr + 1, ..good }),
-            ("with memory_size 0", MemoryRegion { memory_size: 0, ..good }),
+            (
+                "with a misaligned guest_phys_addr",
+                MemoryRegion {
+                    guest_phys_addr: 0x1001,
+                    ..good
+                },
+            ),
+            (
+                "with a misaligned memory_size",
+                MemoryRegion {
+                    memory_size: 0x1800,
+                    ..good
+                },
+            ),
+            (
+                "with a misaligned userspace_addr",
+                MemoryRegion {
+                    userspace_addr: good.userspace_addr + 1,
+                    ..good
+                },
+            ),
+            (
+                "with memory_size 0",
+                MemoryRegion {
+                    memory_size: 0,
+                    ..good
+                },
+            ),
             ("with flags 1", MemoryRegion { flags: 1, ..good }),
-            ("with flags 0x80000000", MemoryRegion { flags: 0x8000_0000, ..good }),
-            ("in slot 32 (one past the last)", MemoryRegion { slot: uapi::PACIFICA_MAX_MEMORY_REGIONS, ..good }),
-            ("in slot 0xffffffff", MemoryRegion { slot: u32::MAX, ..good }),
+            (
+                "with flags 0x80000000",
+                MemoryRegion {
+                    flags: 0x8000_0000,
+                    ..good
+                },
+            ),
+            (
+                "in slot 32 (one past the last)",
+                MemoryRegion {
+                    slot: uapi::PACIFICA_MAX_MEMORY_REGIONS,
+                    ..good
+                },
+            ),
+            (
+                "in slot 0xffffffff",
+                MemoryRegion {
+                    slot: u32::MAX,
+                    ..good
+                },
+            ),
             (
                 "whose guest range wraps around",
-                MemoryRegion { guest_phys_addr: 0xffff_ffff_ffff_f000, memory_size: 0x2000, ..good },
+                MemoryRegion {
+                    guest_phys_addr: 0xffff_ffff_ffff_f000,
+                    memory_size: 0x2000,
+                    ..good
+                },
             ),
             (
                 "beyond what 4-level nested paging maps (1 << 52)",
-                MemoryRegion { guest_phys_addr: 1 << 52, memory_size: 0x1000, ..good },
+                MemoryRegion {
+                    guest_phys_addr: 1 << 52,
+                    memory_size: 0x1000,
+                    ..good
+                },
             ),
         ];
         for (what, region) in list {
@@ -373,7 +477,11 @@ fn memory_region_invalid_fields() -> TestResult {
             &mut cases,
             &vm,
             "whose host range wraps around",
-            MemoryRegion { userspace_addr: 0xffff_ffff_ffff_f000, memory_size: 0x2000, ..good },
+            MemoryRegion {
+                userspace_addr: 0xffff_ffff_ffff_f000,
+                memory_size: 0x2000,
+                ..good
+            },
             &[EINVAL, EFAULT],
         );
         let mid = sys.info().context("GET_INFO")?;
@@ -388,7 +496,8 @@ fn memory_region_invalid_fields() -> TestResult {
         cases.finish()?;
         // Nothing half-registered: slot 0 at 0 still works, and a guest runs.
         prepare_memory(&mut mem, hlt::IMAGE)?;
-        vm.set_memory_region(&good).context("the valid region after the refused ones")?;
+        vm.set_memory_region(&good)
+            .context("the valid region after the refused ones")?;
         let mut vcpu = vm.create_vcpu(0).context("CREATE_VCPU")?;
         pacifica_selftests::guest::setup_vcpu(&vcpu, Mode::Long64, hlt::HLT64, STACK_TOP)?;
         run_vcpu(&mut vcpu, &mut GuestLog::default(), RUN_TIMEOUT, until_hlt)?;
@@ -409,7 +518,13 @@ fn memory_region_bad_userspace_addr() -> TestResult {
         let half = Mapping::new(0x2000, libc::PROT_READ | libc::PROT_WRITE)?;
         // SAFETY: changes the protection of the second page of our own
         // mapping, which nothing references.
-        unsafe { libc::mprotect(half.ptr.cast::<u8>().add(0x1000).cast(), 0x1000, libc::PROT_NONE) };
+        unsafe {
+            libc::mprotect(
+                half.ptr.cast::<u8>().add(0x1000).cast(),
+                0x1000,
+                libc::PROT_NONE,
+            )
+        };
         let unmapped = {
             let m = Mapping::new(0x4000, libc::PROT_READ | libc::PROT_WRITE)?;
             m.addr()
@@ -422,8 +537,20 @@ fn memory_region_bad_userspace_addr() -> TestResult {
             userspace_addr: addr,
         };
         let mut cases = Cases::default();
-        bad_region(&mut cases, &vm, "on unmapped memory", region(unmapped, 0x4000), &[EFAULT]);
-        bad_region(&mut cases, &vm, "on a PROT_NONE mapping", region(none.addr(), 0x4000), &[EFAULT]);
+        bad_region(
+            &mut cases,
+            &vm,
+            "on unmapped memory",
+            region(unmapped, 0x4000),
+            &[EFAULT],
+        );
+        bad_region(
+            &mut cases,
+            &vm,
+            "on a PROT_NONE mapping",
+            region(none.addr(), 0x4000),
+            &[EFAULT],
+        );
         bad_region(
             &mut cases,
             &vm,
@@ -438,7 +565,13 @@ fn memory_region_bad_userspace_addr() -> TestResult {
             region(half.addr(), 0x2000),
             &[EFAULT],
         );
-        bad_region(&mut cases, &vm, "at user address 0", region(0, 0x4000), &[EFAULT, EINVAL]);
+        bad_region(
+            &mut cases,
+            &vm,
+            "at user address 0",
+            region(0, 0x4000),
+            &[EFAULT, EINVAL],
+        );
         bad_region(
             &mut cases,
             &vm,
@@ -479,15 +612,51 @@ fn memory_region_reuse_and_overlap() -> TestResult {
             memory_size: size,
             userspace_addr: b.as_ptr() as u64,
         };
-        bad_region(&mut cases, &vm, "reusing slot 0 elsewhere", region(0, 0x10_0000, 0x10000), accepted);
-        bad_region(&mut cases, &vm, "on exactly slot 0's range", region(1, 0, 0x10000), accepted);
-        bad_region(&mut cases, &vm, "overlapping slot 0's second half", region(1, 0x8000, 0x10000), accepted);
-        bad_region(&mut cases, &vm, "overlapping slot 0's last page", region(1, 0xf000, 0x1000), accepted);
-        bad_region(&mut cases, &vm, "containing slot 0", region(1, 0, 0x20000), accepted);
+        bad_region(
+            &mut cases,
+            &vm,
+            "reusing slot 0 elsewhere",
+            region(0, 0x10_0000, 0x10000),
+            accepted,
+        );
+        bad_region(
+            &mut cases,
+            &vm,
+            "on exactly slot 0's range",
+            region(1, 0, 0x10000),
+            accepted,
+        );
+        bad_region(
+            &mut cases,
+            &vm,
+            "overlapping slot 0's second half",
+            region(1, 0x8000, 0x10000),
+            accepted,
+        );
+        bad_region(
+            &mut cases,
+            &vm,
+            "overlapping slot 0's last page",
+            region(1, 0xf000, 0x1000),
+            accepted,
+        );
+        bad_region(
+            &mut cases,
+            &vm,
+            "containing slot 0",
+            region(1, 0, 0x20000),
+            accepted,
+        );
         cases.finish()?;
         vm.set_memory_region(&region(1, 0x10000, 0x10000))
             .context("slot 1 right after slot 0 (touching, not overlapping)")?;
-        bad_region(&mut cases, &vm, "reusing slot 1", region(1, 0x40_0000, 0x1000), accepted);
+        bad_region(
+            &mut cases,
+            &vm,
+            "reusing slot 1",
+            region(1, 0x40_0000, 0x1000),
+            accepted,
+        );
         cases.finish()?;
     }
     ensure_back_to(&before, "the overlap tests")
@@ -502,7 +671,12 @@ fn create_vcpu_bad_ids() -> TestResult {
         let vm = npt_vm(&sys)?;
         let fd = vm.as_raw_fd();
         let mut cases = Cases::default();
-        for id in [uapi::PACIFICA_MAX_VCPUS as u64, 0xffff_ffff, 1 << 32, u64::MAX] {
+        for id in [
+            uapi::PACIFICA_MAX_VCPUS as u64,
+            0xffff_ffff,
+            1 << 32,
+            u64::MAX,
+        ] {
             cases.check(expect_no_fd(
                 &format!("CREATE_VCPU({id:#x})"),
                 fd,
@@ -512,7 +686,13 @@ fn create_vcpu_bad_ids() -> TestResult {
             ));
         }
         let first = vm.create_vcpu(0).context("CREATE_VCPU(0)")?;
-        cases.check(expect_no_fd("CREATE_VCPU(0) again", fd, uapi::PACIFICA_CREATE_VCPU, 0, &[EEXIST]));
+        cases.check(expect_no_fd(
+            "CREATE_VCPU(0) again",
+            fd,
+            uapi::PACIFICA_CREATE_VCPU,
+            0,
+            &[EEXIST],
+        ));
         let rest: Vec<Vcpu> = (1..uapi::PACIFICA_MAX_VCPUS)
             .map(|id| vm.create_vcpu(id).context(format!("CREATE_VCPU({id})")))
             .collect::<Result<_, _>>()?;
@@ -540,8 +720,10 @@ fn run_before_registers_set() -> TestResult {
     let mut vcpu = vm.create_vcpu(0).context("CREATE_VCPU")?;
     let r = raw_ioctl(vcpu.as_raw_fd(), uapi::PACIFICA_RUN, 0);
     expect_errno("RUN with no registers set", r, &[EINVAL])?;
-    vcpu.set_sregs(&initial_sregs(Mode::Long64)).context("SET_SREGS")?;
-    vcpu.set_regs(&initial_regs(hlt::HLT64, STACK_TOP)).context("SET_REGS")?;
+    vcpu.set_sregs(&initial_sregs(Mode::Long64))
+        .context("SET_SREGS")?;
+    vcpu.set_regs(&initial_regs(hlt::HLT64, STACK_TOP))
+        .context("SET_REGS")?;
     run_vcpu(&mut vcpu, &mut GuestLog::default(), RUN_TIMEOUT, until_hlt)
 }
 
@@ -562,40 +744,112 @@ fn run_without_memory() -> TestResult {
 
 /// Guest states VMRUN refuses (APM Vol. 2, 15.5.1 "Canonicalization and
 /// Consistency Checks") are refused: by SET_SREGS (EINVAL) or by RUN
-/// (EINVAL, or a FailEntry exit). Either way a valid state works after.
+/// (EINVAL, or a FailEntry exit, which is how uapi.rs says VMEXIT_INVALID
+/// reaches userspace). After a refused entry the registers are still the
+/// ones userspace set, nothing in the exit is a host address, and a valid
+/// state then runs.
 fn invalid_sregs_refused() -> TestResult {
+    /// VMEXIT_INVALID (APM Vol. 2, Appendix C): -1.
+    const VMEXIT_INVALID: u32 = 0xffff_ffff;
     let mut vm = TestVm::new(Mode::Long64, hlt::IMAGE, hlt::HLT64)?;
     let good = initial_sregs(Mode::Long64);
     let bad_states = [
         ("long mode without CR4.PAE", uapi::Sregs { cr4: 0, ..good }),
-        ("CR0.PG without CR0.PE", uapi::Sregs { cr0: 0x8000_0010, ..good }),
-        ("CR0.NW without CR0.CD", uapi::Sregs { cr0: 0x2000_0011 | 0x8000_0000, ..good }),
+        (
+            "long mode without CR0.PE",
+            uapi::Sregs {
+                cr0: 0x8000_0010,
+                ..good
+            },
+        ),
+        (
+            "CR0.NW without CR0.CD",
+            uapi::Sregs {
+                cr0: 0xa000_0011,
+                ..good
+            },
+        ),
         (
             "a 64-bit CS with D set too",
-            uapi::Sregs { cs: uapi::Segment { attrib: 0xe9b, ..good.cs }, ..good },
+            uapi::Sregs {
+                cs: uapi::Segment {
+                    attrib: 0xe9b,
+                    ..good.cs
+                },
+                ..good
+            },
         ),
     ];
     let mut cases = Cases::default();
     for (what, sregs) in bad_states {
         if let Err(e) = vm.vcpu.set_sregs(&sregs) {
-            cases.check(expect_errno(&format!("SET_SREGS with {what}"), Err::<(), _>(e), &[EINVAL]));
+            cases.check(expect_errno(
+                &format!("SET_SREGS with {what}"),
+                Err::<(), _>(e),
+                &[EINVAL],
+            ));
             continue;
         }
-        let outcome = run_vcpu(&mut vm.vcpu, &mut vm.log, RUN_TIMEOUT, |exit| match exit {
-            Exit::FailEntry(_) => Flow::Stop(Ok(describe_exit(exit))),
-            other => Flow::Stop(Err(describe_exit(other))),
+        let regs = initial_regs(hlt::HLT64, STACK_TOP);
+        cases.check(vm.vcpu.set_regs(&regs).context("SET_REGS"));
+        let outcome = run_vcpu(&mut vm.vcpu, &mut vm.log, RUN_TIMEOUT, |exit| {
+            Flow::Stop(match exit {
+                Exit::FailEntry(i) => Ok(i.rip),
+                Exit::InternalError(i) if i.exit_code as u32 == VMEXIT_INVALID => Err(format!(
+                    "VMRUN refused the state, but the module reported an internal error \
+                     instead of PACIFICA_EXIT_FAIL_ENTRY: {}",
+                    describe_exit(exit)
+                )),
+                other => Err(format!("the guest ran: {}", describe_exit(other))),
+            })
         });
-        match outcome {
-            Ok(Ok(desc)) => diag!("{what}: {desc}"),
-            Ok(Err(desc)) => cases.0.push(format!("{what}: the guest ran: {desc}")),
-            Err(Failure::Fail(msg)) if msg.contains("EINVAL") => diag!("{what}: RUN: {msg}"),
-            Err(Failure::Fail(msg) | Failure::Skip(msg)) => cases.0.push(format!("{what}: {msg}")),
+        let reported_rip = match outcome {
+            Ok(Ok(rip)) => {
+                diag!("{what}: FailEntry");
+                Some(rip)
+            }
+            Ok(Err(msg)) => {
+                cases.0.push(format!("{what}: {msg}"));
+                None
+            }
+            Err(Failure::Fail(msg)) if msg.contains("EINVAL") => {
+                diag!("{what}: {msg}");
+                None
+            }
+            Err(Failure::Fail(msg) | Failure::Skip(msg)) => {
+                cases.0.push(format!("{what}: {msg}"));
+                None
+            }
+        };
+        let rip_now = vm.regs()?.rip;
+        for rip in reported_rip.into_iter().chain([rip_now]) {
+            if rip >= 0xffff_8000_0000_0000 {
+                cases.0.push(format!(
+                    "{what}: after the refused entry a RIP of {rip:#x} reaches userspace, a \
+                     host kernel address (the VMCB save area after VMEXIT_INVALID is not guest state)"
+                ));
+            }
+        }
+        if rip_now != regs.rip && rip_now < 0xffff_8000_0000_0000 {
+            cases.0.push(format!(
+                "{what}: RIP {rip_now:#x} after the refused entry, set {:#x}",
+                regs.rip
+            ));
         }
     }
-    cases.finish()?;
-    vm.vcpu.set_sregs(&good).context("SET_SREGS with the valid state")?;
-    vm.vcpu.set_regs(&initial_regs(hlt::HLT64, STACK_TOP)).context("SET_REGS")?;
-    vm.run_to_hlt()
+    // Whatever happened above, a valid state must run.
+    let recovered = vm
+        .vcpu
+        .set_sregs(&good)
+        .context("SET_SREGS with the valid state")
+        .and_then(|_| {
+            vm.vcpu
+                .set_regs(&initial_regs(hlt::HLT64, STACK_TOP))
+                .context("SET_REGS")
+        })
+        .and_then(|_| vm.run_to_hlt());
+    cases.check(recovered.map_err(|e| e.prefixed("with a valid state again")));
+    cases.finish()
 }
 
 /// mmap of a vCPU fd beyond its one page, and of fds that have nothing to
@@ -626,10 +880,26 @@ fn mmap_rules() -> TestResult {
     let mut cases = Cases::default();
     let any = &[EINVAL, libc::ENXIO, libc::ENODEV, libc::EACCES, libc::EPERM];
     let vcpu = vm.vcpu.as_raw_fd();
-    cases.check(expect_errno("mmap of the vCPU fd at offset 4096", try_map(vcpu, 4096, 4096), any));
-    cases.check(expect_errno("mmap of 2 pages of the vCPU fd", try_map(vcpu, 8192, 0), any));
-    cases.check(expect_errno("mmap of the VM fd", try_map(vm.vm.as_raw_fd(), 4096, 0), any));
-    cases.check(expect_errno("mmap of the device fd", try_map(sys.as_raw_fd(), 4096, 0), any));
+    cases.check(expect_errno(
+        "mmap of the vCPU fd at offset 4096",
+        try_map(vcpu, 4096, 4096),
+        any,
+    ));
+    cases.check(expect_errno(
+        "mmap of 2 pages of the vCPU fd",
+        try_map(vcpu, 8192, 0),
+        any,
+    ));
+    cases.check(expect_errno(
+        "mmap of the VM fd",
+        try_map(vm.vm.as_raw_fd(), 4096, 0),
+        any,
+    ));
+    cases.check(expect_errno(
+        "mmap of the device fd",
+        try_map(sys.as_raw_fd(), 4096, 0),
+        any,
+    ));
     cases.check(try_map(vcpu, 4096, 0).context("mmap of the vCPU's run page"));
     cases.finish()
 }
@@ -666,8 +936,9 @@ fn wait_started(started: &AtomicBool) {
 fn munmap_guest_memory_while_running() -> TestResult {
     let before = module_info()?;
     {
-        let TestVm { vcpu, vm, mem, sys, .. } =
-            TestVm::new(Mode::Long64, spin::IMAGE, spin::SPIN_WRITE64)?;
+        let TestVm {
+            vcpu, vm, mem, sys, ..
+        } = TestVm::new(Mode::Long64, spin::IMAGE, spin::SPIN_WRITE64)?;
         let started = Arc::new(AtomicBool::new(false));
         let runner = run_in_thread(vcpu, Duration::from_millis(1000), started.clone());
         wait_started(&started);
@@ -676,15 +947,22 @@ fn munmap_guest_memory_while_running() -> TestResult {
         let ret = unsafe { libc::munmap(mem.as_ptr().cast(), mem.size()) };
         std::mem::forget(mem);
         ensure_eq!(ret, 0, "munmap of guest RAM");
-        let (mut vcpu, outcome) =
-            runner.join().map_err(|_| Failure::Fail("the vCPU thread panicked".into()))?;
+        let (mut vcpu, outcome) = runner
+            .join()
+            .map_err(|_| Failure::Fail("the vCPU thread panicked".into()))?;
         diag!("the run during munmap ended with: {outcome}");
-        ensure!(outcome.contains("EINTR"), "the run during munmap ended with {outcome}, expected EINTR");
+        ensure!(
+            outcome.contains("EINTR"),
+            "the run during munmap ended with {outcome}, expected EINTR"
+        );
         let info = sys.info().context("GET_INFO")?;
         diag!("pinned pages with the RAM unmapped: {}", info.pages_pinned);
         // Once more, after the unmap: anything but a hang or a crash.
         let _kick = Watchdog::arm(Duration::from_millis(500));
-        let again = vcpu.run().map(|e| describe_exit(&e)).map_err(|e| describe(&e));
+        let again = vcpu
+            .run()
+            .map(|e| describe_exit(&e))
+            .map_err(|e| describe(&e));
         diag!("running again after munmap: {again:?}");
         drop(_kick);
         drop(vcpu);
@@ -698,19 +976,32 @@ fn munmap_guest_memory_while_running() -> TestResult {
 fn close_vm_fd_while_vcpu_runs() -> TestResult {
     let before = module_info()?;
     {
-        let TestVm { vcpu, vm, mem, sys, mut log, .. } =
-            TestVm::new(Mode::Long64, spin::IMAGE, spin::SPIN64)?;
+        let TestVm {
+            vcpu,
+            vm,
+            mem,
+            sys,
+            mut log,
+            ..
+        } = TestVm::new(Mode::Long64, spin::IMAGE, spin::SPIN64)?;
         let started = Arc::new(AtomicBool::new(false));
         let runner = run_in_thread(vcpu, Duration::from_millis(1000), started.clone());
         wait_started(&started);
         drop(vm);
         drop(sys);
-        let (mut vcpu, outcome) =
-            runner.join().map_err(|_| Failure::Fail("the vCPU thread panicked".into()))?;
-        ensure!(outcome.contains("EINTR"), "the run ended with {outcome}, expected EINTR");
-        let mut regs = vcpu.get_regs().context("GET_REGS after the VM fd was closed")?;
+        let (mut vcpu, outcome) = runner
+            .join()
+            .map_err(|_| Failure::Fail("the vCPU thread panicked".into()))?;
+        ensure!(
+            outcome.contains("EINTR"),
+            "the run ended with {outcome}, expected EINTR"
+        );
+        let mut regs = vcpu
+            .get_regs()
+            .context("GET_REGS after the VM fd was closed")?;
         regs.rip = spin::HALT64;
-        vcpu.set_regs(&regs).context("SET_REGS after the VM fd was closed")?;
+        vcpu.set_regs(&regs)
+            .context("SET_REGS after the VM fd was closed")?;
         run_vcpu(&mut vcpu, &mut log, RUN_TIMEOUT, until_hlt)
             .map_err(|e| e.prefixed("running after the VM fd was closed"))?;
         ensure_eq!(vcpu.get_regs()?.rax, 0x600d, "RAX at halt64");

@@ -61,7 +61,10 @@ fn leaves() -> Result<Vec<(u32, Cpuid)>, Failure> {
 }
 
 fn leaf(all: &[(u32, Cpuid)], which: u32) -> Cpuid {
-    all.iter().find(|(l, _)| *l == which).map(|(_, r)| *r).unwrap_or_default()
+    all.iter()
+        .find(|(l, _)| *l == which)
+        .map(|(_, r)| *r)
+        .unwrap_or_default()
 }
 
 fn signature(regs: &Cpuid) -> Vec<u8> {
@@ -72,7 +75,10 @@ fn signature(regs: &Cpuid) -> Vec<u8> {
 fn hypervisor_bit_set() -> TestResult {
     let all = leaves()?;
     let ecx = leaf(&all, 1)[2];
-    ensure!(ecx & (1 << 31) != 0, "leaf 1 ECX {ecx:#010x} lacks the hypervisor bit 31");
+    ensure!(
+        ecx & (1 << 31) != 0,
+        "leaf 1 ECX {ecx:#010x} lacks the hypervisor bit 31"
+    );
     Ok(())
 }
 
@@ -116,7 +122,10 @@ fn hypervisor_signature_32() -> TestResult {
 fn svm_hidden() -> TestResult {
     let all = leaves()?;
     let ecx = leaf(&all, 0x8000_0001)[2];
-    ensure!(ecx & (1 << 2) == 0, "leaf 0x80000001 ECX {ecx:#010x} shows SVM (bit 2)");
+    ensure!(
+        ecx & (1 << 2) == 0,
+        "leaf 0x80000001 ECX {ecx:#010x} shows SVM (bit 2)"
+    );
     Ok(())
 }
 
@@ -125,8 +134,15 @@ fn svm_hidden() -> TestResult {
 fn vendor_and_ranges_sane() -> TestResult {
     let all = leaves_shown(true)?;
     let l0 = leaf(&all, 0);
-    let vendor: Vec<u8> = [l0[1], l0[3], l0[2]].iter().flat_map(|r| r.to_le_bytes()).collect();
-    diag!("vendor {:?}, max basic leaf {:#x}", String::from_utf8_lossy(&vendor), l0[0]);
+    let vendor: Vec<u8> = [l0[1], l0[3], l0[2]]
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .collect();
+    diag!(
+        "vendor {:?}, max basic leaf {:#x}",
+        String::from_utf8_lossy(&vendor),
+        l0[0]
+    );
     ensure!(l0[0] >= 1, "max basic leaf {:#x}", l0[0]);
     let max_ext = leaf(&all, 0x8000_0000)[0];
     ensure!(max_ext >= 0x8000_0001, "max extended leaf {max_ext:#x}");

@@ -16,10 +16,18 @@ fn hlt_twice(mode: Mode, entry: u64, first: u64, second: u64) -> TestResult {
     let mut vm = TestVm::new(mode, hlt::IMAGE, entry)?;
     for (round, hlt_addr) in [(1u64, first), (2, second)] {
         vm.run_to_hlt()?;
-        ensure_eq!(vm.vcpu.run_page().rip, hlt_addr, "run page RIP at HLT {round}");
+        ensure_eq!(
+            vm.vcpu.run_page().rip,
+            hlt_addr,
+            "run page RIP at HLT {round}"
+        );
         let regs = vm.regs()?;
         ensure_eq!(regs.rax, round, "EAX at HLT {round}");
-        ensure_eq!(regs.rip, hlt_addr + 1, "RIP after HLT {round} (past the 1-byte HLT)");
+        ensure_eq!(
+            regs.rip,
+            hlt_addr + 1,
+            "RIP after HLT {round} (past the 1-byte HLT)"
+        );
     }
     ensure_eq!(vm.stat(PACIFICA_STAT_HLT)?, 2, "hlt exit counter");
     ensure_eq!(vm.stat(PACIFICA_STAT_USER_EXITS)?, 2, "user exit counter");
@@ -28,14 +36,27 @@ fn hlt_twice(mode: Mode, entry: u64, first: u64, second: u64) -> TestResult {
 
 /// In 32-bit protected mode.
 fn hlt32_exits_and_resumes() -> TestResult {
-    hlt_twice(Mode::Protected32, hlt::HLT32, hlt::HLT32_FIRST, hlt::HLT32_SECOND)
+    hlt_twice(
+        Mode::Protected32,
+        hlt::HLT32,
+        hlt::HLT32_FIRST,
+        hlt::HLT32_SECOND,
+    )
 }
 
 /// In 64-bit long mode.
 fn hlt64_exits_and_resumes() -> TestResult {
-    hlt_twice(Mode::Long64, hlt::HLT64, hlt::HLT64_FIRST, hlt::HLT64_SECOND)
+    hlt_twice(
+        Mode::Long64,
+        hlt::HLT64,
+        hlt::HLT64_FIRST,
+        hlt::HLT64_SECOND,
+    )
 }
 
 fn main() {
-    tap::run(&[test!(hlt32_exits_and_resumes), test!(hlt64_exits_and_resumes)]);
+    tap::run(&[
+        test!(hlt32_exits_and_resumes),
+        test!(hlt64_exits_and_resumes),
+    ]);
 }

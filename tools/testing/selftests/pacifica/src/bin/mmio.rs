@@ -19,12 +19,20 @@ use pacifica_selftests::{diag, ensure_eq, tap, Failure, Flow, Mode, TestResult, 
 /// The bytes the test answers a read of `len` bytes at `addr` with.
 fn mmio_value(addr: u64, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| ((addr >> 4) as u8).wrapping_mul(0x1d).wrapping_add((i as u8).wrapping_mul(0x37)) ^ 0xa5)
+        .map(|i| {
+            ((addr >> 4) as u8)
+                .wrapping_mul(0x1d)
+                .wrapping_add((i as u8).wrapping_mul(0x37))
+                ^ 0xa5
+        })
         .collect()
 }
 
 fn le(bytes: &[u8]) -> u64 {
-    bytes.iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b))
+    bytes
+        .iter()
+        .rev()
+        .fold(0, |acc, &b| acc << 8 | u64::from(b))
 }
 
 /// One MMIO exit, as the test saw it.
@@ -39,12 +47,18 @@ fn run(mode: Mode, entry: u64) -> Result<(TestVm, Vec<Mmio>), Failure> {
     let mut trace = Vec::new();
     vm.run_until(|exit| match exit {
         Exit::MmioWrite { addr, data } => {
-            trace.push(Mmio::Write { addr: *addr, data: data.to_vec() });
+            trace.push(Mmio::Write {
+                addr: *addr,
+                data: data.to_vec(),
+            });
             Flow::Continue
         }
         Exit::MmioRead { addr, data } => {
             data.copy_from_slice(&mmio_value(*addr, data.len()));
-            trace.push(Mmio::Read { addr: *addr, len: data.len() });
+            trace.push(Mmio::Read {
+                addr: *addr,
+                len: data.len(),
+            });
             Flow::Continue
         }
         Exit::Hlt => Flow::Stop(()),
@@ -77,7 +91,10 @@ fn mmio_write(mode: Mode, entry: u64) -> TestResult {
 /// Reads of 1, 2, 4 and (64-bit) 8 bytes reach the guest's registers.
 fn mmio_read(mode: Mode, entry: u64) -> TestResult {
     let (vm, trace) = run(mode, entry)?;
-    let read = |off: u64, len| Mmio::Read { addr: MMIO_BASE + off, len };
+    let read = |off: u64, len| Mmio::Read {
+        addr: MMIO_BASE + off,
+        len,
+    };
     let mut expected = vec![read(0x40, 1), read(0x50, 2), read(0x60, 4)];
     if mode == Mode::Long64 {
         expected.extend([read(0x70, 8), read(0x80, 4), read(0x90, 8)]);
@@ -94,15 +111,27 @@ fn mmio_read(mode: Mode, entry: u64) -> TestResult {
         0xdead_0000 | v(0x50, 2),
         "EAX after MOV AX, [mmio] (bits 31:16 must stay)"
     );
-    ensure_eq!(u64::from(vm.read_u32(DATA_BASE + 8)?), v(0x60, 4), "EAX after MOV EAX, [mmio]");
+    ensure_eq!(
+        u64::from(vm.read_u32(DATA_BASE + 8)?),
+        v(0x60, 4),
+        "EAX after MOV EAX, [mmio]"
+    );
     if mode == Mode::Long64 {
-        ensure_eq!(vm.read_u64(DATA_BASE + 0x10)?, v(0x70, 8), "RAX after MOV RAX, [mmio]");
+        ensure_eq!(
+            vm.read_u64(DATA_BASE + 0x10)?,
+            v(0x70, 8),
+            "RAX after MOV RAX, [mmio]"
+        );
         ensure_eq!(
             vm.read_u64(DATA_BASE + 0x18)?,
             v(0x80, 4),
             "RAX after MOV EAX, [mmio] (bits 63:32 must be cleared)"
         );
-        ensure_eq!(vm.read_u64(DATA_BASE + 0x20)?, v(0x90, 8), "R10 after MOV R10, [mmio]");
+        ensure_eq!(
+            vm.read_u64(DATA_BASE + 0x20)?,
+            v(0x90, 8),
+            "R10 after MOV R10, [mmio]"
+        );
     }
     Ok(())
 }
@@ -113,9 +142,18 @@ fn mmio_read(mode: Mode, entry: u64) -> TestResult {
 fn mmio_other_forms(mode: Mode, entry: u64) -> TestResult {
     let (vm, trace) = run(mode, entry)?;
     let expected = vec![
-        Mmio::Write { addr: MMIO_BASE + 0xa0, data: vec![0x12] },
-        Mmio::Write { addr: MMIO_BASE + 0xa4, data: 0x89ab_cdefu32.to_le_bytes().to_vec() },
-        Mmio::Read { addr: MMIO_BASE + 0xb0, len: 1 },
+        Mmio::Write {
+            addr: MMIO_BASE + 0xa0,
+            data: vec![0x12],
+        },
+        Mmio::Write {
+            addr: MMIO_BASE + 0xa4,
+            data: 0x89ab_cdefu32.to_le_bytes().to_vec(),
+        },
+        Mmio::Read {
+            addr: MMIO_BASE + 0xb0,
+            len: 1,
+        },
     ];
     ensure_eq!(trace, expected, "MMIO exits");
     ensure_eq!(
@@ -130,11 +168,19 @@ use Mode::{Long64, Protected32};
 
 fn main() {
     tap::run(&[
-        Test::new("mmio_write_32", || mmio_write(Protected32, guest::MMIO_WRITE32)),
+        Test::new("mmio_write_32", || {
+            mmio_write(Protected32, guest::MMIO_WRITE32)
+        }),
         Test::new("mmio_write_64", || mmio_write(Long64, guest::MMIO_WRITE64)),
-        Test::new("mmio_read_32", || mmio_read(Protected32, guest::MMIO_READ32)),
+        Test::new("mmio_read_32", || {
+            mmio_read(Protected32, guest::MMIO_READ32)
+        }),
         Test::new("mmio_read_64", || mmio_read(Long64, guest::MMIO_READ64)),
-        Test::new("mmio_other_forms_32", || mmio_other_forms(Protected32, guest::MMIO_OTHER32)),
-        Test::new("mmio_other_forms_64", || mmio_other_forms(Long64, guest::MMIO_OTHER64)),
+        Test::new("mmio_other_forms_32", || {
+            mmio_other_forms(Protected32, guest::MMIO_OTHER32)
+        }),
+        Test::new("mmio_other_forms_64", || {
+            mmio_other_forms(Long64, guest::MMIO_OTHER64)
+        }),
     ]);
 }

@@ -27,7 +27,11 @@ fn api_version_matches_uapi() -> TestResult {
 fn info_api_version_and_padding() -> TestResult {
     let info = module_info()?;
     diag!("{info:#x?}");
-    ensure_eq!(info.api_version, uapi::PACIFICA_API_VERSION, "ModuleInfo.api_version");
+    ensure_eq!(
+        info.api_version,
+        uapi::PACIFICA_API_VERSION,
+        "ModuleInfo.api_version"
+    );
     ensure_eq!(info.pad, 0, "ModuleInfo.pad");
     Ok(())
 }
@@ -48,7 +52,11 @@ fn info_features_match_cpuid_edx() -> TestResult {
         let reported = info.features & bit != 0;
         let cpuid = info.cpuid_svm_edx & (1 << edx_bit) != 0;
         diag!("{name}: features {reported}, CPUID EDX bit {edx_bit} {cpuid}");
-        ensure_eq!(reported, cpuid, "feature {name} against CPUID 8000_000A EDX");
+        ensure_eq!(
+            reported,
+            cpuid,
+            "feature {name} against CPUID 8000_000A EDX"
+        );
         known |= bit;
     }
     ensure_eq!(info.features & !known, 0, "undefined feature bits");
@@ -59,7 +67,10 @@ fn info_features_match_cpuid_edx() -> TestResult {
 fn info_reports_npt() -> TestResult {
     let info = module_info()?;
     if info.cpuid_svm_edx & 1 == 0 {
-        skip!("this CPU has no nested paging (CPUID 8000_000A EDX {:#x})", info.cpuid_svm_edx);
+        skip!(
+            "this CPU has no nested paging (CPUID 8000_000A EDX {:#x})",
+            info.cpuid_svm_edx
+        );
     }
     ensure!(
         info.features & uapi::PACIFICA_FEATURE_NPT != 0,
@@ -120,7 +131,9 @@ fn info_counts_a_vm() -> TestResult {
     let before = module_info()?;
     let sys = open()?;
     {
-        let vm = sys.create_vm(uapi::PACIFICA_PAGING_NPT).context("CREATE_VM")?;
+        let vm = sys
+            .create_vm(uapi::PACIFICA_PAGING_NPT)
+            .context("CREATE_VM")?;
         let mid = sys.info().context("GET_INFO")?;
         ensure_eq!(mid.nr_vms, before.nr_vms + 1, "nr_vms with one more VM");
         let mem = GuestMemory::new(1 << 20).context("mmap")?;
@@ -151,7 +164,11 @@ fn info_counts_a_vm() -> TestResult {
 fn vcpu_mmap_size_is_one_page() -> TestResult {
     let size = open()?.vcpu_mmap_size().context("GET_VCPU_MMAP_SIZE")?;
     ensure_eq!(size, 4096, "vCPU mmap size");
-    ensure_eq!(size, uapi::PACIFICA_RUN_PAGE_SIZE, "vCPU mmap size against uapi");
+    ensure_eq!(
+        size,
+        uapi::PACIFICA_RUN_PAGE_SIZE,
+        "vCPU mmap size against uapi"
+    );
     Ok(())
 }
 

@@ -40,7 +40,9 @@ fn delete_module() -> std::io::Result<()> {
 /// (it is not when built in).
 fn refcount() -> Option<u64> {
     let modules = std::fs::read_to_string("/proc/modules").ok()?;
-    let line = modules.lines().find(|l| l.split_whitespace().next() == Some(MODULE))?;
+    let line = modules
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(MODULE))?;
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
@@ -57,9 +59,9 @@ fn require_loadable_module() -> TestResult {
 fn refused_while(what: &str) -> TestResult {
     diag!("refcount with {what} open: {:?}", refcount());
     match delete_module() {
-        Ok(()) => fail!(
-            "delete_module succeeded with {what} open: the module is gone and its fds dangle"
-        ),
+        Ok(()) => {
+            fail!("delete_module succeeded with {what} open: the module is gone and its fds dangle")
+        }
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
             skip!("not allowed to unload modules ({})", describe(&e))
         }
@@ -82,7 +84,9 @@ fn unload_refused_with_device_open() -> TestResult {
 /// With a VM and a vCPU open, their device fd closed.
 fn unload_refused_with_vm_open() -> TestResult {
     require_loadable_module()?;
-    let TestVm { vcpu, vm, mem, sys, .. } = TestVm::new(Mode::Long64, hlt::IMAGE, hlt::HLT64)?;
+    let TestVm {
+        vcpu, vm, mem, sys, ..
+    } = TestVm::new(Mode::Long64, hlt::IMAGE, hlt::HLT64)?;
     drop(sys);
     refused_while("a VM fd and a vCPU fd")?;
     drop(vm);

@@ -15,7 +15,9 @@
 use pacifica_selftests::guests::msr as guest;
 use pacifica_selftests::layout::{DATA_BASE, NO_FAULT};
 use pacifica_selftests::uapi::{PACIFICA_STAT_GP, PACIFICA_STAT_MSR};
-use pacifica_selftests::{diag, ensure, ensure_eq, skip, tap, test, Failure, Mode, TestResult, TestVm};
+use pacifica_selftests::{
+    diag, ensure, ensure_eq, skip, tap, test, Failure, Mode, TestResult, TestVm,
+};
 
 /// #GP.
 const GP: u32 = 13;
@@ -57,12 +59,23 @@ fn syscall_msrs_write_and_read_back() -> TestResult {
     ];
     for (i, (name, value)) in expected.iter().enumerate() {
         let s = slot(&vm, i as u64)?;
-        ensure_eq!(s.write_vector, NO_FAULT as u32, "vector of WRMSR {name} (0xff: none)");
-        ensure_eq!(s.read_vector, NO_FAULT as u32, "vector of RDMSR {name} (0xff: none)");
+        ensure_eq!(
+            s.write_vector,
+            NO_FAULT as u32,
+            "vector of WRMSR {name} (0xff: none)"
+        );
+        ensure_eq!(
+            s.read_vector,
+            NO_FAULT as u32,
+            "vector of RDMSR {name} (0xff: none)"
+        );
         ensure_eq!(s.value, *value, "{name} read back");
     }
     vm.ensure_no_exceptions()?;
-    ensure!(vm.stat(PACIFICA_STAT_GP)? == 0, "#GP counted for allowed MSRs");
+    ensure!(
+        vm.stat(PACIFICA_STAT_GP)? == 0,
+        "#GP counted for allowed MSRs"
+    );
     Ok(())
 }
 
@@ -71,7 +84,11 @@ fn efer_readable_without_svme() -> TestResult {
     let vm = run(guest::MSR_ALLOWED64)?;
     let s = slot(&vm, 6)?;
     diag!("guest EFER {:#x}", s.value);
-    ensure_eq!(s.read_vector, NO_FAULT as u32, "vector of RDMSR EFER (0xff: none)");
+    ensure_eq!(
+        s.read_vector,
+        NO_FAULT as u32,
+        "vector of RDMSR EFER (0xff: none)"
+    );
     ensure_eq!(s.value & 0x500, 0x500, "EFER.LME and EFER.LMA");
     ensure_eq!(s.value & (1 << 12), 0, "EFER.SVME as the guest sees it");
     Ok(())
@@ -88,7 +105,11 @@ fn svm_msrs_give_gp() -> TestResult {
     ];
     for (index, name, is_read) in cases {
         let s = slot(&vm, index)?;
-        let vector = if is_read { s.read_vector } else { s.write_vector };
+        let vector = if is_read {
+            s.read_vector
+        } else {
+            s.write_vector
+        };
         ensure_eq!(vector, GP, "vector of {name} (13: #GP, 0xff: none)");
     }
     ensure_eq!(
@@ -99,7 +120,10 @@ fn svm_msrs_give_gp() -> TestResult {
     let gp = vm.stat(PACIFICA_STAT_GP)?;
     ensure!(gp >= 4, "gp exit counter {gp} for 4 denied accesses");
     let msr = vm.stat(PACIFICA_STAT_MSR)?;
-    ensure!(msr >= 4, "msr exit counter {msr} for 4 intercepted accesses");
+    ensure!(
+        msr >= 4,
+        "msr exit counter {msr} for 4 intercepted accesses"
+    );
     Ok(())
 }
 
@@ -115,12 +139,22 @@ fn lstar_noncanonical_gives_gp() -> TestResult {
     ensure_eq!(first.write_vector, NO_FAULT as u32, "canonical WRMSR LSTAR");
     let bad = slot(&vm, 1)?;
     if bad.write_vector == NO_FAULT as u32 && vm.stat(PACIFICA_STAT_MSR)? == 0 {
-        skip!("LSTAR is not intercepted and this CPU accepted a non-canonical value (QEMU TCG does)");
+        skip!(
+            "LSTAR is not intercepted and this CPU accepted a non-canonical value (QEMU TCG does)"
+        );
     }
-    ensure_eq!(bad.write_vector, GP, "vector of WRMSR LSTAR 0x0000800000000000");
+    ensure_eq!(
+        bad.write_vector,
+        GP,
+        "vector of WRMSR LSTAR 0x0000800000000000"
+    );
     let after = slot(&vm, 2)?;
     ensure_eq!(after.read_vector, NO_FAULT as u32, "RDMSR LSTAR");
-    ensure_eq!(after.value, 0xffff_ffff_8123_4560, "LSTAR after the refused write");
+    ensure_eq!(
+        after.value,
+        0xffff_ffff_8123_4560,
+        "LSTAR after the refused write"
+    );
     Ok(())
 }
 

@@ -27,8 +27,8 @@ fn as_array(r: &Regs) -> [u64; 18] {
 }
 
 const NAMES: [&str; 18] = [
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12",
-    "r13", "r14", "r15", "rip", "rflags",
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15", "rip", "rflags",
 ];
 
 /// Distinct, full-width values for every register but RSP, RIP, RFLAGS.
@@ -70,7 +70,12 @@ fn sregs_round_trip() -> TestResult {
     for mode in [Mode::Protected32, Mode::Long64] {
         let vm = TestVm::new(mode, guest::IMAGE, guest::REGS_SWAP64)?;
         let got = vm.vcpu.get_sregs().context("GET_SREGS")?;
-        ensure_eq!(got, initial_sregs(mode), "GET_SREGS after SET_SREGS ({})", mode.name());
+        ensure_eq!(
+            got,
+            initial_sregs(mode),
+            "GET_SREGS after SET_SREGS ({})",
+            mode.name()
+        );
     }
     Ok(())
 }
@@ -89,7 +94,11 @@ fn regs_reach_guest_and_back() -> TestResult {
         let seen = vm.read_u64(DATA_BASE + 8 * i as u64)?;
         ensure_eq!(seen, sent[i], "{name} as the guest saw it");
     }
-    ensure_eq!(vm.read_u64(DATA_BASE + 0x80)?, RFLAGS, "rflags as the guest saw it");
+    ensure_eq!(
+        vm.read_u64(DATA_BASE + 0x80)?,
+        RFLAGS,
+        "rflags as the guest saw it"
+    );
 
     let back = as_array(&vm.regs()?);
     for (i, name) in NAMES.iter().enumerate().take(16) {

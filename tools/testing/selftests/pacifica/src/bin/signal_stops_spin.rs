@@ -50,7 +50,11 @@ fn ensure_interrupted(vm: &mut TestVm, what: &str) -> TestResult {
         errno::describe(&err)
     );
     ensure!(took < STOP_WITHIN, "RUN took {took:?} to notice {what}");
-    ensure_eq!(vm.regs()?.rip, spin::SPIN64, "guest RIP after {what} (the spin loop)");
+    ensure_eq!(
+        vm.regs()?.rip,
+        spin::SPIN64,
+        "guest RIP after {what} (the spin loop)"
+    );
     Ok(())
 }
 
@@ -64,7 +68,10 @@ fn kick_interrupts_spinning_guest() -> TestResult {
         drop(kicker);
     }
     let signals = vm.stat(PACIFICA_STAT_SIGNAL)?;
-    ensure!(signals >= 20, "signal exit counter {signals} after 20 interrupted runs");
+    ensure!(
+        signals >= 20,
+        "signal exit counter {signals} after 20 interrupted runs"
+    );
     // The state is intact: moved to a HLT, the guest gets there.
     vm.set_rip(spin::HALT64)?;
     vm.run_to_hlt()?;
@@ -160,7 +167,10 @@ fn signal_kills_spinning_child(signal: libc::c_int, name: &str) -> TestResult {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    diag!("child ended {:.2}s after {name}: {status}", start.elapsed().as_secs_f64());
+    diag!(
+        "child ended {:.2}s after {name}: {status}",
+        start.elapsed().as_secs_f64()
+    );
     use std::os::unix::process::ExitStatusExt;
     ensure_eq!(status.signal(), Some(signal), "signal the child died of");
     ensure_back_to(&before, "the child's death")

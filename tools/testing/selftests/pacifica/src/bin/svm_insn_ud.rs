@@ -18,7 +18,9 @@ use pacifica_selftests::{ensure_eq, fail, tap, test, Mode, TestResult, TestVm};
 /// #UD.
 const UD: u32 = 6;
 
-const INSNS: [&str; 7] = ["VMRUN", "VMLOAD", "VMSAVE", "STGI", "CLGI", "SKINIT", "INVLPGA"];
+const INSNS: [&str; 7] = [
+    "VMRUN", "VMLOAD", "VMSAVE", "STGI", "CLGI", "SKINIT", "INVLPGA",
+];
 
 fn all_ud(mode: Mode, entry: u64) -> TestResult {
     let mut vm = TestVm::new(mode, guest::IMAGE, entry)?;
@@ -37,10 +39,21 @@ fn all_ud(mode: Mode, entry: u64) -> TestResult {
         }
     }
     if !wrong.is_empty() {
-        fail!("expected #UD (6) from every SVM instruction; got {}", wrong.join(", "));
+        fail!(
+            "expected #UD (6) from every SVM instruction; got {}",
+            wrong.join(", ")
+        );
     }
-    ensure_eq!(vm.log.exceptions, vec![UD as u8; INSNS.len()], "exceptions the guest reported");
-    ensure_eq!(vm.stat(PACIFICA_STAT_UD)?, INSNS.len() as u64, "ud exit counter");
+    ensure_eq!(
+        vm.log.exceptions,
+        vec![UD as u8; INSNS.len()],
+        "exceptions the guest reported"
+    );
+    ensure_eq!(
+        vm.stat(PACIFICA_STAT_UD)?,
+        INSNS.len() as u64,
+        "ud exit counter"
+    );
     Ok(())
 }
 

@@ -19,7 +19,9 @@ use pacifica_selftests::guest::{describe_exit, run_vcpu, setup_vcpu, GuestLog};
 use pacifica_selftests::guests::lcg;
 use pacifica_selftests::layout::{DATA_BASE, PORT_TEST, STACK2_TOP, STACK_TOP};
 use pacifica_selftests::sys::{Exit, Vcpu};
-use pacifica_selftests::{diag, ensure_eq, fail, tap, test, Context, Failure, Flow, Mode, TestResult, TestVm};
+use pacifica_selftests::{
+    diag, ensure_eq, fail, tap, test, Context, Failure, Flow, Mode, TestResult, TestVm,
+};
 
 /// Rounds each guest computes: 2000 I/O exits per vCPU.
 const ROUNDS: u32 = 2000;
@@ -49,17 +51,26 @@ fn run_lcg(vcpu: &mut Vcpu, seed: u32) -> Result<u32, Failure> {
     let mut count = 0;
     let mut log = GuestLog::default();
     run_vcpu(vcpu, &mut log, TIMEOUT, |exit| match exit {
-        Exit::IoOut { port, size: 4, data } if u64::from(*port) == PORT_TEST => {
+        Exit::IoOut {
+            port,
+            size: 4,
+            data,
+        } if u64::from(*port) == PORT_TEST => {
             x = step(x);
             count += 1;
             let got = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
             if got != x {
-                return Flow::Fail(format!("seed {seed:#x}: value {count} is {got:#x}, expected {x:#x}"));
+                return Flow::Fail(format!(
+                    "seed {seed:#x}: value {count} is {got:#x}, expected {x:#x}"
+                ));
             }
             Flow::Continue
         }
         Exit::Hlt => Flow::Stop(()),
-        other => Flow::Fail(format!("seed {seed:#x}: unexpected exit {}", describe_exit(other))),
+        other => Flow::Fail(format!(
+            "seed {seed:#x}: unexpected exit {}",
+            describe_exit(other)
+        )),
     })?;
     ensure_eq!(count, ROUNDS, "values written by seed {seed:#x}");
     Ok(x)
@@ -77,8 +88,13 @@ fn vms_in_parallel(n: usize) -> TestResult {
                     .map_err(|e| e.prefixed(format!("VM {i}")))?;
                 start_lcg(&vm.vcpu, seed, DATA_BASE, STACK_TOP)?;
                 barrier.wait();
-                let last = run_lcg(&mut vm.vcpu, seed).map_err(|e| e.prefixed(format!("VM {i}")))?;
-                ensure_eq!(vm.read_u32(DATA_BASE)?, last, "VM {i}: result in guest memory");
+                let last =
+                    run_lcg(&mut vm.vcpu, seed).map_err(|e| e.prefixed(format!("VM {i}")))?;
+                ensure_eq!(
+                    vm.read_u32(DATA_BASE)?,
+                    last,
+                    "VM {i}: result in guest memory"
+                );
                 Ok(())
             })
         })
@@ -125,10 +141,20 @@ fn two_vcpus_one_vm() -> TestResult {
     });
     barrier.wait();
     let mine = run_lcg(&mut vm.vcpu, seeds[0]).map_err(|e| e.prefixed("vCPU 0"));
-    let theirs = other.join().map_err(|_| Failure::Fail("vCPU 1's thread panicked".into()))?;
+    let theirs = other
+        .join()
+        .map_err(|_| Failure::Fail("vCPU 1's thread panicked".into()))?;
     let (mine, theirs) = (mine?, theirs?);
-    ensure_eq!(vm.read_u32(DATA_BASE)?, mine, "vCPU 0's result in guest memory");
-    ensure_eq!(vm.read_u32(DATA_BASE + 8)?, theirs, "vCPU 1's result in guest memory");
+    ensure_eq!(
+        vm.read_u32(DATA_BASE)?,
+        mine,
+        "vCPU 0's result in guest memory"
+    );
+    ensure_eq!(
+        vm.read_u32(DATA_BASE + 8)?,
+        theirs,
+        "vCPU 1's result in guest memory"
+    );
     Ok(())
 }
 

@@ -24,7 +24,8 @@ fn create_destroy_1000_vms() -> TestResult {
             .create_vm(uapi::PACIFICA_PAGING_NPT)
             .context(format!("CREATE_VM #{i}"))?;
         let mem = GuestMemory::new(64 << 10).context("mmap")?;
-        mem.register(&vm, 0, 0).context(format!("SET_MEMORY_REGION #{i}"))?;
+        mem.register(&vm, 0, 0)
+            .context(format!("SET_MEMORY_REGION #{i}"))?;
         let vcpu = vm.create_vcpu(0).context(format!("CREATE_VCPU #{i}"))?;
         // The vCPU first, then the VM, then the memory, as a VMM would; the
         // other orders are covered below.
@@ -43,7 +44,8 @@ fn create_run_destroy_100_vms() -> TestResult {
     for i in 0..100 {
         let mut vm = TestVm::new(Mode::Long64, hlt::IMAGE, hlt::HLT64)
             .map_err(|e| e.prefixed(format!("VM #{i}")))?;
-        vm.run_to_hlt().map_err(|e| e.prefixed(format!("VM #{i}")))?;
+        vm.run_to_hlt()
+            .map_err(|e| e.prefixed(format!("VM #{i}")))?;
     }
     ensure_back_to(&before, "100 VMs that ran")
 }
@@ -56,7 +58,11 @@ fn nr_vms_counts_live_vms() -> TestResult {
         .map(|_| sys.create_vm(uapi::PACIFICA_PAGING_NPT))
         .collect::<Result<_, _>>()
         .context("CREATE_VM")?;
-    ensure_eq!(sys.info()?.nr_vms, before.nr_vms + 3, "nr_vms with 3 more VMs");
+    ensure_eq!(
+        sys.info()?.nr_vms,
+        before.nr_vms + 3,
+        "nr_vms with 3 more VMs"
+    );
     drop(vms);
     ensure_back_to(&before, "closing 3 VMs")
 }
@@ -65,12 +71,26 @@ fn nr_vms_counts_live_vms() -> TestResult {
 /// until the vCPU fd is closed too, and the vCPU still runs meanwhile.
 fn vcpu_fd_keeps_vm_alive() -> TestResult {
     let before = module_info()?;
-    let TestVm { mut vcpu, vm, mem, sys, mut log, .. } =
-        TestVm::new(Mode::Long64, hlt::IMAGE, hlt::HLT64)?;
+    let TestVm {
+        mut vcpu,
+        vm,
+        mem,
+        sys,
+        mut log,
+        ..
+    } = TestVm::new(Mode::Long64, hlt::IMAGE, hlt::HLT64)?;
     drop(vm);
     let mid = sys.info().context("GET_INFO")?;
-    diag!("after closing the VM fd: nr_vms {} (baseline {})", mid.nr_vms, before.nr_vms);
-    ensure_eq!(mid.nr_vms, before.nr_vms + 1, "nr_vms while a vCPU fd is open");
+    diag!(
+        "after closing the VM fd: nr_vms {} (baseline {})",
+        mid.nr_vms,
+        before.nr_vms
+    );
+    ensure_eq!(
+        mid.nr_vms,
+        before.nr_vms + 1,
+        "nr_vms while a vCPU fd is open"
+    );
     run_vcpu(&mut vcpu, &mut log, RUN_TIMEOUT, until_hlt)?;
     drop(vcpu);
     drop(mem);
@@ -82,7 +102,9 @@ fn vcpu_fd_keeps_vm_alive() -> TestResult {
 fn memory_unmapped_before_vm() -> TestResult {
     let before = module_info()?;
     let sys = System::open().context("opening /dev/pacifica")?;
-    let vm = sys.create_vm(uapi::PACIFICA_PAGING_NPT).context("CREATE_VM")?;
+    let vm = sys
+        .create_vm(uapi::PACIFICA_PAGING_NPT)
+        .context("CREATE_VM")?;
     let mem = GuestMemory::new(256 << 10).context("mmap")?;
     mem.register(&vm, 0, 0).context("SET_MEMORY_REGION")?;
     drop(mem);
@@ -100,7 +122,9 @@ fn memory_unmapped_before_vm() -> TestResult {
 fn max_vcpus_and_regions_released() -> TestResult {
     let before = module_info()?;
     let sys = System::open().context("opening /dev/pacifica")?;
-    let vm = sys.create_vm(uapi::PACIFICA_PAGING_NPT).context("CREATE_VM")?;
+    let vm = sys
+        .create_vm(uapi::PACIFICA_PAGING_NPT)
+        .context("CREATE_VM")?;
     let mut mems = Vec::new();
     for slot in 0..uapi::PACIFICA_MAX_MEMORY_REGIONS {
         let mem = GuestMemory::new(16 << 10).context("mmap")?;

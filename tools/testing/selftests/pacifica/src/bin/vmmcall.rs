@@ -17,7 +17,10 @@ use pacifica_selftests::{ensure, ensure_eq, tap, test, Flow, Mode, TestResult, T
 /// What userspace answers hypercall 0x1234 with.
 const RET64: u64 = 0xfeed_face_1234_5678;
 
-fn run(mode: Mode, entry: u64, ret: u64) -> Result<(TestVm, Vec<(u64, [u64; 4])>), pacifica_selftests::Failure> {
+/// The hypercalls that reached userspace: number and arguments.
+type Calls = Vec<(u64, [u64; 4])>;
+
+fn run(mode: Mode, entry: u64, ret: u64) -> Result<(TestVm, Calls), pacifica_selftests::Failure> {
     let mut vm = TestVm::new(mode, guest::IMAGE, entry)?;
     let mut calls = Vec::new();
     vm.run_until(|exit| match exit {
@@ -36,12 +39,27 @@ fn run(mode: Mode, entry: u64, ret: u64) -> Result<(TestVm, Vec<(u64, [u64; 4])>
 
 fn check(mode: Mode, entry: u64, args: [u64; 4], ret: u64) -> TestResult {
     let (vm, calls) = run(mode, entry, ret)?;
-    ensure_eq!(calls, vec![(0x1234, args)], "hypercall exits (the ping must not exit)");
+    ensure_eq!(
+        calls,
+        vec![(0x1234, args)],
+        "hypercall exits (the ping must not exit)"
+    );
     ensure_eq!(vm.read_u64(DATA_BASE)?, 0, "RAX after PACIFICA_HC_PING");
-    ensure_eq!(vm.read_u64(DATA_BASE + 8)?, 0x1111, "RBX after PACIFICA_HC_PING");
-    ensure_eq!(vm.read_u64(DATA_BASE + 0x10)?, ret, "RAX after hypercall 0x1234");
+    ensure_eq!(
+        vm.read_u64(DATA_BASE + 8)?,
+        0x1111,
+        "RBX after PACIFICA_HC_PING"
+    );
+    ensure_eq!(
+        vm.read_u64(DATA_BASE + 0x10)?,
+        ret,
+        "RAX after hypercall 0x1234"
+    );
     let vmmcalls = vm.stat(PACIFICA_STAT_VMMCALL)?;
-    ensure!(vmmcalls >= 2, "vmmcall exit counter {vmmcalls} for 2 VMMCALLs");
+    ensure!(
+        vmmcalls >= 2,
+        "vmmcall exit counter {vmmcalls} for 2 VMMCALLs"
+    );
     // The hypercall and the HLT; the ping stayed in the kernel.
     ensure_eq!(vm.stat(PACIFICA_STAT_USER_EXITS)?, 2, "user exit counter");
     Ok(())
@@ -68,10 +86,22 @@ fn vmmcall_32() -> TestResult {
     ensure_eq!(nr, 0x1234, "hypercall number");
     // Bits 63:32 of the registers are undefined after a mode switch; the
     // guest sets only the low halves.
-    ensure_eq!(got.map(|a| a & 0xffff_ffff), args, "hypercall arguments (low halves)");
+    ensure_eq!(
+        got.map(|a| a & 0xffff_ffff),
+        args,
+        "hypercall arguments (low halves)"
+    );
     ensure_eq!(vm.read_u32(DATA_BASE)?, 0, "EAX after PACIFICA_HC_PING");
-    ensure_eq!(vm.read_u32(DATA_BASE + 8)?, 0x1111, "EBX after PACIFICA_HC_PING");
-    ensure_eq!(vm.read_u32(DATA_BASE + 0x10)?, RET64 as u32, "EAX after hypercall 0x1234");
+    ensure_eq!(
+        vm.read_u32(DATA_BASE + 8)?,
+        0x1111,
+        "EBX after PACIFICA_HC_PING"
+    );
+    ensure_eq!(
+        vm.read_u32(DATA_BASE + 0x10)?,
+        RET64 as u32,
+        "EAX after hypercall 0x1234"
+    );
     Ok(())
 }
 
