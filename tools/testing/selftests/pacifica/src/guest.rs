@@ -512,3 +512,149 @@ pub fn ensure_back_to(baseline: &uapi::ModuleInfo, after: &str) -> TestResult {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Host tests of the harness's own logic: no /dev/pacifica needed.
+
+    use super::*;
+
+    /// The VMCB attribute of a GDT descriptor: its access byte, and the
+    /// flags nibble (G, D/B, L, AVL) above it (APM Vol. 2, 15.5.1).
+    fn vmcb_attrib(descriptor: u64) -> u16 {
+        (((descriptor >> 40) & 0xff) | (((descriptor >> 52) & 0xf) << 8)) as u16
+    }
+
+    #[test]
+    fn gdt_descriptors_match_the_segment_attributes() {
+        assert_eq!(vmcb_attrib(GDT[(SEL_CODE32 / 8) as usize]), attrib::CODE32);
+        assert_eq!(vmcb_attrib(GDT[(SEL_DATA / 8) as usize]), attrib::DATA);
+        assert_eq!(vmcb_attrib(GDT[(SEL_CODE64 / 8) as usize]), attrib::CODE64);
+    }
+
+    #[test]
+    fn layout_areas_do_not_overlap() {
+        let areas = [
+            ("GDT", GDT_BASE, GDT_BASE + 8 * GDT.len() as u64),
+            ("PML4", PML4_BASE, PML4_BASE + 0x1000),
+            ("PDPT", PDPT_BASE, PDPT_BASE + 0x1000),
+            ("PDs", PD_BASE, PD_BASE + 0x4000),
+            ("IDT", IDT_BASE, IDT_BASE + 0x1000),
+            ("EXC", EXC_PAGE, EXC_PAGE + 0x1000),
+            ("DATA", DATA_BASE, CODE_BASE),
+            ("CODE", CODE_BASE, BUF_BASE),
+            ("BUF", BUF_BASE, STACK_TOP - 0x8000),
+        ];
+        for (i, a) in areas.iter().enumerate() {
+            assert!(a.1 < a.2 && a.2 <= RAM_SIZE, "{} out of RAM", a.0);
+            for b in &areas[i + 1..] {
+                assert!(a.2 <= b.1 || b.2 <= a.1, "{} overlaps {}", a.0, b.0);
+            }
+        }
+        assert!(STACK2_TOP <= RAM_SIZE && MMIO_BASE >= RAM_SIZE);
+        for slot in [EXC_RESUME, EXC_VECTOR, EXC_ERROR, EXC_SLOT, EXC_COUNT] {
+            assert!((EXC_PAGE..EXC_PAGE + 0x1000).contains(&slot));
+        }
+    }
+
+    #[test]
+    fn every_guest_fits_below_the_buffers() {
+        for image in [
+            crate::guests::io::IMAGE,
+            crate::guests::msr::IMAGE,
+            crate::guests::svm_insn::IMAGE,
+            crate::guests::mmio::IMAGE,
+        ] {
+            assert!(CODE_BASE + image.len() as u64 <= BUF_BASE);
+        }
+    }
+
+    /// Walks the harness's 4-level tables in `mem` like the CPU would.
+    fn translate(mem: &GuestMemory, va: u64) -> Option<u64> {
+        let read = |gpa: u64| {
+            let mut b = [0; 8];
+            mem.read(gpa, &mut b).unwrap();
+            u64::from_le_bytes(b)
+        };
+        let addr = |e: u64| e & 0x000f_ffff_ffff_f000;
+        let pml4e = read(PML4_BASE + 8 * ((va >> 39) & 0x1ff));
+        let pdpte = read(addr(pml4e) + 8 * ((va >> 30) & 0x1ff));
+        let pde = read(addr(pdpte) + 8 * ((va >> 21) & 0x1ff));
+        for e in [pml4e, pdpte, pde] {
+            if e & PTE_P == 0 {
+                return None;
+            }
+        }
+        assert_ne!(pde & PTE_PS, 0, "the harness maps 2 MiB pages");
+        Some((pde & !0x1f_ffff & 0x000f_ffff_ffff_ffff) | (va & 0x1f_ffff))
+    }
+
+    #[test]
+    fn page_tables_identity_map_the_low_4_gib() {
+        let mut mem = GuestMemory::new(RAM_SIZE as usize).unwrap();
+        prepare_memory(&mut mem, &[0xf4]).unwrap();
+        for va in [0, CODE_BASE, STACK_TOP - 8, MMIO_BASE + 0x90, 0xffff_f000] {
+            assert_eq!(translate(&mem, va), Some(va), "{va:#x}");
+        }
+        assert_eq!(translate(&mem, 1 << 32), None);
+        assert_eq!(mem.slice(CODE_BASE, 1).unwrap(), &[0xf4]);
+    }
+
+    #[test]
+    fn uart_output_is_served_and_lines_are_collected() {
+        let mut log = GuestLog::default();
+        for &b in b"hi\n" {
+            let data = [b];
+            let mut exit = Exit::IoOut {
+                port: PORT_UART as u16,
+                size: 1,
+                data: &data,
+            };
+            assert!(log.serve(&mut exit));
+        }
+        assert!(log.line.is_empty());
+        let mut lsr = [0u8; 1];
+        let mut exit = Exit::IoIn {
+            port: PORT_UART as u16 + 5,
+            size: 1,
+            data: &mut lsr,
+        };
+        assert!(log.serve(&mut exit));
+        assert_eq!(lsr, [0x60]);
+    }
+
+    #[test]
+    fn exception_reports_are_recorded_and_other_exits_passed_on() {
+        let mut log = GuestLog::default();
+        let vector = [13u8];
+        let mut exit = Exit::IoOut {
+            port: PORT_EXC as u16,
+            size: 1,
+            data: &vector,
+        };
+        assert!(log.serve(&mut exit));
+        assert_eq!(log.exceptions, vec![13]);
+        let data = [1u8];
+        let mut other = Exit::IoOut {
+            port: PORT_TEST as u16,
+            size: 1,
+            data: &data,
+        };
+        assert!(!log.serve(&mut other));
+        assert!(!log.serve(&mut Exit::Hlt));
+    }
+
+    #[test]
+    fn initial_state_is_the_documented_one() {
+        let long = initial_sregs(Mode::Long64);
+        assert_eq!((long.cr0, long.cr4, long.efer), (0x8000_0011, 0x20, 0x500));
+        assert_eq!(
+            (long.tr.attrib, long.tr.limit, long.ldt.attrib),
+            (0x8b, 0x67, 0x82)
+        );
+        assert_eq!(long.idt.limit, 0);
+        let prot = initial_sregs(Mode::Protected32);
+        assert_eq!((prot.cr0, prot.efer, prot.cs.attrib), (0x11, 0, 0xc9b));
+        assert_eq!(initial_regs(CODE_BASE, STACK_TOP).rflags, 2);
+    }
+}
