@@ -551,7 +551,7 @@ mod tests {
                 assert!(a.2 <= b.1 || b.2 <= a.1, "{} overlaps {}", a.0, b.0);
             }
         }
-        assert!(STACK2_TOP <= RAM_SIZE && MMIO_BASE >= RAM_SIZE);
+        const { assert!(STACK2_TOP <= RAM_SIZE && MMIO_BASE >= RAM_SIZE) };
         for slot in [EXC_RESUME, EXC_VECTOR, EXC_ERROR, EXC_SLOT, EXC_COUNT] {
             assert!((EXC_PAGE..EXC_PAGE + 0x1000).contains(&slot));
         }
