@@ -17,6 +17,10 @@ use crate::vm::Vm;
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+/// Where the state save area lies in the VMCB page.
+const SAVE_AREA: core::ops::Range<usize> = 0x400..0x1000;
+const SAVE_AREA_LEN: usize = 0xc00;
+
 /// The power-on value of PAT.
 const PAT_RESET: u64 = 0x0007_0406_0007_0406;
 
@@ -36,6 +40,13 @@ pub(crate) struct VcpuState {
     pub(crate) stats: [u64; 32],
     /// Guest RIP when the exit being handled happened.
     pub(crate) exit_rip: u64,
+    /// Userspace changed the guest state since the last successful entry,
+    /// so VMRUN may refuse it (VMEXIT_INVALID).
+    unverified: bool,
+    /// The VMCB's state save area as it was before an unverified entry: a
+    /// refused VMRUN may leave other values there (QEMU writes the host's),
+    /// and userspace must get back what it set.
+    entry_snapshot: HwPages,
 }
 
 /// A virtual CPU.
@@ -194,6 +205,8 @@ impl Vcpu {
             pending: Pending::None,
             stats: [0; 32],
             exit_rip: 0,
+            unverified: true,
+            entry_snapshot: HwPages::page()?,
         };
         let run_page = HwPages::page()?;
         Arc::pin_init(
@@ -267,6 +280,7 @@ impl Vcpu {
         // Bit 1 is always one; the hardware checks reserved bits at VMRUN.
         s.rflags = r.rflags | 2;
         st.regs_set = true;
+        st.unverified = true;
     }
 
     /// `PACIFICA_GET_SREGS`.
@@ -316,6 +330,7 @@ impl Vcpu {
         s.cpl = if r.cr0 & 1 != 0 { ((r.ss.attrib >> 5) & 3) as u8 } else { 0 };
         v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
         st.sregs_set = true;
+        st.unverified = true;
         Ok(())
     }
 
@@ -381,6 +396,9 @@ impl Vcpu {
             }
         }
         let vmcb_pa = st.vmcb.pa();
+        if st.unverified {
+            st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN].copy_from_slice(&st.vmcb.bytes_mut()[SAVE_AREA]);
+        }
         {
             let _irqs = IrqsOff::new();
             // SAFETY: SVM is enabled on this CPU (checked above) and
@@ -394,6 +412,14 @@ impl Vcpu {
                 ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.gprs);
                 ops::fxsave(&mut st.fx);
                 ops::stgi();
+            }
+        }
+        if st.unverified {
+            let code = st.vmcb().control.exit_code;
+            if code == u64::MAX || code == 0xffff_ffff {
+                st.vmcb.bytes_mut()[SAVE_AREA].copy_from_slice(&st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN]);
+            } else {
+                st.unverified = false;
             }
         }
         let c = &mut st.vmcb().control;

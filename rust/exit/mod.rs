@@ -78,7 +78,9 @@ impl Exit {
             | code::INVLPGA | code::RDTSCP | code::MONITOR | code::MWAIT | code::MWAIT_COND
             | code::XSETBV | code::RDPRU => Exit::Undefined,
             code::INVD => Exit::Invd,
-            code::INVALID => Exit::Invalid,
+            // EXITCODE is 64 bits, but QEMU writes VMEXIT_INVALID as a
+            // 32-bit -1, as KVM's exit_code/exit_code_hi split also allows.
+            code::INVALID | 0xffff_ffff => Exit::Invalid,
             other => Exit::Unknown(other),
         }
     }

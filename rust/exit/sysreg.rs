@@ -39,11 +39,18 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     let host_tsc = ops::rdtsc();
     let v = st.vmcb();
     let cr0 = v.save.cr0;
-    let mut efer = v.save.efer;
-    let mut g_pat = v.save.g_pat;
-    let mut tsc_offset = v.control.tsc_offset;
-    let mut state =
-        msr::MsrState { efer: &mut efer, cr0, g_pat: &mut g_pat, tsc_offset: &mut tsc_offset, host_tsc };
+    let (mut efer, mut g_pat, mut tsc_offset) = (v.save.efer, v.save.g_pat, v.control.tsc_offset);
+    let s = &v.save;
+    let mut bases = [s.fs.base, s.gs.base, s.kernel_gs_base, s.lstar, s.cstar];
+    let [fs, gs, kgs, lstar, cstar] = &mut bases;
+    let mut state = msr::MsrState {
+        efer: &mut efer,
+        cr0,
+        g_pat: &mut g_pat,
+        tsc_offset: &mut tsc_offset,
+        host_tsc,
+        bases: [fs, gs, kgs, lstar, cstar],
+    };
     let result = if write {
         msr::write(nr, value, &mut state).then_some(None)
     } else {
@@ -62,6 +69,7 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     v.save.efer = efer;
     v.save.g_pat = g_pat;
     v.control.tsc_offset = tsc_offset;
+    [v.save.fs.base, v.save.gs.base, v.save.kernel_gs_base, v.save.lstar, v.save.cstar] = bases;
     if let Some(val) = read {
         st.set_gpr(0, val & 0xffff_ffff);
         st.set_gpr(2, val >> 32);

@@ -28,7 +28,8 @@ pub mod nr {
     pub const VM_HSAVE_PA: u32 = 0xc001_0117;
 }
 
-/// MSRs the guest reads and writes without an exit.
+/// MSRs the guest reads without an exit. Writes of the ones that hold
+/// addresses are still intercepted (see [`WRITE_CHECKED`]).
 pub const PASSTHROUGH: [u32; 10] = [
     nr::FS_BASE,
     nr::GS_BASE,
@@ -41,6 +42,12 @@ pub const PASSTHROUGH: [u32; 10] = [
     nr::SYSENTER_ESP,
     nr::SYSENTER_EIP,
 ];
+
+/// Passed-through MSRs whose writes are intercepted anyway, because the
+/// processor must refuse a non-canonical address with #GP and an emulated
+/// CPU (QEMU's TCG) may not: the module checks it itself. Guests write
+/// these rarely (FSGSBASE instructions do not exit).
+pub const WRITE_CHECKED: [u32; 5] = [nr::FS_BASE, nr::GS_BASE, nr::KERNEL_GS_BASE, nr::LSTAR, nr::CSTAR];
 
 /// Size of the MSR permission map (APM 15.11): 8 KiB.
 pub const MSRPM_SIZE: usize = 8192;
@@ -63,7 +70,9 @@ pub fn fill_permission_map(map: &mut [u8]) {
     map.fill(0xff);
     for msr in PASSTHROUGH {
         if let Some(bit) = msrpm_bit(msr) {
+            let write = if WRITE_CHECKED.contains(&msr) { 2 } else { 0 };
             map[bit / 8] &= !(3 << (bit % 8));
+            map[bit / 8] |= write << (bit % 8);
         }
     }
 }
@@ -78,6 +87,13 @@ pub struct MsrState<'a> {
     pub tsc_offset: &'a mut u64,
     /// The host TSC now.
     pub host_tsc: u64,
+    /// The VMCB's copies of the [`WRITE_CHECKED`] MSRs, in that order.
+    pub bases: [&'a mut u64; 5],
+}
+
+/// Whether `v` is a canonical 48-bit address (bits 63-47 all equal).
+pub fn is_canonical(v: u64) -> bool {
+    ((v as i64) << 16 >> 16) as u64 == v
 }
 
 const EFER_SVME: u64 = 1 << 12;
@@ -95,6 +111,9 @@ fn pat_valid(v: u64) -> bool {
 pub fn read(msr: u32, st: &MsrState<'_>) -> Option<u64> {
     match msr {
         nr::EFER => Some(*st.efer & !EFER_SVME),
+        _ if WRITE_CHECKED.contains(&msr) => {
+            WRITE_CHECKED.iter().position(|&m| m == msr).map(|i| *st.bases[i])
+        }
         nr::PAT => Some(*st.g_pat),
         nr::TSC => Some(st.host_tsc.wrapping_add(*st.tsc_offset)),
         _ => None,
@@ -124,6 +143,15 @@ pub fn write(msr: u32, value: u64, st: &mut MsrState<'_>) -> bool {
         nr::TSC => {
             *st.tsc_offset = value.wrapping_sub(st.host_tsc);
             true
+        }
+        _ if WRITE_CHECKED.contains(&msr) && is_canonical(value) => {
+            match WRITE_CHECKED.iter().position(|&m| m == msr) {
+                Some(i) => {
+                    *st.bases[i] = value;
+                    true
+                }
+                None => false,
+            }
         }
         _ => false,
     }

@@ -403,8 +403,9 @@ fn msr_permission_map_passes_through_only_vmcb_msrs() {
         let bit = msr::msrpm_bit(m).unwrap();
         (map[bit / 8] >> (bit % 8)) & 3
     };
-    assert_eq!(intercepted(msr::nr::LSTAR), 0);
+    assert_eq!(intercepted(msr::nr::LSTAR), 2, "LSTAR writes are checked, reads are free");
     assert_eq!(intercepted(msr::nr::SYSENTER_EIP), 0);
+    assert_eq!(intercepted(msr::nr::STAR), 0);
     assert_eq!(intercepted(msr::nr::EFER), 3);
     assert_eq!(intercepted(msr::nr::VM_HSAVE_PA), 3);
     assert_eq!(intercepted(msr::nr::TSC), 3);
@@ -415,7 +416,16 @@ fn msr_permission_map_passes_through_only_vmcb_msrs() {
 #[test]
 fn msr_policy_emulates_efer_pat_tsc_and_refuses_the_rest() {
     let (mut efer, mut pat, mut off) = (0x1000u64 /* SVME */, 0x0007_0406_0007_0406u64, 0u64);
-    let mut st = msr::MsrState { efer: &mut efer, cr0: 0x11, g_pat: &mut pat, tsc_offset: &mut off, host_tsc: 1000 };
+    let mut b = [0u64; 5];
+    let [b0, b1, b2, b3, b4] = &mut b;
+    let mut st = msr::MsrState {
+        efer: &mut efer,
+        cr0: 0x11,
+        g_pat: &mut pat,
+        tsc_offset: &mut off,
+        host_tsc: 1000,
+        bases: [b0, b1, b2, b3, b4],
+    };
     assert_eq!(msr::read(msr::nr::EFER, &st), Some(0), "SVME is invisible");
     assert!(msr::write(msr::nr::EFER, 0x901, &mut st), "SCE|LME|NXE");
     assert_eq!(msr::read(msr::nr::EFER, &st), Some(0x901));
@@ -428,8 +438,11 @@ fn msr_policy_emulates_efer_pat_tsc_and_refuses_the_rest() {
     assert_eq!(msr::read(msr::nr::VM_CR, &st), None);
     assert!(!msr::write(msr::nr::VM_HSAVE_PA, 0, &mut st));
     assert_eq!(*st.efer & 0x1000, 0x1000, "SVME kept in the VMCB");
-    let mut st2 = msr::MsrState { cr0: 1 << 31 | 1, ..st };
-    assert!(!msr::write(msr::nr::EFER, 0x801, &mut st2), "LME cannot change while paging");
+    assert!(!msr::write(msr::nr::LSTAR, 0x0000_8000_0000_0000, &mut st), "non-canonical LSTAR");
+    assert!(msr::write(msr::nr::LSTAR, 0xffff_8000_0000_1000, &mut st));
+    assert_eq!(msr::read(msr::nr::LSTAR, &st), Some(0xffff_8000_0000_1000));
+    st.cr0 = 1 << 31 | 1;
+    assert!(!msr::write(msr::nr::EFER, 0x801, &mut st), "LME cannot change while paging");
 }
 
 #[test]
