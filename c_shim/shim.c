@@ -13,6 +13,7 @@
 #include <linux/module.h>
 #include <linux/sched/signal.h>
 #include <linux/smp.h>
+#include <asm/debugreg.h>
 #include <asm/fpu/api.h>
 
 #include "shim.h"
@@ -208,6 +209,12 @@ void pac_local_irq_enable(void)
 void pac_cond_resched(void)
 {
 	cond_resched();
+}
+
+void pac_restore_host_debugregs(void)
+{
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
 }
 
 int pac_signal_pending(void)

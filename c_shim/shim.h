@@ -78,6 +78,12 @@ void pac_fpu_end(void);
 void pac_local_irq_disable(void);
 void pac_local_irq_enable(void);
 void pac_cond_resched(void);
+/*
+ * Puts back the host's hardware breakpoints (DR0-DR3, DR6, DR7) after a
+ * guest ran, if the host uses any: #VMEXIT resets DR7 and the guest may
+ * have written DR0-DR3. Interrupts must be off.
+ */
+void pac_restore_host_debugregs(void);
 int pac_signal_pending(void);
 
 #endif /* PACIFICA_SHIM_H */

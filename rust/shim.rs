@@ -136,6 +136,14 @@ impl Drop for FpuSection {
     }
 }
 
+/// Restores the host's hardware breakpoints after a guest ran, if the host
+/// has any. Call with interrupts off, after the host's state is back.
+pub(crate) fn restore_host_debugregs() {
+    // SAFETY: called with interrupts disabled, on the host's GS (after the
+    // world switch's VMLOAD), as `hw_breakpoint_restore` requires.
+    unsafe { bindings::pac_restore_host_debugregs() }
+}
+
 /// Disables local interrupts until dropped.
 pub(crate) struct IrqsOff(());
 

@@ -413,6 +413,7 @@ impl Vcpu {
                 ops::fxsave(&mut st.fx);
                 ops::stgi();
             }
+            shim::restore_host_debugregs();
         }
         if st.unverified {
             let code = st.vmcb().control.exit_code;
