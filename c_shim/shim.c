@@ -108,9 +108,11 @@ int pac_anon_fd(enum pac_fd_kind kind, void *priv)
 	}
 }
 
-void *pac_alloc_pages(unsigned int order)
+void *pac_alloc_pages(unsigned int order, int dma32)
 {
-	return (void *)__get_free_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO, order);
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | (dma32 ? GFP_DMA32 : 0);
+
+	return (void *)__get_free_pages(gfp, order);
 }
 
 void pac_free_pages(void *va, unsigned int order)

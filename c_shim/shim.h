@@ -46,8 +46,11 @@ void *pacifica_vcpu_run_page(void *priv);
 int pacifica_cpu_online(unsigned int cpu);
 int pacifica_cpu_offline(unsigned int cpu);
 
-/* Zeroed pages of 2^@order, and their addresses. */
-void *pac_alloc_pages(unsigned int order);
+/*
+ * Zeroed pages of 2^@order, below 4 GiB if @dma32 (for roots of PAE page
+ * tables, which CR3 addresses with 32 bits), and their addresses.
+ */
+void *pac_alloc_pages(unsigned int order, int dma32);
 void pac_free_pages(void *va, unsigned int order);
 u64 pac_virt_to_phys(void *va);
 void *pac_phys_to_virt(u64 pa);

@@ -49,6 +49,9 @@ mod mm {
     #[allow(dead_code, unreachable_pub)]
     pub(crate) mod npt;
     pub(crate) mod pages;
+    #[allow(dead_code, unreachable_pub)]
+    pub(crate) mod shadow;
+    pub(crate) mod shadow_mmu;
 }
 
 #[allow(dead_code, missing_docs, unreachable_pub)]

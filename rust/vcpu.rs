@@ -7,9 +7,14 @@ use crate::emulate::insn::{self, CpuMode, Gpr};
 use crate::emulate::walk::PagingState;
 use crate::exit::{self, Flow, Pending};
 use crate::global;
-use crate::hw::svm::{efer, event, int_ctl, intercept, tlb_ctl, Exception, NESTED_CTL_NP_ENABLE};
+use crate::hw::svm::{
+    efer, event, features, int_ctl, intercept, tlb_ctl, vector, Exception, INTERCEPT_CR_WORD,
+    INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
+};
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
 use crate::mm::pages::HwPages;
+use crate::mm::shadow_mmu::ShadowMmu;
+use crate::vm::Paging;
 use crate::shim::{self, FpuSection, IrqsOff};
 use crate::svm::ops::{self, FxArea, GuestGprs};
 use crate::uapi;
@@ -37,6 +42,10 @@ pub(crate) struct VcpuState {
     asid_generation: u64,
     /// What the next run must finish first (an IN, an MMIO read, ...).
     pub(crate) pending: Pending,
+    /// The shadow MMU, for a VM without nested paging.
+    pub(crate) shadow: Option<KBox<ShadowMmu>>,
+    /// The TLB entries of this vCPU's ASID must go before the next VMRUN.
+    flush_tlb: bool,
     pub(crate) stats: [u64; 32],
     /// Guest RIP when the exit being handled happened.
     pub(crate) exit_rip: u64,
@@ -135,8 +144,33 @@ impl VcpuState {
 
     /// The guest's paging registers.
     pub(crate) fn paging_state(&mut self) -> PagingState {
+        if let Some(m) = &self.shadow {
+            return m.paging_state();
+        }
         let s = &self.vmcb().save;
         PagingState { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer }
+    }
+
+    /// Copies the shadow MMU's hardware registers into the VMCB.
+    pub(crate) fn load_shadow_regs(&mut self) {
+        let Some(m) = &self.shadow else { return };
+        let (cr0, cr3, cr4, efer) = (m.hw_cr0(), m.hw_cr3(), m.hw_cr4(), m.hw_efer());
+        let s = &mut self.vmcb().save;
+        s.cr0 = cr0;
+        s.cr3 = cr3;
+        s.cr4 = cr4;
+        s.efer = efer;
+    }
+
+    /// Rebuilds the shadow tables from scratch (a new address space or
+    /// paging mode) and flushes the TLB.
+    pub(crate) fn shadow_reset(&mut self) -> Result {
+        if let Some(m) = &mut self.shadow {
+            m.reset()?;
+            self.flush_tlb = true;
+            self.load_shadow_regs();
+        }
+        Ok(())
     }
 
     /// Queues an exception for the next VMRUN (APM 15.20).
@@ -184,8 +218,21 @@ impl Vcpu {
             c.iopm_base_pa = g.iopm.pa();
             c.msrpm_base_pa = g.msrpm.pa();
             c.int_ctl = int_ctl::V_INTR_MASKING;
-            c.nested_ctl = NESTED_CTL_NP_ENABLE;
-            c.nested_cr3 = npt_root;
+            match vm.paging {
+                Paging::Npt => {
+                    c.nested_ctl = NESTED_CTL_NP_ENABLE;
+                    c.nested_cr3 = npt_root;
+                }
+                Paging::Shadow => {
+                    // The guest's CR0, CR3 and CR4 are the shadow MMU's;
+                    // its page faults and INVLPG go through it too.
+                    for cr in [0, 3, 4] {
+                        c.intercepts[INTERCEPT_CR_WORD] |= (1 << cr) | (1 << (16 + cr));
+                    }
+                    c.intercepts[INTERCEPT_EXCEPTION_WORD] |= 1 << vector::PF;
+                    c.set_intercept(intercept::INVLPG);
+                }
+            }
             let s = &mut v.save;
             s.g_pat = PAT_RESET;
             s.dr6 = 0xffff_0ff0;
@@ -194,6 +241,10 @@ impl Vcpu {
             s.rflags = 2;
             s.cr0 = 0x6000_0010;
         }
+        let shadow = match vm.paging {
+            Paging::Npt => None,
+            Paging::Shadow => Some(KBox::new(ShadowMmu::new()?, GFP_KERNEL)?),
+        };
         let state = VcpuState {
             vmcb,
             gprs: GuestGprs::default(),
@@ -203,6 +254,8 @@ impl Vcpu {
             last_cpu: None,
             asid_generation: 0,
             pending: Pending::None,
+            shadow,
+            flush_tlb: false,
             stats: [0; 32],
             exit_rip: 0,
             unverified: true,
@@ -289,7 +342,7 @@ impl Vcpu {
         let v = st.vmcb();
         let s = &v.save;
         let dt = |d: &VmcbSeg| uapi::Dtable { base: d.base, limit: d.limit as u16, pad: [0; 3] };
-        uapi::Sregs {
+        let mut sregs = uapi::Sregs {
             cs: seg_from_vmcb(&s.cs), ds: seg_from_vmcb(&s.ds), es: seg_from_vmcb(&s.es),
             fs: seg_from_vmcb(&s.fs), gs: seg_from_vmcb(&s.gs), ss: seg_from_vmcb(&s.ss),
             tr: seg_from_vmcb(&s.tr), ldt: seg_from_vmcb(&s.ldtr),
@@ -297,7 +350,14 @@ impl Vcpu {
             cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4,
             cr8: u64::from(v.control.int_ctl & int_ctl::V_TPR_MASK) & 0xf,
             efer: s.efer & !efer::SVME,
+        };
+        if let Some(m) = &st.shadow {
+            sregs.cr0 = m.crs.cr0;
+            sregs.cr3 = m.crs.cr3;
+            sregs.cr4 = m.crs.cr4;
+            sregs.efer = m.crs.efer;
         }
+        sregs
     }
 
     /// `PACIFICA_SET_SREGS`. The hardware checks the combination at VMRUN
@@ -329,6 +389,13 @@ impl Vcpu {
         // The CPL is SS.DPL in protected mode and 0 in real mode.
         s.cpl = if r.cr0 & 1 != 0 { ((r.ss.attrib >> 5) & 3) as u8 } else { 0 };
         v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
+        if let Some(m) = &mut st.shadow {
+            m.crs.cr0 = r.cr0;
+            m.crs.cr3 = r.cr3;
+            m.crs.cr4 = r.cr4;
+            m.crs.efer = r.efer;
+            st.shadow_reset()?;
+        }
         st.sregs_set = true;
         st.unverified = true;
         Ok(())
@@ -385,7 +452,13 @@ impl Vcpu {
         // A vCPU needs a fresh ASID on a CPU it has not run on in this
         // ASID generation: the TLB may hold another VM's translations under
         // an ASID it last gave out (APM 15.16).
-        if st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() {
+        // Without flush-by-ASID, a fresh ASID is how this vCPU's TLB entries
+        // are dropped.
+        let by_asid = g.cpus.info.has(features::FLUSH_BY_ASID);
+        if st.flush_tlb && by_asid {
+            st.vmcb().control.tlb_ctl = tlb_ctl::FLUSH_ASID;
+        }
+        if st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() || (st.flush_tlb && !by_asid) {
             let (asid, generation, flush) = pc.new_asid(g.cpus.info.nr_asids);
             st.last_cpu = Some(cpu);
             st.asid_generation = generation;
@@ -395,6 +468,7 @@ impl Vcpu {
                 c.tlb_ctl = tlb_ctl::FLUSH_ALL_ASID;
             }
         }
+        st.flush_tlb = false;
         let vmcb_pa = st.vmcb.pa();
         if st.unverified {
             st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN].copy_from_slice(&st.vmcb.bytes_mut()[SAVE_AREA]);

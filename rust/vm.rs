@@ -15,6 +15,8 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 pub(crate) enum Paging {
     /// Hardware nested paging.
     Npt,
+    /// Software shadow paging (`mm/shadow.rs`).
+    Shadow,
 }
 
 impl Paging {
@@ -22,9 +24,7 @@ impl Paging {
     pub(crate) fn from_uapi(arg: u64) -> Result<Self> {
         match arg {
             uapi::PACIFICA_PAGING_NPT => Ok(Paging::Npt),
-            // Shadow paging is not supported yet. (6.12's error codes do not
-            // name EOPNOTSUPP.)
-            uapi::PACIFICA_PAGING_SHADOW => Err(Error::from_errno(-95)),
+            uapi::PACIFICA_PAGING_SHADOW => Ok(Paging::Shadow),
             _ => Err(EINVAL),
         }
     }

@@ -55,6 +55,13 @@ pub enum Op {
     /// MOV/MOVZX/MOVSX from memory: `size` bytes read into `dst`, which is
     /// `dst_size` bytes wide.
     Load { size: u8, dst: Gpr, dst_size: u8, extend: Extend },
+    /// MOV to (`write`) or from a control register: CR`cr` and general
+    /// register `gpr` (the ModRM r/m field, always a register).
+    MovCr { write: bool, cr: u8, gpr: u8 },
+    /// LMSW from a register: the low four bits of CR0.
+    Lmsw { gpr: u8 },
+    /// SMSW to a register.
+    Smsw { gpr: u8 },
     /// An instruction whose only emulation is to be skipped or answered by
     /// an exit handler; decoded for its length.
     Other(Opcode),
@@ -72,6 +79,9 @@ pub enum Opcode {
     Xsetbv,
     /// INS/OUTS, byte or word/dword form.
     StringIo,
+    Clts,
+    /// INVLPG with its memory operand (the address is not decoded).
+    Invlpg,
 }
 
 /// Segment override prefixes.
@@ -217,6 +227,7 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
     }
     let rex_w = rex & 8 != 0;
     let rex_r = (rex >> 2) & 1;
+    let rex_b = rex & 1;
 
     let (addr_size, op_size) = match mode {
         CpuMode::Bits16 => (if addrsize_prefix { 4 } else { 2 }, if opsize_prefix { 4 } else { 2 }),
@@ -292,9 +303,24 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                 0x30 => Op::Other(Opcode::Wrmsr),
                 0x32 => Op::Other(Opcode::Rdmsr),
                 0x08 => Op::Other(Opcode::Invd),
+                0x06 => Op::Other(Opcode::Clts),
+                0x20 | 0x22 => {
+                    // The r/m field names a register whatever the mod bits say.
+                    let m = c.next()?;
+                    let cr = ((m >> 3) & 7) | (rex_r << 3);
+                    Op::MovCr { write: b2 == 0x22, cr, gpr: (m & 7) | (rex_b << 3) }
+                }
                 0x01 => match c.next()? {
                     0xd9 => Op::Other(Opcode::Vmmcall),
                     0xd1 => Op::Other(Opcode::Xsetbv),
+                    m if m >> 6 == 3 && (m >> 3) & 7 == 6 => Op::Lmsw { gpr: (m & 7) | (rex_b << 3) },
+                    m if m >> 6 == 3 && (m >> 3) & 7 == 4 => Op::Smsw { gpr: (m & 7) | (rex_b << 3) },
+                    m if m >> 6 != 3 && (m >> 3) & 7 == 7 => {
+                        // INVLPG m: re-read the ModRM byte with its operand.
+                        c.pos -= 1;
+                        modrm(&mut c, addr_size)?;
+                        Op::Other(Opcode::Invlpg)
+                    }
                     _ => return Err(DecodeError::Unsupported(b)),
                 },
                 0xb6 | 0xb7 | 0xbe | 0xbf => {

@@ -74,6 +74,20 @@ const EFER_NXE: u64 = 1 << 11;
 /// Physical-address bits the walker accepts in entries (bits 12-51).
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
+/// A successful translation and what the guest's tables allow for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    pub gpa: u64,
+    /// Every level has U/S set: user mode may access the page.
+    pub user: bool,
+    /// Every level has R/W set.
+    pub writable: bool,
+    /// Some level has NX set (and EFER.NXE is on).
+    pub nx: bool,
+    /// The final entry's dirty bit, after this walk.
+    pub dirty: bool,
+}
+
 /// Translates the linear address `la` for `access`.
 pub fn translate(
     mem: &impl GuestPhys,
@@ -81,8 +95,14 @@ pub fn translate(
     la: u64,
     access: Access,
 ) -> Result<u64, WalkError> {
+    walk(mem, st, la, access).map(|t| t.gpa)
+}
+
+/// Translates `la` for `access` and reports the permissions of the
+/// mapping, for building shadow entries.
+pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> Result<Translation, WalkError> {
     if st.cr0 & CR0_PG == 0 {
-        return Ok(la & 0xffff_ffff);
+        return Ok(Translation { gpa: la & 0xffff_ffff, user: true, writable: true, nx: false, dirty: true });
     }
     let nxe = st.efer & EFER_NXE != 0;
     let fault = |present: bool, rsvd: bool| {
@@ -167,6 +187,7 @@ pub fn translate(
                     return Err(WalkError::TableNotInRam(egpa));
                 }
             }
+            let dirty = e & pte::D != 0 || access.write;
             let page_mask = (1u64 << shift) - 1;
             let base = if wide {
                 e & ADDR_MASK & !page_mask
@@ -176,9 +197,16 @@ pub fn translate(
             } else {
                 e & 0xffff_f000
             };
-            return Ok(base | (la & page_mask));
+            return Ok(Translation {
+                gpa: base | (la & page_mask),
+                user: user_ok,
+                writable: write_ok,
+                nx: nx && nxe,
+                dirty,
+            });
         }
         table = if wide { e & ADDR_MASK } else { e & 0xffff_f000 };
     }
-    unreachable!("the last level always returns")
+    // Level 1 always returns above.
+    Err(fault(false, false))
 }

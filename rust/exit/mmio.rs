@@ -52,7 +52,7 @@ pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, gpa: u64, error: u64) -> F
             mmio.len = u32::from(size);
             st.pending = Pending::MmioRead(Load { size, dst, dst_size, extend, len: i.len });
         }
-        Op::Other(_) => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+        _ => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
     }
     user_exit(vcpu, st, uapi::PACIFICA_EXIT_MMIO, uapi::ExitData { mmio })
 }

@@ -5,6 +5,7 @@
 //! handler returns a [`Flow`]; nothing here panics on what the guest does:
 //! an exit without a handler becomes an internal-error exit to userspace.
 
+mod cr;
 mod io;
 mod mmio;
 mod sysreg;
@@ -58,6 +59,12 @@ enum Exit {
     Undefined,
     /// INVD: done as WBINVD would be, never dropping dirty cache lines.
     Invd,
+    /// A read or write of CR0, CR3 or CR4 (shadow paging).
+    Cr,
+    /// A page fault (shadow paging): error code and address.
+    PageFault { error: u64, la: u64 },
+    /// INVLPG (shadow paging).
+    Invlpg,
     Invalid,
     Unknown(u64),
 }
@@ -78,6 +85,9 @@ impl Exit {
             | code::INVLPGA | code::RDTSCP | code::MONITOR | code::MWAIT | code::MWAIT_COND
             | code::XSETBV | code::RDPRU => Exit::Undefined,
             code::INVD => Exit::Invd,
+            0x00..=0x1f => Exit::Cr,
+            c if c == code::EXCP_BASE + 14 => Exit::PageFault { error: info1, la: info2 },
+            code::INVLPG => Exit::Invlpg,
             // EXITCODE is 64 bits, but QEMU writes VMEXIT_INVALID as a
             // 32-bit -1, as KVM's exit_code/exit_code_hi split also allows.
             code::INVALID | 0xffff_ffff => Exit::Invalid,
@@ -132,6 +142,9 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
                 Err(f) => f,
             }
         }
+        Exit::Cr => cr::access(vcpu, st),
+        Exit::PageFault { error, la } => cr::page_fault(vcpu, st, error, la),
+        Exit::Invlpg => cr::invlpg(vcpu, st),
         Exit::Invalid => {
             st.count(uapi::PACIFICA_STAT_INTERNAL);
             let data = internal_data(st, 0);

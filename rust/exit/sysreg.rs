@@ -11,6 +11,8 @@ use crate::svm::ops;
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
 
+const EFER_SVME: u64 = crate::hw::svm::efer::SVME;
+
 /// CPUID: the filtered host answer.
 pub(super) fn cpuid(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.count(uapi::PACIFICA_STAT_CPUID);
@@ -37,9 +39,11 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     let nr = st.gpr(1) as u32;
     let value = (st.gpr(2) << 32) | (st.gpr(0) & 0xffff_ffff);
     let host_tsc = ops::rdtsc();
+    let guest = st.paging_state();
     let v = st.vmcb();
-    let cr0 = v.save.cr0;
-    let (mut efer, mut g_pat, mut tsc_offset) = (v.save.efer, v.save.g_pat, v.control.tsc_offset);
+    let cr0 = guest.cr0;
+    // Under shadow paging the guest's EFER is the shadow MMU's.
+    let (mut efer, mut g_pat, mut tsc_offset) = (guest.efer | EFER_SVME, v.save.g_pat, v.control.tsc_offset);
     let s = &v.save;
     let mut bases = [s.fs.base, s.gs.base, s.kernel_gs_base, s.lstar, s.cstar];
     let [fs, gs, kgs, lstar, cstar] = &mut bases;
@@ -65,8 +69,12 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     if let Err(f) = skip(vcpu, st, opcode) {
         return f;
     }
+    if st.shadow.is_some() {
+        super::cr::set_efer(st, efer);
+    } else {
+        st.vmcb().save.efer = efer;
+    }
     let v = st.vmcb();
-    v.save.efer = efer;
     v.save.g_pat = g_pat;
     v.control.tsc_offset = tsc_offset;
     [v.save.fs.base, v.save.gs.base, v.save.kernel_gs_base, v.save.lstar, v.save.cstar] = bases;

@@ -58,6 +58,7 @@ pub mod intercept {
     pub const RSM: (usize, u32) = w3(19);
     pub const INVD: (usize, u32) = w3(22);
     pub const HLT: (usize, u32) = w3(24);
+    pub const INVLPG: (usize, u32) = w3(25);
     pub const INVLPGA: (usize, u32) = w3(26);
     pub const IOIO_PROT: (usize, u32) = w3(27);
     pub const MSR_PROT: (usize, u32) = w3(28);

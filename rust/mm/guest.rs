@@ -4,8 +4,8 @@
 //! into the nested page tables, and reachable by the module through the
 //! kernel's direct map for the accesses it makes on the guest's behalf.
 
-use super::npt::{self, Tables};
-use super::pages::HwPages;
+use super::npt;
+use super::pages::TablePages;
 use crate::emulate::walk::GuestPhys;
 use crate::global;
 use crate::hw::paging::PAGE_SIZE;
@@ -40,43 +40,10 @@ impl Drop for Region {
     }
 }
 
-/// Nested page tables living in pages of the module.
-///
-/// # Invariants
-///
-/// Every table address handed to `read`/`write` was returned by `alloc`,
-/// so it is the physical address of a page in `pages`.
-pub(crate) struct NptTables {
-    pages: KVec<HwPages>,
-}
-
-impl Tables for NptTables {
-    fn alloc(&mut self) -> Option<u64> {
-        let p = HwPages::page().ok()?;
-        let pa = p.pa();
-        self.pages.push(p, GFP_KERNEL).ok()?;
-        Some(pa)
-    }
-
-    fn read(&self, table: u64, index: usize) -> u64 {
-        let p = shim::phys_to_virt(table) as *const u64;
-        // SAFETY: by the type invariant `table` is one of our pages, and
-        // `index` < 512 (the builder masks it), so the read is in bounds.
-        unsafe { p.add(index % 512).read_volatile() }
-    }
-
-    fn write(&mut self, table: u64, index: usize, entry: u64) {
-        let p = shim::phys_to_virt(table) as *mut u64;
-        // SAFETY: as in `read`; the VM lock serialises writers, and the
-        // hardware only reads these entries.
-        unsafe { p.add(index % 512).write_volatile(entry) }
-    }
-}
-
 /// A VM's memory: its regions and the nested page tables mapping them.
 pub(crate) struct GuestMemory {
     regions: KVec<Region>,
-    tables: NptTables,
+    tables: TablePages,
     /// Physical address of the top-level table (the VMCB's `nested_cr3`).
     pub(crate) npt_root: u64,
 }
@@ -110,8 +77,7 @@ fn check_region(r: &uapi::MemoryRegion, existing: &[Region]) -> Result {
 impl GuestMemory {
     /// Empty memory with an empty top-level table.
     pub(crate) fn new() -> Result<Self> {
-        let mut tables = NptTables { pages: KVec::new() };
-        let npt_root = tables.alloc().ok_or(ENOMEM)?;
+        let (tables, npt_root) = TablePages::new(false, usize::MAX)?;
         Ok(GuestMemory { regions: KVec::new(), tables, npt_root })
     }
 
@@ -152,6 +118,15 @@ impl GuestMemory {
         }
     }
 
+    /// The host-physical address of the guest page at `gpa`, if it is RAM.
+    pub(crate) fn hpa(&self, gpa: u64) -> Option<u64> {
+        let r = self.find(gpa)?;
+        let off = gpa - r.gpa;
+        // SAFETY: the region's pages are pinned (type invariant of `Region`).
+        let pa = unsafe { shim::page_to_phys(r.pages[(off / PAGE_SIZE) as usize]) };
+        Some(pa + off % PAGE_SIZE)
+    }
+
     /// Whether `gpa` lies in a region.
     pub(crate) fn is_ram(&self, gpa: u64) -> bool {
         self.find(gpa).is_some()
@@ -164,12 +139,7 @@ impl GuestMemory {
     /// The kernel address of the byte at `gpa`, valid up to the end of its
     /// 4 KiB page, or `None` outside guest RAM.
     fn hva(&self, gpa: u64) -> Option<*mut u8> {
-        let r = self.find(gpa)?;
-        let off = gpa - r.gpa;
-        let p = r.pages[(off / PAGE_SIZE) as usize];
-        // SAFETY: `p` is pinned (type invariant of `Region`).
-        let pa = unsafe { shim::page_to_phys(p) };
-        Some(shim::phys_to_virt(pa + off % PAGE_SIZE))
+        Some(shim::phys_to_virt(self.hpa(gpa)?))
     }
 
     /// Copies guest memory at `gpa` into `buf`; false if any of it is not RAM.

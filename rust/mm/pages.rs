@@ -37,8 +37,17 @@ unsafe impl Sync for HwPages {}
 impl HwPages {
     /// Allocates `2^order` zeroed pages.
     pub(crate) fn new(order: u32) -> Result<Self> {
+        Self::alloc(order, false)
+    }
+
+    /// One zeroed page below 4 GiB.
+    pub(crate) fn page_dma32() -> Result<Self> {
+        Self::alloc(0, true)
+    }
+
+    fn alloc(order: u32, dma32: bool) -> Result<Self> {
         // SAFETY: `pac_alloc_pages` may sleep; we are in process context.
-        let va = unsafe { bindings::pac_alloc_pages(order) } as *mut u8;
+        let va = unsafe { bindings::pac_alloc_pages(order, i32::from(dma32)) } as *mut u8;
         if va.is_null() {
             return Err(ENOMEM);
         }
@@ -92,5 +101,55 @@ impl Drop for HwPages {
         // `pac_alloc_pages(self.order)` and are still allocated.
         unsafe { bindings::pac_free_pages(self.va as *mut _, self.order) };
         PAGES_ALLOCATED.fetch_sub(1 << self.order, Ordering::Relaxed);
+    }
+}
+
+/// Page tables (nested or shadow) in pages of the module, addressed by
+/// physical address, with an optional bound on their number.
+///
+/// # Invariants
+///
+/// Every table address handed to `read`/`write` was returned by `alloc` (or
+/// is `root`), so it is the physical address of a page in `pages`.
+pub(crate) struct TablePages {
+    pages: KVec<HwPages>,
+    limit: usize,
+}
+
+impl TablePages {
+    /// Tables whose first page, the root, is below 4 GiB if `dma32`; at
+    /// most `limit` pages in all. Returns them and the root's address.
+    pub(crate) fn new(dma32: bool, limit: usize) -> Result<(Self, u64)> {
+        let root = if dma32 { HwPages::page_dma32()? } else { HwPages::page()? };
+        let pa = root.pa();
+        let mut pages = KVec::new();
+        pages.push(root, GFP_KERNEL)?;
+        Ok((TablePages { pages, limit }, pa))
+    }
+}
+
+impl crate::mm::npt::Tables for TablePages {
+    fn alloc(&mut self) -> Option<u64> {
+        if self.pages.len() >= self.limit {
+            return None;
+        }
+        let p = HwPages::page().ok()?;
+        let pa = p.pa();
+        self.pages.push(p, GFP_KERNEL).ok()?;
+        Some(pa)
+    }
+
+    fn read(&self, table: u64, index: usize) -> u64 {
+        let p = crate::shim::phys_to_virt(table) as *const u64;
+        // SAFETY: by the type invariant `table` is one of our pages, and
+        // `index % 512` keeps the read inside it.
+        unsafe { p.add(index % 512).read_volatile() }
+    }
+
+    fn write(&mut self, table: u64, index: usize, entry: u64) {
+        let p = crate::shim::phys_to_virt(table) as *mut u64;
+        // SAFETY: as in `read`. Writers are serialised by the lock that owns
+        // these tables; the hardware only reads them.
+        unsafe { p.add(index % 512).write_volatile(entry) }
     }
 }

@@ -76,6 +76,16 @@ pub(crate) unsafe fn stgi() {
     unsafe { asm!("stgi", options(nomem, nostack)) };
 }
 
+/// Drops the TLB entry for linear address `va` in `asid` (INVLPGA).
+///
+/// # Safety
+///
+/// EFER.SVME must be set on this CPU.
+pub(crate) unsafe fn invlpga(va: u64, asid: u32) {
+    // SAFETY: guaranteed by the caller; INVLPGA only invalidates.
+    unsafe { asm!("invlpga rax, ecx", in("rax") va, in("ecx") asid, options(nostack)) };
+}
+
 /// Saves the x87/SSE state to `area` (FXSAVE64).
 ///
 /// # Safety

@@ -356,6 +356,16 @@ pub struct TestVm {
     pub mode: Mode,
 }
 
+/// The paging mode test VMs use: nested paging, or shadow paging when the
+/// environment variable `PACIFICA_SELFTEST_PAGING` is `shadow` (the runner
+/// runs every guest-running program in both modes).
+pub fn paging_mode() -> (u64, &'static str) {
+    match std::env::var("PACIFICA_SELFTEST_PAGING").as_deref() {
+        Ok("shadow") => (uapi::PACIFICA_PAGING_SHADOW, "shadow"),
+        _ => (uapi::PACIFICA_PAGING_NPT, "NPT"),
+    }
+}
+
 impl TestVm {
     /// A VM with [`RAM_SIZE`] bytes of RAM running `image` from `entry`.
     pub fn new(mode: Mode, image: &[u8], entry: u64) -> Result<Self, Failure> {
@@ -366,9 +376,10 @@ impl TestVm {
     /// at least [`STACK2_TOP`]).
     pub fn with_ram(mode: Mode, image: &[u8], entry: u64, ram: usize) -> Result<Self, Failure> {
         let sys = System::open().context("opening /dev/pacifica")?;
+        let (paging, name) = paging_mode();
         let vm = sys
-            .create_vm(uapi::PACIFICA_PAGING_NPT)
-            .context("PACIFICA_CREATE_VM (NPT)")?;
+            .create_vm(paging)
+            .context(format_args!("PACIFICA_CREATE_VM ({name})"))?;
         let mut mem = GuestMemory::new(ram).context("mapping guest RAM")?;
         prepare_memory(&mut mem, image)?;
         mem.register(&vm, 0, 0)

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Exits of shadow paging: control-register accesses, page faults and
+//! INVLPG. Without decode assists the instruction is decoded here (MOV
+//! to/from CR0/CR3/CR4, CLTS, LMSW, SMSW).
+
+use super::{advance, fetch_insn, internal_error, mmio, Flow};
+use crate::emulate::insn::{Op, Opcode};
+use crate::emulate::walk::{pf, Access};
+use crate::hw::svm::{int_ctl, npf, Exception};
+use crate::mm::shadow::Fault;
+use crate::mm::shadow_mmu::Refused;
+use crate::svm::ops;
+use crate::uapi;
+use crate::vcpu::{Vcpu, VcpuState};
+
+/// A guest read or write of CR0, CR3 or CR4 (or CLTS, LMSW, SMSW).
+pub(super) fn access(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    st.count(uapi::PACIFICA_STAT_CR);
+    let i = match fetch_insn(vcpu, st) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    let long = st.cpu_mode() == crate::emulate::insn::CpuMode::Bits64;
+    let width = |v: u64| if long { v } else { v & 0xffff_ffff };
+    let Some(crs) = st.shadow.as_ref().map(|m| m.crs) else {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT);
+    };
+    let result = match i.op {
+        Op::MovCr { write: false, cr, gpr } => {
+            let v = match cr {
+                0 => crs.cr0,
+                2 => st.vmcb().save.cr2,
+                3 => crs.cr3,
+                4 => crs.cr4,
+                8 => u64::from(st.vmcb().control.int_ctl & int_ctl::V_TPR_MASK),
+                _ => return undefined(st),
+            };
+            st.set_gpr(gpr, width(v));
+            Ok(())
+        }
+        Op::MovCr { write: true, cr, gpr } => {
+            let v = width(st.gpr(gpr));
+            match cr {
+                0 => set_cr0(st, v),
+                3 => set_cr3(st, v),
+                4 => set_cr4(st, v),
+                _ => return undefined(st),
+            }
+        }
+        Op::Other(Opcode::Clts) => set_cr0(st, crs.cr0 & !(1 << 3)),
+        // LMSW sets PE but cannot clear it, and touches only MP, EM, TS.
+        Op::Lmsw { gpr } => {
+            let src = st.gpr(gpr) & 0xf;
+            set_cr0(st, (crs.cr0 & !0xe) | src | (crs.cr0 & 1))
+        }
+        Op::Smsw { gpr } => {
+            let old = st.gpr(gpr);
+            st.set_gpr(gpr, (old & !0xffff) | (crs.cr0 & 0xffff));
+            Ok(())
+        }
+        _ => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+    };
+    match result {
+        Ok(()) => {
+            advance(st, i.len);
+            Flow::Continue
+        }
+        Err(Refused) => {
+            st.count(uapi::PACIFICA_STAT_GP);
+            st.inject(Exception::GP0);
+            Flow::Continue
+        }
+    }
+}
+
+fn undefined(st: &mut VcpuState) -> Flow {
+    st.count(uapi::PACIFICA_STAT_UD);
+    st.inject(Exception::UD);
+    Flow::Continue
+}
+
+/// Applies a change of the shadow MMU's registers to the hardware, and
+/// rebuilds the shadow tables when `rebuild` says the translation changed.
+fn commit(st: &mut VcpuState, rebuild: bool) -> Result<(), Refused> {
+    if rebuild {
+        // Out of memory for a new root: refuse the write, which leaves the
+        // guest where it was and the host intact.
+        st.shadow_reset().map_err(|_| Refused)?;
+    }
+    st.load_shadow_regs();
+    Ok(())
+}
+
+fn set_cr0(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
+    let rebuild = st.shadow.as_mut().ok_or(Refused)?.set_cr0(v)?;
+    commit(st, rebuild)
+}
+
+fn set_cr3(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
+    st.shadow.as_mut().ok_or(Refused)?.set_cr3(v)?;
+    // A new address space: the virtual TLB starts empty.
+    commit(st, true)
+}
+
+fn set_cr4(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
+    let rebuild = st.shadow.as_mut().ok_or(Refused)?.set_cr4(v)?;
+    commit(st, rebuild)
+}
+
+/// WRMSR EFER under shadow paging, already validated by the MSR policy.
+pub(super) fn set_efer(st: &mut VcpuState, v: u64) {
+    if let Some(m) = st.shadow.as_mut() {
+        let rebuild = m.set_efer(v);
+        // Out of memory leaves the old tables, which still translate as
+        // the guest last allowed.
+        let _ = commit(st, rebuild);
+    }
+}
+
+/// A page fault in the guest under shadow paging: a missing or too strict
+/// shadow entry, a fault the guest's own tables give, or MMIO.
+pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -> Flow {
+    st.count(uapi::PACIFICA_STAT_PF);
+    if error & u64::from(pf::RSV) != 0 {
+        // The shadow tables never hold reserved bits.
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT);
+    }
+    let access = Access {
+        write: error & u64::from(pf::W) != 0,
+        user: error & u64::from(pf::U) != 0,
+        fetch: error & u64::from(pf::I) != 0,
+    };
+    let fault = {
+        let mem = vcpu.vm.mem.lock();
+        match st.shadow.as_mut() {
+            Some(m) => m.fault(&mem, la, access),
+            None => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT),
+        }
+    };
+    match fault {
+        Fault::Mapped => {
+            // The fault already dropped the stale TLB entry for `la`, but a
+            // protection upgrade must not meet a cached old one: drop it
+            // explicitly in this vCPU's ASID.
+            let asid = st.vmcb().control.asid;
+            // SAFETY: SVM is on for every online CPU while a vCPU exists;
+            // INVLPGA only drops TLB entries.
+            unsafe { ops::invlpga(la, asid) };
+            Flow::Continue
+        }
+        Fault::Guest(code) => {
+            st.vmcb().save.cr2 = la;
+            st.inject(Exception::page_fault(code));
+            Flow::Continue
+        }
+        Fault::Mmio(gpa) => {
+            let fetch = if access.fetch { npf::FETCH } else { 0 };
+            mmio::handle(vcpu, st, gpa, fetch)
+        }
+        Fault::TableNotInRam(_) | Fault::NoMemory => {
+            internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION)
+        }
+    }
+}
+
+/// INVLPG under shadow paging. The address would need the ModRM operand
+/// decoded; dropping every shadow entry is always allowed (a TLB may lose
+/// entries at any time) and simpler.
+pub(super) fn invlpg(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    st.count(uapi::PACIFICA_STAT_INVLPG);
+    let i = match fetch_insn(vcpu, st) {
+        Ok(i) if i.op == Op::Other(Opcode::Invlpg) => i,
+        Ok(_) => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+        Err(f) => return f,
+    };
+    if st.shadow_reset().is_err() {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+    }
+    advance(st, i.len);
+    Flow::Continue
+}

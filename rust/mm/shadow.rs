@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Shadow page tables: what the hardware walks when a VM runs without
+//! nested paging. They map the guest's linear addresses straight to host
+//! physical addresses, and are built lazily from the guest's own tables,
+//! one 4 KiB page per hardware page fault.
+//!
+//! The invariant: a shadow entry never allows more than the guest's tables
+//! allowed when it was made (a "virtual TLB" entry). Stale entries are what
+//! a real TLB could hold too; they go when the guest invalidates (MOV CR3,
+//! INVLPG, or a paging-mode change), exactly when a real TLB entry must go.
+//! Accessed and dirty bits: the guest walk sets A on every entry it uses and
+//! D on a write; a page whose guest entry is not yet dirty is mapped
+//! read-only, so the first write faults and sets D.
+//!
+//! The hardware runs in long mode with four-level shadow tables when the
+//! guest is in long mode, and in legacy PAE mode with three-level shadow
+//! tables otherwise: for a 32-bit guest with or without PAE, for protected
+//! mode without paging (an identity map of the guest-physical space) and
+//! for real mode (paged real mode, APM 15.19). Depends on `core` only.
+
+use super::npt::Tables;
+use crate::emulate::walk::{self, Access, GuestPhys, PagingState, WalkError};
+use crate::hw::paging::{PTE_A, PTE_ADDR_MASK, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_US};
+
+/// The shape of the shadow tables (and of the hardware's paging mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Four levels, 48-bit linear addresses: a guest in long mode.
+    Long4,
+    /// PAE: four PDPTEs, then two levels of 512 entries; 32-bit linear
+    /// addresses. The root must lie below 4 GiB.
+    Pae3,
+}
+
+const EFER_LMA: u64 = 1 << 10;
+const CR0_WP: u64 = 1 << 16;
+
+impl Format {
+    /// The format a guest in paging state `st` needs.
+    pub fn for_guest(st: &PagingState) -> Self {
+        if st.efer & EFER_LMA != 0 {
+            Format::Long4
+        } else {
+            Format::Pae3
+        }
+    }
+
+    fn levels(self) -> u32 {
+        match self {
+            Format::Long4 => 4,
+            Format::Pae3 => 3,
+        }
+    }
+
+    fn index(self, la: u64, level: u32) -> usize {
+        if self == Format::Pae3 && level == 3 {
+            return ((la >> 30) & 3) as usize;
+        }
+        ((la >> (12 + 9 * (level - 1))) & 511) as usize
+    }
+
+    /// A non-leaf entry. PAE's PDPTEs take only P (their R/W and U/S bits
+    /// are reserved); elsewhere the leaf alone restricts access.
+    fn table_entry(self, level: u32, pa: u64) -> u64 {
+        if self == Format::Pae3 && level == 3 {
+            pa | PTE_P
+        } else {
+            pa | PTE_P | PTE_RW | PTE_US | PTE_A
+        }
+    }
+}
+
+/// What a hardware page fault under shadow paging turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The shadow tables now allow the access: run the guest again.
+    Mapped,
+    /// The guest's own tables refuse it: the guest gets #PF with this error
+    /// code and CR2 = the address.
+    Guest(u32),
+    /// The translation leads to guest-physical `gpa`, outside RAM: MMIO.
+    Mmio(u64),
+    /// A guest page-table entry lies outside RAM, at this guest-physical
+    /// address.
+    TableNotInRam(u64),
+    /// No memory for another shadow table: free the shadow tables and retry.
+    NoMemory,
+}
+
+/// The leaf for a guest translation `t` reached by `access`.
+fn leaf(t: &walk::Translation, hpa: u64, access: Access, st: &PagingState) -> u64 {
+    let mut e = hpa | PTE_P | PTE_A;
+    if t.user {
+        e |= PTE_US;
+    }
+    // Writable only once the guest entry is dirty, so that the write that
+    // dirties it is seen.
+    if t.writable && t.dirty {
+        e |= PTE_RW | PTE_D;
+    } else if access.write && !access.user && st.cr0 & CR0_WP == 0 {
+        // CR0.WP = 0 lets the supervisor write read-only pages; the hardware
+        // runs with WP = 1, so give the supervisor a writable mapping the
+        // user cannot use. A user access later faults and gets its own.
+        e = (e | PTE_RW | PTE_D) & !PTE_US;
+    }
+    if t.nx {
+        e |= PTE_NX;
+    }
+    e
+}
+
+/// Resolves a hardware page fault at linear address `la` caused by
+/// `access`, given the guest's paging state `st` and memory `mem`, with
+/// `hpa_of` giving the host-physical address of a guest-physical page in
+/// RAM. Makes the 4 KiB shadow entry the guest's tables allow.
+pub fn fault(
+    t: &mut impl Tables,
+    root: u64,
+    format: Format,
+    mem: &impl GuestPhys,
+    st: &PagingState,
+    la: u64,
+    access: Access,
+    hpa_of: impl Fn(u64) -> Option<u64>,
+) -> Fault {
+    let tr = match walk::walk(mem, st, la, access) {
+        Ok(tr) => tr,
+        Err(WalkError::PageFault(code)) => return Fault::Guest(code),
+        Err(WalkError::TableNotInRam(gpa)) => return Fault::TableNotInRam(gpa),
+    };
+    let Some(hpa) = hpa_of(tr.gpa & !0xfff) else {
+        return Fault::Mmio(tr.gpa);
+    };
+    let mut table = root;
+    for level in (2..=format.levels()).rev() {
+        let i = format.index(la, level);
+        let e = t.read(table, i);
+        table = if e & PTE_P == 0 {
+            let Some(next) = t.alloc() else { return Fault::NoMemory };
+            t.write(table, i, format.table_entry(level, next));
+            next
+        } else {
+            e & PTE_ADDR_MASK
+        };
+    }
+    t.write(table, format.index(la, 1), leaf(&tr, hpa, access, st));
+    Fault::Mapped
+}
+
+/// Removes the shadow entry for `la`, if any (INVLPG).
+pub fn invalidate(t: &mut impl Tables, root: u64, format: Format, la: u64) {
+    let mut table = root;
+    for level in (2..=format.levels()).rev() {
+        let e = t.read(table, format.index(la, level));
+        if e & PTE_P == 0 {
+            return;
+        }
+        table = e & PTE_ADDR_MASK;
+    }
+    t.write(table, format.index(la, 1), 0);
+}
+
+/// What the hardware would do with `access` at `la` through the shadow
+/// tables (CR0.WP = 1, EFER.NXE = 1): the host-physical address, or `None`
+/// for a page fault. For tests and assertions.
+pub fn translate(t: &impl Tables, root: u64, format: Format, la: u64, access: Access) -> Option<u64> {
+    let mut table = root;
+    for level in (1..=format.levels()).rev() {
+        let e = t.read(table, format.index(la, level));
+        if e & PTE_P == 0 {
+            return None;
+        }
+        if level == 1 {
+            let denied = (access.write && e & PTE_RW == 0)
+                || (access.user && e & PTE_US == 0)
+                || (access.fetch && e & PTE_NX != 0);
+            return (!denied).then_some((e & PTE_ADDR_MASK) | (la & 0xfff));
+        }
+        table = e & PTE_ADDR_MASK;
+    }
+    None
+}
