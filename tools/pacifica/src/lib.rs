@@ -6,14 +6,18 @@
 //! share with it:
 //!
 //! - [`sys`]: safe wrappers around the `/dev/pacifica` ioctls (system, VM,
-//!   vCPU, the run page and its exits, guest memory). The only module with
-//!   `unsafe` code.
+//!   vCPU, the run page and its exits, guest memory). With `backend`, the
+//!   only module with `unsafe` code.
 //! - [`loader`]: puts a guest image into guest memory (Multiboot v1 or
 //!   static ELF64) and says how to start it.
 //! - [`boot`]: the register state each boot protocol starts the vCPU in.
 //! - [`devices`]: the emulated devices (a 16550 UART, an exit port) and the
 //!   bus that routes accesses to them.
-//! - [`vmm`]: the run loop and the exit handlers.
+//! - [`backend`]: the hypervisors a guest runs on, `/dev/pacifica` and
+//!   `/dev/kvm` (through `kvm-ioctls`), behind one trait, with KVM's exits
+//!   translated into [`sys::Exit`]. Two explained `unsafe` blocks in its
+//!   KVM part.
+//! - [`vmm`]: the run loop and the exit handlers, shared by the backends.
 //! - [`size`]: parsing of sizes such as `64M`.
 //! - [`guests`]: the guest images built from `tools/guests/`.
 
@@ -29,6 +33,7 @@
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
 
+pub mod backend;
 pub mod boot;
 pub mod devices;
 pub mod guests;

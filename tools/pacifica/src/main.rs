@@ -15,6 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use pacifica::backend::kvm::KvmPaging;
+use pacifica::backend::Backend;
 use pacifica::vmm::{self, Config, STATUS_VMM_ERROR};
 use pacifica::{loader, size, uapi};
 
@@ -24,11 +26,16 @@ ELF64 x86-64 executable (started in 64-bit long mode over identity-mapped
 page tables). RAM starts at guest-physical address 0. COM1 (ports
 0x3f8-0x3ff) writes to stdout; a byte written to port 0xf4 ends the run.
 
+--backend kvm runs the same image, devices and boot state on /dev/kvm.
+KVM chooses its paging when kvm_amd is loaded (npt=1 nested, npt=0
+shadow); there --paging only checks that the loaded KVM matches and
+refuses to run otherwise. Without --paging, KVM runs as loaded.
+
 Exit status:
   0     the guest halted (HLT)
   v     the guest wrote byte v to port 0xf4
-  1     the VMM failed (unreadable or unloadable image, no /dev/pacifica,
-        a failed ioctl, an unsupported paging mode)
+  1     the VMM failed (unreadable or unloadable image, no /dev/pacifica
+        or /dev/kvm, a failed ioctl, an unsupported paging mode)
   2     invalid command line
   123   VMRUN refused the guest state (failed entry)
   124   the guest shut down (triple fault)
@@ -63,11 +70,16 @@ struct RunArgs {
     /// (powers of 1024), between 2M and 64G, a multiple of 4K.
     #[arg(long = "mem", value_name = "SIZE", default_value = "64M", value_parser = parse_mem)]
     mem: u64,
-    /// How guest-physical memory is virtualised.
-    #[arg(long, value_enum, default_value_t = Paging::Npt)]
-    paging: Paging,
-    /// Print exit counters, VMM counters and the run's duration to stderr
-    /// at the end, one `name value` per line.
+    /// How guest-physical memory is virtualised (default for pacifica:
+    /// npt; for kvm: whatever kvm_amd was loaded with, checked if given).
+    #[arg(long, value_enum)]
+    paging: Option<Paging>,
+    /// Which hypervisor runs the guest.
+    #[arg(long, value_enum, default_value_t = BackendArg::Pacifica)]
+    backend: BackendArg,
+    /// Print the hypervisor's exit counters, the exits the VMM saw, VMM
+    /// counters and the run's duration to stderr at the end, one
+    /// `name value` per line.
     #[arg(long)]
     stats: bool,
     /// The guest image.
@@ -90,6 +102,35 @@ impl Paging {
             Paging::Shadow => uapi::PACIFICA_PAGING_SHADOW,
         }
     }
+
+    fn kvm(self) -> KvmPaging {
+        match self {
+            Paging::Npt => KvmPaging::Nested,
+            Paging::Shadow => KvmPaging::Shadow,
+        }
+    }
+}
+
+/// The hypervisors `run` can use.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BackendArg {
+    /// /dev/pacifica (pacifica.ko).
+    Pacifica,
+    /// /dev/kvm, through rust-vmm's kvm-ioctls: the reference.
+    Kvm,
+}
+
+impl RunArgs {
+    fn backend(&self) -> Backend {
+        match self.backend {
+            BackendArg::Pacifica => Backend::Pacifica {
+                paging: self.paging.unwrap_or(Paging::Npt).uapi(),
+            },
+            BackendArg::Kvm => Backend::Kvm {
+                expect: self.paging.map(Paging::kvm),
+            },
+        }
+    }
 }
 
 /// Parses `--mem` and checks it against what the loaders accept.
@@ -110,7 +151,7 @@ fn main() -> ExitCode {
 fn run(args: &RunArgs) -> ExitCode {
     let config = Config {
         mem_size: args.mem,
-        paging: args.paging.uapi(),
+        backend: args.backend(),
         stats: args.stats,
     };
     let outcome = match vmm::run_image(&args.image, &config, io::stdout()) {
@@ -122,12 +163,12 @@ fn run(args: &RunArgs) -> ExitCode {
     if let Some(line) = outcome.stop.diagnostic(outcome.rip) {
         eprintln!("{line}");
     }
-    if let Some(kernel_stats) = &outcome.kernel_stats {
-        let kernel = kernel_stats.as_ref().copied().unwrap_or_else(|e| {
-            eprintln!("pacifica: cannot read the exit counters (PACIFICA_GET_STATS): {e}");
-            uapi::ExitStats::default()
+    if let Some(backend_stats) = &outcome.backend_stats {
+        let backend = backend_stats.as_ref().cloned().unwrap_or_else(|e| {
+            eprintln!("pacifica: cannot read the hypervisor's exit counters: {e}");
+            Vec::new()
         });
-        for line in vmm::stats::report(&kernel, &outcome.counters, outcome.wall) {
+        for line in vmm::stats::report(&backend, &outcome.counters, outcome.wall) {
             eprintln!("{line}");
         }
     }
@@ -172,7 +213,13 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(args.mem, 64 << 20);
-        assert_eq!(args.paging, Paging::Npt);
+        assert_eq!(args.paging, None);
+        assert_eq!(
+            args.backend(),
+            Backend::Pacifica {
+                paging: uapi::PACIFICA_PAGING_NPT
+            }
+        );
         assert!(!args.stats);
         assert_eq!(args.image, PathBuf::from("guest.elf"));
     }
@@ -187,8 +234,40 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(args.mem, 1 << 30);
-        assert_eq!(args.paging.uapi(), uapi::PACIFICA_PAGING_SHADOW);
+        assert_eq!(
+            args.backend(),
+            Backend::Pacifica {
+                paging: uapi::PACIFICA_PAGING_SHADOW
+            }
+        );
         assert!(args.stats);
+    }
+
+    #[test]
+    fn kvm_backend_takes_paging_as_an_expectation() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["pacifica", "run", "--backend", "kvm"];
+            argv.extend_from_slice(extra);
+            argv.push("g");
+            let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not run")
+            };
+            args.backend()
+        };
+        assert_eq!(parse(&[]), Backend::Kvm { expect: None });
+        assert_eq!(
+            parse(&["--paging", "shadow"]),
+            Backend::Kvm {
+                expect: Some(KvmPaging::Shadow)
+            }
+        );
+        assert_eq!(
+            parse(&["--paging", "npt"]),
+            Backend::Kvm {
+                expect: Some(KvmPaging::Nested)
+            }
+        );
+        assert!(Cli::try_parse_from(["pacifica", "run", "--backend", "xen", "g"]).is_err());
     }
 
     #[test]

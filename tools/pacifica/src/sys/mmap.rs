@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 /// `ptr..ptr + len` is a readable and writable mapping created by `mmap`
 /// that this value owns exclusively and unmaps when dropped; `len > 0`.
 #[derive(Debug)]
-pub(super) struct Mmap {
+pub(crate) struct Mmap {
     ptr: NonNull<u8>,
     len: usize,
 }
@@ -32,13 +32,13 @@ impl Mmap {
     /// Maps `len` bytes of zeroed, private, anonymous memory. The memory is
     /// not reserved up front (`MAP_NORESERVE`): guest RAM the guest never
     /// touches costs nothing.
-    pub(super) fn anonymous(len: usize) -> io::Result<Self> {
+    pub(crate) fn anonymous(len: usize) -> io::Result<Self> {
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
         Self::map(len, flags, -1)
     }
 
     /// Maps `len` bytes of `fd` from offset 0, shared with the kernel.
-    pub(super) fn shared(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+    pub(crate) fn shared(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
         Self::map(len, libc::MAP_SHARED, fd.as_raw_fd())
     }
 
@@ -61,24 +61,24 @@ impl Mmap {
     }
 
     /// The start of the mapping.
-    pub(super) fn ptr(&self) -> NonNull<u8> {
+    pub(crate) fn ptr(&self) -> NonNull<u8> {
         self.ptr
     }
 
     /// The length of the mapping in bytes.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// The mapping as bytes.
-    pub(super) fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         // SAFETY: by the type invariant `ptr..ptr + len` is mapped readable
         // and owned by `self`; the borrow of `self` keeps it mapped.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// The mapping as mutable bytes.
-    pub(super) fn as_slice_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn as_slice_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `as_slice`, and `&mut self` makes the view exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }

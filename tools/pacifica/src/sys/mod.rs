@@ -44,6 +44,7 @@ mod vcpu;
 mod vm;
 
 pub use memory::{GuestMemory, MemoryError};
+pub(crate) use mmap::Mmap;
 pub use run_page::{DecodeError, Exit, RunPage};
 pub use system::System;
 pub use vcpu::Vcpu;

@@ -48,6 +48,9 @@ pub enum VmmError {
     /// Nested paging was asked for and the module (or CPU) does not offer it.
     #[error("nested paging (NPT) is not supported by this pacifica.ko or CPU")]
     NptUnsupported,
+    /// `--paging` with `--backend kvm` does not match how KVM was loaded.
+    #[error("{0}")]
+    KvmPaging(crate::backend::kvm::paging::PagingMismatch),
     /// An ioctl or another system call failed.
     #[error("{what} failed: {source}")]
     Sys {

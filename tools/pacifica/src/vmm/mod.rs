@@ -4,9 +4,10 @@
 //!
 //! [`run_image`] does everything `pacifica run` does: read and load the
 //! image into fresh guest RAM at guest-physical 0 ([`prepare`], pure host
-//! work), open `/dev/pacifica`, create the VM with the chosen paging mode,
-//! register RAM, create vCPU 0 in the protocol's start state, and run it
-//! until the guest stops. The run loop is one `match` in
+//! work), start the VM on the chosen [`Backend`] (`/dev/pacifica` with a
+//! paging mode, or `/dev/kvm`) with vCPU 0 in the protocol's start state,
+//! and run it until the guest stops. The run loop ([`run_loop`]) is the
+//! same for every backend; each exit is handled by one `match` in
 //! [`handler::handle_exit`]; why the guest stopped is a [`Stop`].
 
 pub mod handler;
@@ -21,17 +22,80 @@ pub use stop::{
     Stop, STATUS_FAIL_ENTRY, STATUS_INTERNAL_ERROR, STATUS_SHUTDOWN, STATUS_USAGE, STATUS_VMM_ERROR,
 };
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::backend::{self, Backend, BackendVcpu};
 use crate::devices::Devices;
 use crate::loader::{self, Boot};
-use crate::sys::{GuestMemory, System, Vcpu, DEVICE_PATH};
-use crate::uapi;
+use crate::sys::{Exit, GuestMemory};
 
-/// Counters the VMM keeps itself (the module keeps the exit counters).
+pub use crate::backend::pacifica::open_system;
+
+/// Exits the run loop saw, by kind: what reached the VMM, whichever
+/// backend ran the guest.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCounts {
+    /// Port writes (OUT, OUTS).
+    pub io_out: u64,
+    /// Port reads (IN, INS).
+    pub io_in: u64,
+    /// Reads outside RAM.
+    pub mmio_read: u64,
+    /// Writes outside RAM.
+    pub mmio_write: u64,
+    /// Hypercalls handed to the VMM.
+    pub hypercall: u64,
+    /// HLT.
+    pub hlt: u64,
+    /// Triple faults.
+    pub shutdown: u64,
+    /// Failed entries.
+    pub fail_entry: u64,
+    /// Internal errors of the hypervisor.
+    pub internal_error: u64,
+    /// Exit reasons the VMM does not know.
+    pub unknown: u64,
+}
+
+impl ExitCounts {
+    /// Counts one exit.
+    pub fn count(&mut self, exit: &Exit<'_>) {
+        let counter = match exit {
+            Exit::IoOut { .. } => &mut self.io_out,
+            Exit::IoIn { .. } => &mut self.io_in,
+            Exit::MmioRead { .. } => &mut self.mmio_read,
+            Exit::MmioWrite { .. } => &mut self.mmio_write,
+            Exit::Hypercall { .. } => &mut self.hypercall,
+            Exit::Hlt => &mut self.hlt,
+            Exit::Shutdown => &mut self.shutdown,
+            Exit::FailEntry(_) => &mut self.fail_entry,
+            Exit::InternalError(_) => &mut self.internal_error,
+            Exit::Unknown(_) => &mut self.unknown,
+        };
+        *counter += 1;
+    }
+
+    /// `(name, count)` for every kind, in a fixed order.
+    pub fn named(&self) -> [(&'static str, u64); 10] {
+        [
+            ("io_out", self.io_out),
+            ("io_in", self.io_in),
+            ("mmio_read", self.mmio_read),
+            ("mmio_write", self.mmio_write),
+            ("hypercall", self.hypercall),
+            ("hlt", self.hlt),
+            ("shutdown", self.shutdown),
+            ("fail_entry", self.fail_entry),
+            ("internal_error", self.internal_error),
+            ("unknown", self.unknown),
+        ]
+    }
+}
+
+/// Counters the VMM keeps itself (the hypervisor may keep more).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
     /// Port I/O exits that touched a port no device claims.
@@ -40,6 +104,8 @@ pub struct Counters {
     pub unclaimed_mmio: u64,
     /// Hypercalls the VMM does not know (answered with all ones).
     pub unknown_hypercalls: u64,
+    /// Every exit that reached the VMM, by kind.
+    pub exits: ExitCounts,
 }
 
 /// How to run a guest.
@@ -47,9 +113,9 @@ pub struct Counters {
 pub struct Config {
     /// Bytes of guest RAM, at guest-physical 0.
     pub mem_size: u64,
-    /// `uapi::PACIFICA_PAGING_*`.
-    pub paging: u64,
-    /// Whether to read the module's exit counters at the end.
+    /// The hypervisor, and for Pacifica the paging mode.
+    pub backend: Backend,
+    /// Whether to read the hypervisor's counters at the end.
     pub stats: bool,
 }
 
@@ -58,10 +124,10 @@ pub struct Config {
 pub struct Outcome {
     /// Why the guest stopped.
     pub stop: Stop,
-    /// Guest RIP of the last exit, as the run page reported it.
+    /// Guest RIP at the last exit.
     pub rip: u64,
-    /// The module's exit counters, if asked for.
-    pub kernel_stats: Option<io::Result<uapi::ExitStats>>,
+    /// The hypervisor's own counters, if asked for.
+    pub backend_stats: Option<std::io::Result<Vec<(String, u64)>>>,
     /// The VMM's own counters.
     pub counters: Counters,
     /// Wall-clock time from the first run to the stop.
@@ -80,8 +146,8 @@ pub fn prepare(image: &[u8], mem_size: u64) -> Result<(GuestMemory, Boot), loade
     Ok((mem, boot))
 }
 
-/// Runs the image at `path` until the guest stops, with the UART writing
-/// to `console`.
+/// Runs the image at `path` on the configured backend until the guest
+/// stops, with the UART writing to `console`.
 pub fn run_image(
     path: &Path,
     config: &Config,
@@ -95,86 +161,50 @@ pub fn run_image(
         path: path.to_owned(),
         source,
     })?;
-
-    let system = open_system()?;
-    let vm = system
-        .create_vm(config.paging)
-        .map_err(|e| create_vm_error(config.paging, e))?;
-    mem.register(&vm, 0, 0).map_err(VmmError::sys(format!(
-        "registering {:#x} bytes of RAM at 0",
-        mem.size()
-    )))?;
-    let mut vcpu = vm
-        .create_vcpu(0)
-        .map_err(VmmError::sys("creating vCPU 0"))?;
-    vcpu.set_sregs(&boot.state.sregs)
-        .map_err(VmmError::sys("setting the vCPU's system registers"))?;
-    vcpu.set_regs(&boot.state.regs)
-        .map_err(VmmError::sys("setting the vCPU's registers"))?;
+    let mut vcpu = backend::start(config.backend, mem, &boot.state)?;
 
     let mut devices = Devices::new(console);
     let mut counters = Counters::default();
     let start = Instant::now();
-    let stop = run_loop(&mut vcpu, &mut devices, &mut counters)?;
+    let mut stop = run_loop(vcpu.as_mut(), &mut devices, &mut counters)?;
     let wall = start.elapsed();
-    let kernel_stats = config.stats.then(|| vcpu.stats());
-    let rip = vcpu.run_page().rip;
-    // The VM (and its pinned pages) goes before the memory backing it.
-    drop(vcpu);
-    drop(vm);
-    drop(mem);
+    let rip = vcpu.rip();
+    // A backend that cannot say where an internal error or failed entry
+    // happened (KVM does not) gets the RIP it reports now.
+    if let Stop::InternalError(info) | Stop::FailEntry(info) = &mut stop {
+        if info.rip == 0 {
+            info.rip = rip;
+        }
+    }
+    let backend_stats = config.stats.then(|| vcpu.stats());
     Ok(Outcome {
         stop,
         rip,
-        kernel_stats,
+        backend_stats,
         counters,
         wall,
     })
 }
 
-/// Opens the device and checks that it speaks this tool's interface.
-pub fn open_system() -> Result<System, VmmError> {
-    let system = System::open().map_err(|source| VmmError::Open {
-        path: DEVICE_PATH,
-        source,
-    })?;
-    let module = system
-        .api_version()
-        .map_err(VmmError::sys("PACIFICA_GET_API_VERSION"))?;
-    if module != uapi::PACIFICA_API_VERSION {
-        return Err(VmmError::ApiVersion {
-            module,
-            tool: uapi::PACIFICA_API_VERSION,
-        });
-    }
-    Ok(system)
-}
-
-/// Turns "this paging mode is not implemented" into a message of its own.
-fn create_vm_error(paging: u64, e: io::Error) -> VmmError {
-    match (paging, e.raw_os_error()) {
-        (uapi::PACIFICA_PAGING_SHADOW, Some(libc::EOPNOTSUPP)) => VmmError::ShadowUnsupported,
-        (uapi::PACIFICA_PAGING_NPT, Some(libc::EOPNOTSUPP)) => VmmError::NptUnsupported,
-        _ => VmmError::sys(format!("PACIFICA_CREATE_VM with paging mode {paging}"))(e),
-    }
-}
-
 /// Runs the vCPU until a handler stops it. A signal only interrupts one
-/// PACIFICA_RUN: the loop resumes the guest.
-fn run_loop(
-    vcpu: &mut Vcpu,
+/// run: the loop resumes the guest.
+pub fn run_loop(
+    vcpu: &mut dyn BackendVcpu,
     devices: &mut Devices,
     counters: &mut Counters,
 ) -> Result<Stop, VmmError> {
     loop {
         let next = match vcpu.run() {
-            Ok(exit) => handler::handle_exit(exit, devices, counters),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // The run page could not be decoded (see sys::DecodeError).
-            Err(e) if e.raw_os_error().is_none() && e.kind() == io::ErrorKind::InvalidData => {
+            Ok(exit) => {
+                counters.exits.count(&exit);
+                handler::handle_exit(exit, devices, counters)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // The exit could not be decoded (see sys::DecodeError).
+            Err(e) if e.raw_os_error().is_none() && e.kind() == std::io::ErrorKind::InvalidData => {
                 ControlFlow::Break(Stop::BadRunPage(e.to_string()))
             }
-            Err(e) => return Err(VmmError::sys("PACIFICA_RUN")(e)),
+            Err(e) => return Err(VmmError::sys("running the vCPU")(e)),
         };
         if let ControlFlow::Break(stop) = next {
             return Ok(stop);
@@ -187,27 +217,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn create_vm_errors_name_the_missing_paging_mode() {
-        let eopnotsupp = || io::Error::from_raw_os_error(libc::EOPNOTSUPP);
-        let shadow = create_vm_error(uapi::PACIFICA_PAGING_SHADOW, eopnotsupp());
-        assert_eq!(
-            shadow.to_string(),
-            "shadow paging is not supported by this pacifica.ko"
-        );
-        assert!(matches!(
-            create_vm_error(uapi::PACIFICA_PAGING_NPT, eopnotsupp()),
-            VmmError::NptUnsupported
-        ));
-        let other = create_vm_error(
-            uapi::PACIFICA_PAGING_NPT,
-            io::Error::from_raw_os_error(libc::ENOMEM),
-        );
-        assert!(
-            other
-                .to_string()
-                .starts_with("PACIFICA_CREATE_VM with paging mode 0 failed"),
-            "{other}"
-        );
+    fn exits_are_counted_by_kind() {
+        let mut counts = ExitCounts::default();
+        counts.count(&Exit::Hlt);
+        counts.count(&Exit::IoOut {
+            port: 0x3f8,
+            size: 1,
+            data: b"x",
+        });
+        counts.count(&Exit::IoOut {
+            port: 0x3f8,
+            size: 1,
+            data: b"y",
+        });
+        assert_eq!((counts.io_out, counts.hlt, counts.io_in), (2, 1, 0));
+        assert_eq!(counts.named()[0], ("io_out", 2));
     }
 
     #[test]

@@ -5,18 +5,25 @@
 use std::time::Duration;
 
 use super::Counters;
-use crate::uapi;
 
-/// The lines of the report: the module's non-zero exit counters (named by
-/// `uapi::PACIFICA_STAT_NAMES`), then the VMM's own counters and the run's
-/// wall-clock duration in microseconds.
-pub fn report(kernel: &uapi::ExitStats, counters: &Counters, wall: Duration) -> Vec<String> {
-    let mut lines: Vec<String> = uapi::PACIFICA_STAT_NAMES
+/// The lines of the report: the hypervisor's own non-zero counters (for
+/// Pacifica the module's, named by `uapi::PACIFICA_STAT_NAMES`; KVM gives
+/// none yet), then the exits the VMM saw by kind (`vmm_exits_<kind>`,
+/// non-zero ones, the same for every backend), the VMM's own counters and
+/// the run's wall-clock duration in microseconds.
+pub fn report(backend: &[(String, u64)], counters: &Counters, wall: Duration) -> Vec<String> {
+    let mut lines: Vec<String> = backend
         .iter()
-        .zip(kernel.counts)
-        .filter(|(_, count)| *count != 0)
         .map(|(name, count)| format!("{name} {count}"))
         .collect();
+    lines.extend(
+        counters
+            .exits
+            .named()
+            .iter()
+            .filter(|(_, count)| *count != 0)
+            .map(|(name, count)| format!("vmm_exits_{name} {count}")),
+    );
     lines.push(format!("unclaimed_pio {}", counters.unclaimed_pio));
     lines.push(format!("unclaimed_mmio {}", counters.unclaimed_mmio));
     lines.push(format!(
@@ -30,27 +37,31 @@ pub fn report(kernel: &uapi::ExitStats, counters: &Counters, wall: Duration) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vmm::ExitCounts;
 
     #[test]
-    fn only_non_zero_module_counters_are_listed() {
-        let mut kernel = uapi::ExitStats::default();
-        kernel.counts[uapi::PACIFICA_STAT_EXITS] = 40;
-        kernel.counts[uapi::PACIFICA_STAT_IO] = 31;
-        kernel.counts[uapi::PACIFICA_STAT_HLT] = 1;
-        // A counter past the named ones (a newer module) is not printed.
-        kernel.counts[25] = 9;
+    fn backend_counters_then_vmm_counters() {
+        let backend = vec![("exits".to_string(), 40), ("io".to_string(), 31)];
         let counters = Counters {
             unclaimed_pio: 2,
             unclaimed_mmio: 0,
             unknown_hypercalls: 1,
+            exits: ExitCounts {
+                io_out: 30,
+                io_in: 1,
+                hlt: 1,
+                ..Default::default()
+            },
         };
-        let lines = report(&kernel, &counters, Duration::from_micros(1500));
+        let lines = report(&backend, &counters, Duration::from_micros(1500));
         assert_eq!(
             lines,
             [
                 "exits 40",
                 "io 31",
-                "hlt 1",
+                "vmm_exits_io_out 30",
+                "vmm_exits_io_in 1",
+                "vmm_exits_hlt 1",
                 "unclaimed_pio 2",
                 "unclaimed_mmio 0",
                 "unknown_hypercalls 1",

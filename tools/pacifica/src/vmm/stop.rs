@@ -15,6 +15,7 @@
 //! A guest can of course write 1, 2 or 123-125 to the exit port itself;
 //! the diagnostic line on stderr tells the cases apart.
 
+use crate::backend::kvm::exit::KVM_SUBERROR_BASE;
 use crate::uapi::{self, InternalExit};
 
 /// Status when the VMM itself fails.
@@ -93,6 +94,9 @@ fn suberror_name(suberror: u32) -> String {
         uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT => "unhandled SVM exit".to_owned(),
         uapi::PACIFICA_INTERNAL_EMULATION => "instruction emulation failed".to_owned(),
         uapi::PACIFICA_INTERNAL_NPF_IN_RAM => "nested page fault inside guest RAM".to_owned(),
+        kvm if kvm > KVM_SUBERROR_BASE && kvm < KVM_SUBERROR_BASE + 0x100 => {
+            format!("KVM internal error, suberror {}", kvm - KVM_SUBERROR_BASE)
+        }
         other => format!("suberror {other}"),
     }
 }

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The hypervisors a guest can run on, behind what the run loop needs.
+//!
+//! A backend sets up a one-vCPU VM with the guest's RAM at guest-physical 0
+//! and the boot state the loader computed, and hands the run loop a
+//! [`BackendVcpu`]. Its [`run`](BackendVcpu::run) translates whatever the
+//! hypervisor reports into Pacifica's own [`Exit`], so the devices, the
+//! exit handler ([`handle_exit`](crate::vmm::handler::handle_exit)), the
+//! counters and the exit statuses are the same whether the guest runs on
+//! `/dev/pacifica` ([`pacifica`]) or on `/dev/kvm` ([`kvm`]).
+
+#[allow(unsafe_code)]
+pub mod kvm;
+pub mod pacifica;
+
+use std::io;
+
+use crate::boot::BootState;
+use crate::sys::{Exit, GuestMemory};
+use crate::vmm::VmmError;
+
+/// Which hypervisor runs the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `/dev/pacifica`, with a `uapi::PACIFICA_PAGING_*` mode.
+    Pacifica {
+        /// `uapi::PACIFICA_PAGING_NPT` or `uapi::PACIFICA_PAGING_SHADOW`.
+        paging: u64,
+    },
+    /// `/dev/kvm`. KVM chooses nested or shadow paging itself, from how
+    /// `kvm_amd` (`npt=`) or `kvm_intel` (`ept=`) was loaded; `expect`
+    /// says what the user asked for, checked against that.
+    Kvm {
+        /// The paging the user asked for, if any.
+        expect: Option<kvm::KvmPaging>,
+    },
+}
+
+/// A vCPU the shared run loop can drive, owning its VM and guest memory.
+pub trait BackendVcpu {
+    /// Runs the guest until the next exit the VMM must handle.
+    ///
+    /// Errors follow [`sys::Vcpu::run`](crate::sys::Vcpu::run): kind
+    /// `Interrupted` when a signal stopped the run (call again); kind
+    /// `InvalidData` without an OS error when the exit could not be decoded
+    /// safely (the message says why); anything else when the hypervisor
+    /// refused to run.
+    fn run(&mut self) -> io::Result<Exit<'_>>;
+
+    /// The guest's RIP at the last exit, for diagnostics.
+    fn rip(&mut self) -> u64;
+
+    /// The hypervisor's own counters as `(name, value)` pairs for
+    /// `--stats`, non-zero ones only.
+    fn stats(&mut self) -> io::Result<Vec<(String, u64)>>;
+}
+
+/// Creates the VM on `backend` with `mem` as its RAM at guest-physical 0
+/// and vCPU 0 in `state`.
+pub fn start(
+    backend: Backend,
+    mem: GuestMemory,
+    state: &BootState,
+) -> Result<Box<dyn BackendVcpu>, VmmError> {
+    match backend {
+        Backend::Pacifica { paging } => {
+            Ok(Box::new(pacifica::PacificaVcpu::new(paging, mem, state)?))
+        }
+        Backend::Kvm { expect } => Ok(Box::new(kvm::KvmVcpu::new(expect, mem, state)?)),
+    }
+}

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The guest on `/dev/pacifica`: the module's exits are already
+//! Pacifica's [`Exit`], so this backend only sets the VM up.
+
+use std::io;
+
+use super::BackendVcpu;
+use crate::boot::BootState;
+use crate::sys::{Exit, GuestMemory, System, Vcpu, Vm, DEVICE_PATH};
+use crate::uapi;
+use crate::vmm::VmmError;
+
+/// A vCPU of a one-vCPU Pacifica VM, with the VM and its RAM.
+///
+/// The fields drop in order: the vCPU and the VM (which has pinned the
+/// RAM's pages) go before the memory backing them.
+pub struct PacificaVcpu {
+    vcpu: Vcpu,
+    _vm: Vm,
+    _mem: GuestMemory,
+}
+
+impl PacificaVcpu {
+    /// Opens the device, creates the VM in `paging` mode, registers `mem`
+    /// at guest-physical 0 and creates vCPU 0 in `state`.
+    pub fn new(paging: u64, mem: GuestMemory, state: &BootState) -> Result<Self, VmmError> {
+        let system = open_system()?;
+        let vm = system
+            .create_vm(paging)
+            .map_err(|e| create_vm_error(paging, e))?;
+        mem.register(&vm, 0, 0).map_err(VmmError::sys(format!(
+            "registering {:#x} bytes of RAM at 0",
+            mem.size()
+        )))?;
+        let vcpu = vm
+            .create_vcpu(0)
+            .map_err(VmmError::sys("creating vCPU 0"))?;
+        vcpu.set_sregs(&state.sregs)
+            .map_err(VmmError::sys("setting the vCPU's system registers"))?;
+        vcpu.set_regs(&state.regs)
+            .map_err(VmmError::sys("setting the vCPU's registers"))?;
+        Ok(Self {
+            vcpu,
+            _vm: vm,
+            _mem: mem,
+        })
+    }
+}
+
+impl BackendVcpu for PacificaVcpu {
+    fn run(&mut self) -> io::Result<Exit<'_>> {
+        self.vcpu.run()
+    }
+
+    fn rip(&mut self) -> u64 {
+        self.vcpu.run_page().rip
+    }
+
+    fn stats(&mut self) -> io::Result<Vec<(String, u64)>> {
+        let stats = self.vcpu.stats()?;
+        Ok(module_counters(&stats))
+    }
+}
+
+/// The module's non-zero exit counters, named by
+/// `uapi::PACIFICA_STAT_NAMES` (a counter past the named ones, from a newer
+/// module, is left out).
+pub fn module_counters(stats: &uapi::ExitStats) -> Vec<(String, u64)> {
+    uapi::PACIFICA_STAT_NAMES
+        .iter()
+        .zip(stats.counts)
+        .filter(|(_, count)| *count != 0)
+        .map(|(name, count)| (name.to_string(), count))
+        .collect()
+}
+
+/// Opens the device and checks that it speaks this tool's interface.
+pub fn open_system() -> Result<System, VmmError> {
+    let system = System::open().map_err(|source| VmmError::Open {
+        path: DEVICE_PATH,
+        source,
+    })?;
+    let module = system
+        .api_version()
+        .map_err(VmmError::sys("PACIFICA_GET_API_VERSION"))?;
+    if module != uapi::PACIFICA_API_VERSION {
+        return Err(VmmError::ApiVersion {
+            module,
+            tool: uapi::PACIFICA_API_VERSION,
+        });
+    }
+    Ok(system)
+}
+
+/// Turns "this paging mode is not implemented" into a message of its own.
+fn create_vm_error(paging: u64, e: io::Error) -> VmmError {
+    match (paging, e.raw_os_error()) {
+        (uapi::PACIFICA_PAGING_SHADOW, Some(libc::EOPNOTSUPP)) => VmmError::ShadowUnsupported,
+        (uapi::PACIFICA_PAGING_NPT, Some(libc::EOPNOTSUPP)) => VmmError::NptUnsupported,
+        _ => VmmError::sys(format!("PACIFICA_CREATE_VM with paging mode {paging}"))(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_vm_errors_name_the_missing_paging_mode() {
+        let eopnotsupp = || io::Error::from_raw_os_error(libc::EOPNOTSUPP);
+        let shadow = create_vm_error(uapi::PACIFICA_PAGING_SHADOW, eopnotsupp());
+        assert_eq!(
+            shadow.to_string(),
+            "shadow paging is not supported by this pacifica.ko"
+        );
+        assert!(matches!(
+            create_vm_error(uapi::PACIFICA_PAGING_NPT, eopnotsupp()),
+            VmmError::NptUnsupported
+        ));
+        let other = create_vm_error(
+            uapi::PACIFICA_PAGING_NPT,
+            io::Error::from_raw_os_error(libc::ENOMEM),
+        );
+        assert!(
+            other
+                .to_string()
+                .starts_with("PACIFICA_CREATE_VM with paging mode 0 failed"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn only_non_zero_module_counters_are_listed() {
+        let mut stats = uapi::ExitStats::default();
+        stats.counts[uapi::PACIFICA_STAT_EXITS] = 40;
+        stats.counts[uapi::PACIFICA_STAT_IO] = 31;
+        stats.counts[uapi::PACIFICA_STAT_HLT] = 1;
+        // A counter past the named ones (a newer module) is not printed.
+        stats.counts[25] = 9;
+        let named: Vec<(String, u64)> = [("exits", 40), ("io", 31), ("hlt", 1)]
+            .iter()
+            .map(|(n, v)| (n.to_string(), *v))
+            .collect();
+        assert_eq!(module_counters(&stats), named);
+    }
+}
