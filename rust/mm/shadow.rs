@@ -19,7 +19,7 @@
 //! mode without paging (an identity map of the guest-physical space) and
 //! for real mode (paged real mode, APM 15.19). Depends on `core` only.
 
-use super::npt::Tables;
+use crate::mm::npt::Tables;
 use crate::emulate::walk::{self, Access, GuestPhys, PagingState, WalkError};
 use crate::hw::paging::{PTE_A, PTE_ADDR_MASK, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_US};
 

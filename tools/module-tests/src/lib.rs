@@ -23,6 +23,8 @@ pub mod policy_cpuid;
 pub mod policy_msr;
 #[path = "../../../rust/mm/npt.rs"]
 pub mod mm_npt;
+#[path = "../../../rust/mm/shadow.rs"]
+pub mod mm_shadow;
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
 
@@ -44,6 +46,7 @@ pub mod policy {
 
 pub mod mm {
     pub use super::mm_npt as npt;
+    pub use super::mm_shadow as shadow;
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::emulate::insn::{self, CpuMode, DecodeError, Extend, Gpr, Op, Opcode, 
 use crate::emulate::walk::{self, Access, GuestPhys, PagingState, WalkError};
 use crate::hw::vmcb::{Vmcb, VmcbControl, VmcbSave};
 use crate::mm::npt::{self, Tables};
+use crate::mm::shadow::{self, Fault, Format};
 use crate::policy::{cpuid, msr};
 use crate::uapi;
 use proptest::prelude::*;
@@ -452,4 +453,149 @@ fn uapi_ioctl_numbers_are_stable() {
     assert_eq!(uapi::PACIFICA_RUN, 0xaf20);
     assert_eq!(uapi::PACIFICA_GET_REGS, 0x8000_0000 | (144 << 16) | 0xaf21);
     assert_eq!(uapi::PACIFICA_SET_MEMORY_REGION, 0x4000_0000 | (32 << 16) | 0xaf10);
+}
+
+/// Host-physical address of a guest page in the shadow tests: guest RAM is
+/// the first 16 MiB, placed at a different host address so a mix-up shows.
+fn test_hpa(gpa: u64) -> Option<u64> {
+    (gpa < 16 << 20).then_some(gpa + 0x4000_0000)
+}
+
+/// Runs `access` at `la` the way the CPU and the module together would:
+/// through the shadow tables, resolving shadow faults, until the access
+/// succeeds (the host-physical address) or the guest gets a fault.
+fn shadow_access(
+    t: &mut FakeTables,
+    root: u64,
+    format: Format,
+    m: &FakeMem,
+    st: &PagingState,
+    la: u64,
+    access: Access,
+) -> Result<u64, Fault> {
+    for _ in 0..3 {
+        if let Some(hpa) = shadow::translate(t, root, format, la, access) {
+            return Ok(hpa);
+        }
+        match shadow::fault(t, root, format, m, st, la, access, test_hpa) {
+            Fault::Mapped => continue,
+            other => return Err(other),
+        }
+    }
+    panic!("the shadow fault at {la:#x} did not converge");
+}
+
+#[test]
+fn shadow_sets_dirty_on_first_write_only() {
+    let m = FakeMem::new(16 << 20);
+    m.write64(0x1000, 0x2000 | P | RW | US);
+    m.write64(0x2000, 0x3000 | P | RW | US);
+    m.write64(0x3000, 0x4000 | P | RW | US);
+    m.write64(0x4000 + 8, 0x9000 | P | RW | US);
+    let st = long_mode();
+    let (mut t, root) = fake_tables(100);
+    let read = Access::default();
+    let write = Access { write: true, ..Default::default() };
+    assert_eq!(shadow_access(&mut t, root, Format::Long4, &m, &st, 0x1008, read), Ok(0x4000_9008));
+    assert_eq!(m.read64(0x4008) & (A | D), A, "a read sets A only");
+    assert_eq!(shadow::translate(&t, root, Format::Long4, 0x1008, write), None, "clean page mapped read-only");
+    assert_eq!(shadow_access(&mut t, root, Format::Long4, &m, &st, 0x1008, write), Ok(0x4000_9008));
+    assert_eq!(m.read64(0x4008) & (A | D), A | D, "the first write sets D");
+}
+
+#[test]
+fn shadow_honours_wp_clear_for_the_supervisor_only() {
+    let m = FakeMem::new(16 << 20);
+    m.write64(0x1000, 0x2000 | P | RW | US);
+    m.write64(0x2000, 0x3000 | P | RW | US);
+    m.write64(0x3000, 0x4000 | P | RW | US);
+    m.write64(0x4000, 0x9000 | P | US); // read-only user page
+    let st = PagingState { cr0: PG | 1, ..long_mode() };
+    let (mut t, root) = fake_tables(100);
+    let sup_write = Access { write: true, ..Default::default() };
+    let user_write = Access { write: true, user: true, ..Default::default() };
+    let user_read = Access { user: true, ..Default::default() };
+    assert_eq!(shadow_access(&mut t, root, Format::Long4, &m, &st, 0x10, sup_write), Ok(0x4000_9010));
+    assert_eq!(
+        shadow_access(&mut t, root, Format::Long4, &m, &st, 0x10, user_write),
+        Err(Fault::Guest(0b111)),
+        "the user still may not write"
+    );
+    assert_eq!(shadow_access(&mut t, root, Format::Long4, &m, &st, 0x10, user_read), Ok(0x4000_9010));
+}
+
+#[test]
+fn shadow_maps_32bit_pse_guests_with_pae_tables_and_reports_mmio() {
+    let m = FakeMem::new(16 << 20);
+    // 32-bit paging: PDE 0 points to a table, PDE 2 is a 4 MiB page at 4 MiB.
+    m.write32(0x1000, (0x5000 | P | RW | US) as u32);
+    m.write32(0x5000 + 4, (0x7000 | P | RW | US | D) as u32);
+    m.write32(0x1000 + 2 * 4, (0x40_0000 | P | RW | PS | D) as u32);
+    m.write32(0x1000 + 3 * 4, (0x4000_0000 | P | RW | PS | D) as u32); // not RAM
+    let st = PagingState { cr0: PG | 1, cr3: 0x1000, cr4: PSE, efer: 0 };
+    assert_eq!(Format::for_guest(&st), Format::Pae3);
+    let (mut t, root) = fake_tables(100);
+    let w = Access { write: true, ..Default::default() };
+    assert_eq!(shadow_access(&mut t, root, Format::Pae3, &m, &st, 0x1234, w), Ok(0x4000_7234));
+    assert_eq!(shadow_access(&mut t, root, Format::Pae3, &m, &st, 0x80_5678, w), Ok(0x4040_5678));
+    assert_eq!(shadow_access(&mut t, root, Format::Pae3, &m, &st, 0xc0_0010, w), Err(Fault::Mmio(0x4000_0010)));
+    // PAE PDPTEs carry only P: R/W and U/S are reserved there.
+    assert_eq!(t.read(root, 0) & !PTE_ADDR, P);
+    // Paging off: guest-physical space one to one.
+    let off = PagingState { cr0: 1, ..st };
+    assert_eq!(shadow_access(&mut t, root, Format::Pae3, &m, &off, 0x3_0000, w), Ok(0x4003_0000));
+}
+
+const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
+
+#[test]
+fn shadow_runs_out_of_tables_without_mapping_anything() {
+    let m = FakeMem::new(16 << 20);
+    let st = PagingState { cr0: 1, ..Default::default() };
+    let (mut t, root) = fake_tables(1);
+    assert_eq!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x1000, Access::default(), test_hpa), Fault::NoMemory);
+}
+
+proptest! {
+    /// Through the shadow tables, every access reaches exactly what the
+    /// guest's own tables say, or the guest gets exactly the fault they
+    /// give, across random tables, random accesses and random updates
+    /// followed by invalidation.
+    #[test]
+    fn shadow_matches_the_guest_walk(
+        ptes in proptest::collection::vec((0u64..64, any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()), 8),
+        ops in proptest::collection::vec((0usize..8, any::<bool>(), any::<bool>(), any::<bool>(), proptest::option::of((0u64..64, any::<bool>(), any::<bool>()))), 1..40),
+        wp in any::<bool>(),
+    ) {
+        let m = FakeMem::new(16 << 20);
+        // Eight linear pages 0x10_0000 + i * 4 KiB, under one table chain.
+        m.write64(0x1000, 0x2000 | P | RW | US);
+        m.write64(0x2000, 0x3000 | P | RW | US);
+        m.write64(0x3000, 0x4000 | P | RW | US);
+        let pte = |(page, p, rw, us, nx): (u64, bool, bool, bool, bool)| {
+            (0x10_0000 + page * 0x1000) | if p { P } else { 0 } | if rw { RW } else { 0 }
+                | if us { US } else { 0 } | if nx { 1 << 63 } else { 0 }
+        };
+        for (i, &e) in ptes.iter().enumerate() {
+            m.write64(0x4000 + (0x100 + i as u64) * 8, pte(e));
+        }
+        let st = PagingState { cr0: PG | 1 | if wp { WP } else { 0 }, ..long_mode() };
+        let (mut t, root) = fake_tables(1000);
+        for (i, write, user, fetch, update) in ops {
+            let la = 0x10_0000 + i as u64 * 0x1000 + 0x18;
+            let access = Access { write, user, fetch: fetch && !write };
+            let want = walk::translate(&m, &st, la, access);
+            let got = shadow_access(&mut t, root, Format::Long4, &m, &st, la, access);
+            match want {
+                Ok(gpa) => prop_assert_eq!(got, Ok(test_hpa(gpa).unwrap())),
+                Err(WalkError::PageFault(code)) => prop_assert_eq!(got, Err(Fault::Guest(code))),
+                Err(e) => prop_assert!(false, "unexpected {:?}", e),
+            }
+            if let Some((page, rw, us)) = update {
+                // The guest rewrites the entry and invalidates it.
+                m.write64(0x4000 + (0x100 + i as u64) * 8, pte((page, true, rw, us, false)));
+                shadow::invalidate(&mut t, root, Format::Long4, la);
+            }
+        }
+    }
 }
