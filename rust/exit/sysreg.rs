@@ -18,7 +18,8 @@ pub(super) fn cpuid(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.count(uapi::PACIFICA_STAT_CPUID);
     let leaf = st.gpr(0) as u32;
     let subleaf = st.gpr(1) as u32;
-    let r = cpuid::guest_cpuid(leaf, subleaf, vcpu.id, |l, s| {
+    let kind = cpuid::GuestKind { vcpu_id: vcpu.id, shadow: st.shadow.is_some() };
+    let r = cpuid::guest_cpuid(leaf, subleaf, kind, |l, s| {
         let h = ops::cpuid(l, s);
         [h.eax, h.ebx, h.ecx, h.edx]
     });

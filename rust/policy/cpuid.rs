@@ -61,9 +61,22 @@ mod ext1 {
         super::bits(&[0, 1, 2, 3, 4, 5, 6, 8, 11, 13, 15, 16, 17, 20, 22, 23, 24, 25, 26, 29]);
 }
 
-/// The guest's answer to CPUID(`leaf`, `subleaf`) on vCPU `vcpu_id`, given
-/// the host's CPUID.
-pub fn guest_cpuid(leaf: u32, subleaf: u32, vcpu_id: u32, host: impl Fn(u32, u32) -> Regs) -> Regs {
+/// What a guest's CPUID depends on besides the leaf.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestKind {
+    pub vcpu_id: u32,
+    /// The VM runs on shadow page tables, whose MMU does not implement
+    /// SMEP and SMAP: they are hidden (the guest gets #GP setting them in
+    /// CR4, as a CPU without them would give).
+    pub shadow: bool,
+}
+
+/// Leaf 7 EBX bits the shadow MMU does not virtualize: SMEP, SMAP.
+const SHADOW_HIDDEN_7_EBX: u32 = (1 << 7) | (1 << 20);
+
+/// The guest's answer to CPUID(`leaf`, `subleaf`), given the host's CPUID.
+pub fn guest_cpuid(leaf: u32, subleaf: u32, kind: GuestKind, host: impl Fn(u32, u32) -> Regs) -> Regs {
+    let vcpu_id = kind.vcpu_id;
     let max_basic = host(0, 0)[0].min(0xd);
     let max_ext = host(0x8000_0000, 0)[0].min(0x8000_0008);
     match leaf {
@@ -78,7 +91,13 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, vcpu_id: u32, host: impl Fn(u32, u32
             let ebx = (h[1] & 0xffff) | (1 << 16) | (vcpu_id << 24);
             [h[0], ebx, (h[2] & leaf1::ECX_ALLOWED) | leaf1::HYPERVISOR, h[3] & leaf1::EDX_ALLOWED]
         }
-        7 if subleaf == 0 && max_basic >= 7 => [0, host(7, 0)[1] & leaf7::EBX_ALLOWED, 0, 0],
+        7 if subleaf == 0 && max_basic >= 7 => {
+            let mut ebx = host(7, 0)[1] & leaf7::EBX_ALLOWED;
+            if kind.shadow {
+                ebx &= !SHADOW_HIDDEN_7_EBX;
+            }
+            [0, ebx, 0, 0]
+        }
         0x4000_0000 => {
             let w = |i: usize| u32::from_le_bytes([SIGNATURE[i], SIGNATURE[i + 1], SIGNATURE[i + 2], SIGNATURE[i + 3]]);
             [HV_MAX_LEAF, w(0), w(4), w(8)]

@@ -375,25 +375,29 @@ fn fake_host(leaf: u32, _sub: u32) -> cpuid::Regs {
 
 #[test]
 fn cpuid_shows_the_hypervisor_and_hides_svm() {
-    let l1 = cpuid::guest_cpuid(1, 0, 3, fake_host);
+    let npt = cpuid::GuestKind::default();
+    let l1 = cpuid::guest_cpuid(1, 0, cpuid::GuestKind { vcpu_id: 3, shadow: false }, fake_host);
     assert_ne!(l1[2] & (1 << 31), 0, "hypervisor bit");
     assert_eq!(l1[2] & ((1 << 5) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 17) | (1 << 21)), 0, "VMX, XSAVE, OSXSAVE, AVX, PCID, x2APIC hidden");
     assert_eq!(l1[3] & (1 << 9), 0, "no APIC");
     assert_eq!(l1[1] >> 24, 3, "APIC id is the vCPU id");
-    let e1 = cpuid::guest_cpuid(0x8000_0001, 0, 0, fake_host);
+    let e1 = cpuid::guest_cpuid(0x8000_0001, 0, npt, fake_host);
     assert_eq!(e1[2] & (1 << 2), 0, "SVM hidden");
     assert_eq!(e1[3] & (1 << 27), 0, "RDTSCP hidden");
     assert_ne!(e1[3] & (1 << 29), 0, "long mode shown");
-    assert_eq!(cpuid::guest_cpuid(0x8000_000a, 0, 0, fake_host), [0; 4]);
-    let sig = cpuid::guest_cpuid(0x4000_0000, 0, 0, fake_host);
+    assert_eq!(cpuid::guest_cpuid(0x8000_000a, 0, npt, fake_host), [0; 4]);
+    let sig = cpuid::guest_cpuid(0x4000_0000, 0, npt, fake_host);
     let mut s = Vec::new();
     for r in &sig[1..] {
         s.extend_from_slice(&r.to_le_bytes());
     }
     assert_eq!(&s, b"PacificaSVM\0");
-    assert_eq!(cpuid::guest_cpuid(0, 0, 0, fake_host)[0], 0xd);
-    assert_eq!(cpuid::guest_cpuid(7, 0, 0, fake_host)[2] & (1 << 16), 0, "LA57 hidden");
-    assert_eq!(cpuid::guest_cpuid(0x8000_0000, 0, 0, fake_host)[0], 0x8000_0008);
+    assert_eq!(cpuid::guest_cpuid(0, 0, npt, fake_host)[0], 0xd);
+    assert_eq!(cpuid::guest_cpuid(7, 0, npt, fake_host)[2] & (1 << 16), 0, "LA57 hidden");
+    assert_eq!(cpuid::guest_cpuid(0x8000_0000, 0, npt, fake_host)[0], 0x8000_0008);
+    assert_ne!(cpuid::guest_cpuid(7, 0, npt, fake_host)[1] & (1 << 7), 0, "SMEP under NPT");
+    let shadow = cpuid::GuestKind { shadow: true, ..npt };
+    assert_eq!(cpuid::guest_cpuid(7, 0, shadow, fake_host)[1] & ((1 << 7) | (1 << 20)), 0, "no SMEP/SMAP under shadow");
 }
 
 #[test]
