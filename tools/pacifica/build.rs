@@ -27,7 +27,7 @@ struct Guest {
     mode: &'static str,
 }
 
-const GUESTS: [Guest; 2] = [
+const GUESTS: [Guest; 5] = [
     Guest {
         name: "hello.elf",
         source: "hello.S",
@@ -40,7 +40,29 @@ const GUESTS: [Guest; 2] = [
         script: "elf64.ld",
         mode: "-m64",
     },
+    // The paging differential guests (Documentation/kvm-backend.rst).
+    Guest {
+        name: "modes.elf",
+        source: "modes.S",
+        script: "multiboot.ld",
+        mode: "-m32",
+    },
+    Guest {
+        name: "paging32.elf",
+        source: "paging32.S",
+        script: "multiboot.ld",
+        mode: "-m32",
+    },
+    Guest {
+        name: "paging64.elf",
+        source: "paging64.S",
+        script: "elf64.ld",
+        mode: "-m64",
+    },
 ];
+
+/// Files the guests include.
+const INCLUDES: [&str; 2] = ["lib32.inc", "lib64.inc"];
 
 fn main() {
     let manifest =
@@ -53,6 +75,9 @@ fn main() {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    for include in INCLUDES {
+        println!("cargo:rerun-if-changed={}", guests.join(include).display());
+    }
     for guest in &GUESTS {
         println!(
             "cargo:rerun-if-changed={}",
