@@ -167,10 +167,16 @@ impl VcpuState {
     pub(crate) fn shadow_reset(&mut self) -> Result {
         if let Some(m) = &mut self.shadow {
             m.reset()?;
-            self.flush_tlb = true;
-            self.load_shadow_regs();
+            self.shadow_rebuilt();
         }
         Ok(())
+    }
+
+    /// The shadow MMU got a new root: the VMCB must use it, and the TLB
+    /// must forget the old tables (which are freed).
+    pub(crate) fn shadow_rebuilt(&mut self) {
+        self.flush_tlb = true;
+        self.load_shadow_regs();
     }
 
     /// Queues an exception for the next VMRUN (APM 15.20).

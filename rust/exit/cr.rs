@@ -131,13 +131,23 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
         user: error & u64::from(pf::U) != 0,
         fetch: error & u64::from(pf::I) != 0,
     };
-    let fault = {
+    let (fault, rebuilt) = {
         let mem = vcpu.vm.mem.lock();
         match st.shadow.as_mut() {
-            Some(m) => m.fault(&mem, la, access),
+            Some(m) => {
+                let root = m.hw_cr3();
+                let f = m.fault(&mem, la, access);
+                (f, m.hw_cr3() != root)
+            }
             None => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT),
         }
     };
+    if rebuilt {
+        // The tables filled up and were rebuilt: the old root is freed, so
+        // the VMCB must point at the new one before the guest runs again,
+        // and nothing cached from the old tables may survive.
+        st.shadow_rebuilt();
+    }
     match fault {
         Fault::Mapped => {
             // The fault already dropped the stale TLB entry for `la`, but a

@@ -108,7 +108,8 @@ impl ShadowMmu {
     }
 
     /// Resolves a hardware page fault at `la`; see [`shadow::fault`]. When
-    /// the tables are full they are dropped and the fault retried once.
+    /// the tables are full they are dropped and the fault retried once; the
+    /// root then changes, which the caller must pass on to the VMCB.
     pub(crate) fn fault(&mut self, mem: &GuestMemory, la: u64, access: Access) -> Fault {
         let st = self.paging_state();
         for _ in 0..2 {

@@ -375,8 +375,14 @@ impl TestVm {
     /// Like [`new`](Self::new) with `ram` bytes of RAM (a multiple of 4 KiB,
     /// at least [`STACK2_TOP`]).
     pub fn with_ram(mode: Mode, image: &[u8], entry: u64, ram: usize) -> Result<Self, Failure> {
+        Self::with_paging(mode, image, entry, ram, paging_mode().0)
+    }
+
+    /// Like [`with_ram`](Self::with_ram) in paging mode `paging` (a
+    /// `PACIFICA_PAGING_*` value) whatever the environment says.
+    pub fn with_paging(mode: Mode, image: &[u8], entry: u64, ram: usize, paging: u64) -> Result<Self, Failure> {
         let sys = System::open().context("opening /dev/pacifica")?;
-        let (paging, name) = paging_mode();
+        let name = if paging == uapi::PACIFICA_PAGING_SHADOW { "shadow" } else { "NPT" };
         let vm = sys
             .create_vm(paging)
             .context(format_args!("PACIFICA_CREATE_VM ({name})"))?;
