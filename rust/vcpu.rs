@@ -172,8 +172,9 @@ impl VcpuState {
         Ok(())
     }
 
-    /// The shadow MMU got a new root: the VMCB must use it, and the TLB
-    /// must forget the old tables (which are freed).
+    /// The shadow MMU got a new root, or dropped entries: the VMCB must use
+    /// the current root, and the TLB must forget what the old entries said
+    /// (their tables may be freed).
     pub(crate) fn shadow_rebuilt(&mut self) {
         self.flush_tlb = true;
         self.load_shadow_regs();

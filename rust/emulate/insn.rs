@@ -108,6 +108,8 @@ pub struct Insn {
     pub seg: Option<SegOverride>,
     /// An F3 (REP) prefix was present.
     pub rep: bool,
+    /// The memory operand, for instructions that have one.
+    pub mem: Option<MemOperand>,
 }
 
 /// Why decoding stopped.
@@ -156,43 +158,127 @@ impl Cursor<'_> {
     }
 }
 
-/// The fields of a ModRM byte.
+/// The fields of a ModRM byte, and the memory operand it describes.
 struct ModRm {
     md: u8,
     reg: u8,
-    rm: u8,
+    mem: Option<MemOperand>,
 }
 
-/// Reads a ModRM byte and skips its SIB and displacement, which the module
-/// never needs: the nested page fault already gives the guest-physical address.
-fn modrm(c: &mut Cursor<'_>, addr_size: u8) -> Result<ModRm, DecodeError> {
+/// A memory operand: `base + index * scale + disp`, or `next RIP + disp`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemOperand {
+    /// Base register number, if any.
+    pub base: Option<u8>,
+    /// Index register number and scale, if any.
+    pub index: Option<(u8, u8)>,
+    /// Sign-extended displacement.
+    pub disp: i64,
+    /// RIP-relative (64-bit mode, ModRM mod 0, r/m 5).
+    pub rip_relative: bool,
+}
+
+const RBX: u8 = 3;
+const RSP: u8 = 4;
+const RBP: u8 = 5;
+const RSI: u8 = 6;
+const RDI: u8 = 7;
+
+fn disp(c: &mut Cursor<'_>, len: usize) -> Result<i64, DecodeError> {
+    let v = c.imm(len)?;
+    Ok(match len {
+        1 => v as u8 as i8 as i64,
+        2 => v as u16 as i16 as i64,
+        4 => v as u32 as i32 as i64,
+        _ => v as i64,
+    })
+}
+
+/// Reads a ModRM byte with its SIB and displacement. `rex` supplies the
+/// high bits of the register numbers; `long` says RIP-relative addressing
+/// exists.
+fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm, DecodeError> {
     let b = c.next()?;
-    let m = ModRm { md: b >> 6, reg: (b >> 3) & 7, rm: b & 7 };
-    if m.md == 3 {
-        return Ok(m);
+    let (md, reg, rm) = (b >> 6, (b >> 3) & 7, b & 7);
+    if md == 3 {
+        return Ok(ModRm { md, reg, mem: None });
     }
-    let disp = if addr_size == 2 {
-        match m.md {
-            0 if m.rm == 6 => 2,
+    let (rex_x, rex_b) = (((rex >> 1) & 1) << 3, (rex & 1) << 3);
+    let mut mem = MemOperand::default();
+    if addr_size == 2 {
+        let (base, index) = match rm {
+            0 => (Some(RBX), Some(RSI)),
+            1 => (Some(RBX), Some(RDI)),
+            2 => (Some(RBP), Some(RSI)),
+            3 => (Some(RBP), Some(RDI)),
+            4 => (Some(RSI), None),
+            5 => (Some(RDI), None),
+            6 if md == 0 => (None, None),
+            6 => (Some(RBP), None),
+            _ => (Some(RBX), None),
+        };
+        mem.base = base;
+        mem.index = index.map(|i| (i, 1));
+        mem.disp = match md {
+            0 if rm == 6 => disp(c, 2)?,
             0 => 0,
-            1 => 1,
-            _ => 2,
+            1 => disp(c, 1)?,
+            _ => disp(c, 2)?,
+        };
+        return Ok(ModRm { md, reg, mem: Some(mem) });
+    }
+    let mut disp32 = false;
+    if rm == 4 {
+        let sib = c.next()?;
+        let (scale, index, base) = (1u8 << (sib >> 6), ((sib >> 3) & 7) | rex_x, (sib & 7) | rex_b);
+        if index != RSP {
+            mem.index = Some((index, scale));
         }
+        if md == 0 && sib & 7 == 5 {
+            disp32 = true;
+        } else {
+            mem.base = Some(base);
+        }
+    } else if md == 0 && rm == 5 {
+        disp32 = true;
+        mem.rip_relative = long;
     } else {
-        let mut base_is_disp32 = m.md == 0 && m.rm == 5;
-        if m.rm == 4 {
-            let sib = c.next()?;
-            base_is_disp32 = m.md == 0 && sib & 7 == 5;
-        }
-        match m.md {
-            0 if base_is_disp32 => 4,
-            0 => 0,
-            1 => 1,
-            _ => 4,
-        }
+        mem.base = Some(rm | rex_b);
+    }
+    mem.disp = match md {
+        0 if disp32 => disp(c, 4)?,
+        0 => 0,
+        1 => disp(c, 1)?,
+        _ => disp(c, 4)?,
     };
-    c.skip(disp)?;
-    Ok(m)
+    Ok(ModRm { md, reg, mem: Some(mem) })
+}
+
+impl MemOperand {
+    /// The offset the operand names, within its segment, wrapped to the
+    /// address size. `next_rip` is the address of the next instruction.
+    pub fn effective_address(&self, addr_size: u8, next_rip: u64, mut gpr: impl FnMut(u8) -> u64) -> u64 {
+        let mut ea = self.disp as u64;
+        if self.rip_relative {
+            ea = ea.wrapping_add(next_rip);
+        }
+        if let Some(b) = self.base {
+            ea = ea.wrapping_add(gpr(b));
+        }
+        if let Some((i, scale)) = self.index {
+            ea = ea.wrapping_add(gpr(i).wrapping_mul(u64::from(scale)));
+        }
+        match addr_size {
+            2 => ea & 0xffff,
+            4 => ea & 0xffff_ffff,
+            _ => ea,
+        }
+    }
+
+    /// Whether the default segment is SS (a base of RBP or RSP) instead of DS.
+    pub fn stack_segment(&self) -> bool {
+        matches!(self.base, Some(RBP) | Some(RSP))
+    }
 }
 
 /// Decodes the instruction at the start of `bytes` in `mode`.
@@ -253,11 +339,13 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
         }
     };
     let acc = Gpr { index: 0, high_byte: false };
+    let mut mem = None;
 
     let op = match b {
         0x88 | 0x89 => {
             let byte = b == 0x88;
-            let m = modrm(&mut c, addr_size)?;
+            let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+            mem = m.mem;
             if m.md == 3 {
                 return Err(DecodeError::Unsupported(b));
             }
@@ -265,7 +353,8 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
         }
         0x8a | 0x8b => {
             let byte = b == 0x8a;
-            let m = modrm(&mut c, addr_size)?;
+            let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+            mem = m.mem;
             if m.md == 3 {
                 return Err(DecodeError::Unsupported(b));
             }
@@ -273,7 +362,8 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
             Op::Load { size, dst: gpr(m.reg, byte), dst_size: size, extend: Extend::None }
         }
         0xc6 | 0xc7 => {
-            let m = modrm(&mut c, addr_size)?;
+            let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+            mem = m.mem;
             if m.md == 3 || m.reg != 0 {
                 return Err(DecodeError::Unsupported(b));
             }
@@ -318,13 +408,14 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                     m if m >> 6 != 3 && (m >> 3) & 7 == 7 => {
                         // INVLPG m: re-read the ModRM byte with its operand.
                         c.pos -= 1;
-                        modrm(&mut c, addr_size)?;
+                        mem = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?.mem;
                         Op::Other(Opcode::Invlpg)
                     }
                     _ => return Err(DecodeError::Unsupported(b)),
                 },
                 0xb6 | 0xb7 | 0xbe | 0xbf => {
-                    let m = modrm(&mut c, addr_size)?;
+                    let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+            mem = m.mem;
                     if m.md == 3 {
                         return Err(DecodeError::Unsupported(b));
                     }
@@ -337,7 +428,7 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
         }
         _ => return Err(DecodeError::Unsupported(b)),
     };
-    Ok(Insn { len: c.pos as u8, op, addr_size, op_size, seg, rep })
+    Ok(Insn { len: c.pos as u8, op, addr_size, op_size, seg, rep, mem })
 }
 
 /// Writes `value` (already `size` bytes, extended as the instruction says)

@@ -86,6 +86,8 @@ pub struct Translation {
     pub nx: bool,
     /// The final entry's dirty bit, after this walk.
     pub dirty: bool,
+    /// The size of the guest page: 4 KiB, 2 MiB, 4 MiB or 1 GiB.
+    pub page_size: u64,
 }
 
 /// Translates the linear address `la` for `access`.
@@ -102,7 +104,14 @@ pub fn translate(
 /// mapping, for building shadow entries.
 pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> Result<Translation, WalkError> {
     if st.cr0 & CR0_PG == 0 {
-        return Ok(Translation { gpa: la & 0xffff_ffff, user: true, writable: true, nx: false, dirty: true });
+        return Ok(Translation {
+            gpa: la & 0xffff_ffff,
+            user: true,
+            writable: true,
+            nx: false,
+            dirty: true,
+            page_size: 4096,
+        });
     }
     let nxe = st.efer & EFER_NXE != 0;
     let fault = |present: bool, rsvd: bool| {
@@ -203,6 +212,7 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
                 writable: write_ok,
                 nx: nx && nxe,
                 dirty,
+                page_size: page_mask + 1,
             });
         }
         table = if wide { e & ADDR_MASK } else { e & 0xffff_f000 };

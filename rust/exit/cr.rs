@@ -4,7 +4,7 @@
 //! INVLPG. Without decode assists the instruction is decoded here (MOV
 //! to/from CR0/CR3/CR4, CLTS, LMSW, SMSW).
 
-use super::{advance, fetch_insn, internal_error, mmio, Flow};
+use super::{advance, fetch_insn, internal_error, mmio, operand_linear_address, Flow};
 use crate::emulate::insn::{Op, Opcode};
 use crate::emulate::walk::{pf, Access};
 use crate::hw::svm::{int_ctl, npf, Exception};
@@ -149,7 +149,7 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
         st.shadow_rebuilt();
     }
     match fault {
-        Fault::Mapped => {
+        Fault::Mapped { .. } => {
             // The fault already dropped the stale TLB entry for `la`, but a
             // protection upgrade must not meet a cached old one: drop it
             // explicitly in this vCPU's ASID.
@@ -174,9 +174,8 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
     }
 }
 
-/// INVLPG under shadow paging. The address would need the ModRM operand
-/// decoded; dropping every shadow entry is always allowed (a TLB may lose
-/// entries at any time) and simpler.
+/// INVLPG under shadow paging: the shadow entry for the address goes, and
+/// with it any TLB entry made from it.
 pub(super) fn invlpg(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.count(uapi::PACIFICA_STAT_INVLPG);
     let i = match fetch_insn(vcpu, st) {
@@ -184,8 +183,23 @@ pub(super) fn invlpg(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         Ok(_) => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
         Err(f) => return f,
     };
-    if st.shadow_reset().is_err() {
+    let Some(mem) = i.mem else {
         return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+    };
+    let la = operand_linear_address(st, &i, &mem);
+    let (all, span) = match st.shadow.as_mut().map(|m| (m.invalidate(la), m.largest_page())) {
+        Some((Ok(all), span)) => (all, span),
+        _ => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+    };
+    if all || span > 4096 {
+        // New tables, or entries of a whole large page: flush the vCPU's
+        // TLB rather than page by page.
+        st.shadow_rebuilt();
+    } else {
+        let asid = st.vmcb().control.asid;
+        // SAFETY: SVM is on for every online CPU while a vCPU exists;
+        // INVLPGA only drops TLB entries.
+        unsafe { ops::invlpga(la, asid) };
     }
     advance(st, i.len);
     Flow::Continue

@@ -74,8 +74,9 @@ impl Format {
 /// What a hardware page fault under shadow paging turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// The shadow tables now allow the access: run the guest again.
-    Mapped,
+    /// The shadow tables now allow the access: run the guest again. The
+    /// guest mapped the address with a page of `guest_page` bytes.
+    Mapped { guest_page: u64 },
     /// The guest's own tables refuse it: the guest gets #PF with this error
     /// code and CR2 = the address.
     Guest(u32),
@@ -145,20 +146,33 @@ pub fn fault(
         };
     }
     t.write(table, format.index(la, 1), leaf(&tr, hpa, access, st));
-    Fault::Mapped
+    Fault::Mapped { guest_page: tr.page_size }
 }
 
-/// Removes the shadow entry for `la`, if any (INVLPG).
-pub fn invalidate(t: &mut impl Tables, root: u64, format: Format, la: u64) {
-    let mut table = root;
-    for level in (2..=format.levels()).rev() {
-        let e = t.read(table, format.index(la, level));
-        if e & PTE_P == 0 {
-            return;
+/// Removes the shadow entries that translate `la` through a guest page of
+/// `span` bytes (4 KiB, 2 MiB or 4 MiB; INVLPG of any address in a large
+/// page drops the whole page). A span beyond 4 KiB unlinks whole shadow
+/// page tables, which stay allocated until the next reset.
+pub fn invalidate(t: &mut impl Tables, root: u64, format: Format, la: u64, span: u64) {
+    let start = la & !(span.max(4096) - 1);
+    let mut chunk = start;
+    while chunk < start + span.max(4096) {
+        let leaf_level = if span > 4096 { 2 } else { 1 };
+        let mut table = root;
+        let mut present = true;
+        for level in (leaf_level + 1..=format.levels()).rev() {
+            let e = t.read(table, format.index(chunk, level));
+            if e & PTE_P == 0 {
+                present = false;
+                break;
+            }
+            table = e & PTE_ADDR_MASK;
         }
-        table = e & PTE_ADDR_MASK;
+        if present {
+            t.write(table, format.index(chunk, leaf_level), 0);
+        }
+        chunk += if span > 4096 { 2 << 20 } else { 4096 };
     }
-    t.write(table, format.index(la, 1), 0);
 }
 
 /// What the hardware would do with `access` at `la` through the shadow

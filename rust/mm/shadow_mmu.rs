@@ -57,6 +57,9 @@ pub(crate) struct ShadowMmu {
     tables: TablePages,
     root: u64,
     format: Format,
+    /// The largest guest page a shadow entry was made from since the last
+    /// reset: what INVLPG must drop around its address.
+    largest_page: u64,
 }
 
 impl ShadowMmu {
@@ -64,7 +67,7 @@ impl ShadowMmu {
     pub(crate) fn new() -> Result<Self> {
         let crs = GuestCrs { cr0: 0x6000_0010, ..Default::default() };
         let (tables, root) = TablePages::new(true, SHADOW_PAGES_MAX)?;
-        Ok(ShadowMmu { crs, tables, root, format: Format::Pae3 })
+        Ok(ShadowMmu { crs, tables, root, format: Format::Pae3, largest_page: 4096 })
     }
 
     /// The guest's paging state, for walking its tables.
@@ -81,6 +84,7 @@ impl ShadowMmu {
         self.tables = tables;
         self.root = root;
         self.format = format;
+        self.largest_page = 4096;
         Ok(())
     }
 
@@ -116,11 +120,32 @@ impl ShadowMmu {
             let f = shadow::fault(&mut self.tables, self.root, self.format, mem, &st, la, access, |gpa| {
                 mem.hpa(gpa)
             });
+            if let Fault::Mapped { guest_page } = f {
+                self.largest_page = self.largest_page.max(guest_page);
+            }
             if f != Fault::NoMemory || self.reset().is_err() {
                 return f;
             }
         }
         Fault::NoMemory
+    }
+
+    /// Drops the shadow entries INVLPG of `la` must drop. Returns whether
+    /// everything had to go (a 1 GiB guest page may be involved): then the
+    /// caller must pass the new root on and flush the whole TLB; otherwise
+    /// it flushes the TLB entries of the page.
+    pub(crate) fn invalidate(&mut self, la: u64) -> Result<bool> {
+        if self.largest_page > 4 << 20 {
+            self.reset()?;
+            return Ok(true);
+        }
+        shadow::invalidate(&mut self.tables, self.root, self.format, la, self.largest_page);
+        Ok(false)
+    }
+
+    /// The span INVLPG drops around its address (see [`Self::invalidate`]).
+    pub(crate) fn largest_page(&self) -> u64 {
+        self.largest_page
     }
 
     /// MOV to CR0 (also CLTS and LMSW). Returns whether the shadow tables

@@ -102,6 +102,35 @@ fn decodes_lengths_of_intercepted_instructions() {
 }
 
 #[test]
+fn decodes_invlpg_operands_to_effective_addresses() {
+    let regs = |r: u8| [0x1000u64, 0, 0, 0x2000, 0x100, 0x3000, 0x10, 0x20][r as usize];
+    let ea = |bytes: &[u8], mode| {
+        let i = insn::decode(bytes, mode).unwrap();
+        assert_eq!(i.op, Op::Other(Opcode::Invlpg), "{bytes:x?}");
+        let m = i.mem.unwrap();
+        (i.len, m.effective_address(i.addr_size, 0x50_0000, regs), m.stack_segment())
+    };
+    assert_eq!(ea(&[0x0f, 0x01, 0x38], CpuMode::Bits64), (3, 0x1000, false)); // [rax]
+    assert_eq!(ea(&[0x0f, 0x01, 0x3d, 0x10, 0, 0, 0], CpuMode::Bits64), (7, 0x50_0010, false)); // [rip+0x10]
+    assert_eq!(ea(&[0x0f, 0x01, 0x3c, 0x25, 0, 0xa0, 0, 0], CpuMode::Bits64), (8, 0xa000, false)); // [0xa000]
+    assert_eq!(ea(&[0x0f, 0x01, 0x7c, 0xb3, 0x08], CpuMode::Bits32), (5, 0x2000 + 0x10 * 4 + 8, false)); // [ebx+esi*4+8]
+    assert_eq!(ea(&[0x0f, 0x01, 0x7d, 0xf8], CpuMode::Bits32), (4, 0x3000 - 8, true)); // [ebp-8]
+    assert_eq!(ea(&[0x0f, 0x01, 0x7b, 0x02], CpuMode::Bits16), (4, 0x3000 + 0x20 + 2, true)); // [bp+di+2]
+    assert_eq!(ea(&[0x0f, 0x01, 0x3e, 0x34, 0x12], CpuMode::Bits16), (5, 0x1234, false)); // [0x1234]
+}
+
+#[test]
+fn decodes_control_register_moves() {
+    let i = insn::decode(&[0x0f, 0x22, 0xd8], CpuMode::Bits64).unwrap(); // mov cr3, rax
+    assert_eq!((i.len, i.op), (3, Op::MovCr { write: true, cr: 3, gpr: 0 }));
+    let i = insn::decode(&[0x41, 0x0f, 0x20, 0xe1], CpuMode::Bits64).unwrap(); // mov r9, cr4
+    assert_eq!(i.op, Op::MovCr { write: false, cr: 4, gpr: 9 });
+    let i = insn::decode(&[0x0f, 0x01, 0xf0], CpuMode::Bits16).unwrap(); // lmsw ax
+    assert_eq!(i.op, Op::Lmsw { gpr: 0 });
+    assert_eq!(insn::decode(&[0x0f, 0x06], CpuMode::Bits32).unwrap().op, Op::Other(Opcode::Clts));
+}
+
+#[test]
 fn refuses_what_it_does_not_emulate() {
     assert_eq!(insn::decode(&[0x89], CpuMode::Bits64), Err(DecodeError::Truncated));
     assert_eq!(insn::decode(&[0x89, 0xc0], CpuMode::Bits64), Err(DecodeError::Unsupported(0x89)));
@@ -482,7 +511,7 @@ fn shadow_access(
             return Ok(hpa);
         }
         match shadow::fault(t, root, format, m, st, la, access, test_hpa) {
-            Fault::Mapped => continue,
+            Fault::Mapped { .. } => continue,
             other => return Err(other),
         }
     }
@@ -553,6 +582,24 @@ fn shadow_maps_32bit_pse_guests_with_pae_tables_and_reports_mmio() {
 const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
 
 #[test]
+fn shadow_invlpg_of_a_large_page_drops_all_of_it() {
+    let m = FakeMem::new(16 << 20);
+    m.write64(0x1000, 0x2000 | P | RW | US);
+    m.write64(0x2000, 0x3000 | P | RW | US);
+    m.write64(0x3000 + 8, 0x40_0000 | P | RW | US | PS | D); // 2 MiB at 2 MiB
+    let st = long_mode();
+    let (mut t, root) = fake_tables(100);
+    let r = Access::default();
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x20_0000, r, test_hpa), Fault::Mapped { guest_page: 2 << 20 });
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x3f_f000, r, test_hpa), Fault::Mapped { .. }));
+    // The guest moves the large page and invalidates one address in it.
+    m.write64(0x3000 + 8, 0x60_0000 | P | RW | US | PS | D);
+    shadow::invalidate(&mut t, root, Format::Long4, 0x20_0000, 2 << 20);
+    assert_eq!(shadow::translate(&t, root, Format::Long4, 0x3f_f000, r), None, "the whole 2 MiB page is gone");
+    assert_eq!(shadow_access(&mut t, root, Format::Long4, &m, &st, 0x3f_f000, r), Ok(0x4000_0000 + 0x7f_f000));
+}
+
+#[test]
 fn shadow_runs_out_of_tables_without_mapping_anything() {
     let m = FakeMem::new(16 << 20);
     let st = PagingState { cr0: 1, ..Default::default() };
@@ -598,7 +645,7 @@ proptest! {
             if let Some((page, rw, us)) = update {
                 // The guest rewrites the entry and invalidates it.
                 m.write64(0x4000 + (0x100 + i as u64) * 8, pte((page, true, rw, us, false)));
-                shadow::invalidate(&mut t, root, Format::Long4, la);
+                shadow::invalidate(&mut t, root, Format::Long4, la, 4096);
             }
         }
     }
