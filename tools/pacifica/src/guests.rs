@@ -3,8 +3,9 @@
 //! The guest images from `tools/guests/`, built by `build.rs`.
 //!
 //! The same files are copied to `<target dir>/guests/`, from where the
-//! Makefile installs them as `/usr/share/pacifica/guests/hello.elf` and
-//! `hello64.elf`.
+//! Makefile installs them as `/usr/share/pacifica/guests/hello.elf`,
+//! `hello64.elf` and the paging differential guests `modes.elf`,
+//! `paging32.elf` and `paging64.elf` (see `Documentation/kvm-backend.rst`).
 
 /// `hello.S`: a Multiboot v1 kernel that prints "Hello from a Pacifica
 /// guest" and `mem_upper: N` on COM1, then writes 0 to port 0xf4.
@@ -14,7 +15,18 @@ pub const HELLO_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello.elf
 /// protocol.
 pub const HELLO64_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello64.elf"));
 
-/// The first line both guests print.
+/// `modes.S`: a Multiboot v1 kernel that walks through real mode,
+/// protected mode, two-level, PAE and long-mode paging and back, printing
+/// what each mode's translations give (a differential guest).
+pub const MODES_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/modes.elf"));
+
+/// `paging32.S`: two-level paging behaviour (a Multiboot v1 kernel).
+pub const PAGING32_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paging32.elf"));
+
+/// `paging64.S`: 4-level paging behaviour (an ELF64 image).
+pub const PAGING64_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paging64.elf"));
+
+/// The first line both hello guests print.
 pub const HELLO_GREETING: &str = "Hello from a Pacifica guest\n";
 
 #[cfg(test)]
@@ -50,6 +62,22 @@ mod tests {
         assert_eq!(boot.state.regs.rip, boot.entry);
         let image = mem.slice(MIB, (boot.image_end - MIB) as usize).unwrap();
         assert!(contains(image, HELLO_GREETING.as_bytes()));
+    }
+
+    #[test]
+    fn differential_guests_load_with_their_protocols() {
+        for (image, protocol) in [
+            (MODES_ELF, Protocol::Multiboot),
+            (PAGING32_ELF, Protocol::Multiboot),
+            (PAGING64_ELF, Protocol::Elf64),
+        ] {
+            let mut mem = GuestMemory::new(64 << 20).unwrap();
+            let boot = loader::load(image, &mut mem).unwrap();
+            assert_eq!(boot.protocol, protocol);
+            // Their tables, frames and markers stay below 4 MiB, where
+            // the guests write markers of their own.
+            assert!(boot.image_end <= 4 * MIB, "{:#x}", boot.image_end);
+        }
     }
 
     #[test]
