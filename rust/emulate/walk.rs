@@ -88,6 +88,10 @@ pub struct Translation {
     pub dirty: bool,
     /// The size of the guest page: 4 KiB, 2 MiB, 4 MiB or 1 GiB.
     pub page_size: u64,
+    /// Guest-physical addresses of the page-table entries the walk used,
+    /// top level first; `tables_used` of them are valid.
+    pub tables: [u64; 4],
+    pub tables_used: usize,
 }
 
 /// Translates the linear address `la` for `access`.
@@ -111,6 +115,8 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
             nx: false,
             dirty: true,
             page_size: 4096,
+            tables: [0; 4],
+            tables_used: 0,
         });
     }
     let nxe = st.efer & EFER_NXE != 0;
@@ -213,6 +219,8 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
                 nx: nx && nxe,
                 dirty,
                 page_size: page_mask + 1,
+                tables: walked.map(|(gpa, _)| gpa),
+                tables_used: (levels - level + 1) as usize,
             });
         }
         table = if wide { e & ADDR_MASK } else { e & 0xffff_f000 };

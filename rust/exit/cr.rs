@@ -99,8 +99,10 @@ fn set_cr0(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
 
 fn set_cr3(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
     st.shadow.as_mut().ok_or(Refused)?.set_cr3(v)?;
-    // A new address space: the virtual TLB starts empty.
-    commit(st, true)
+    // Another address space's shadow tables (cached or new); the TLB must
+    // forget the old one's translations, as MOV CR3 does.
+    st.shadow_rebuilt();
+    Ok(())
 }
 
 fn set_cr4(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
@@ -168,7 +170,9 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
             let fetch = if access.fetch { npf::FETCH } else { 0 };
             mmio::handle(vcpu, st, gpa, fetch)
         }
-        Fault::TableNotInRam(_) | Fault::NoMemory => {
+        // The shadow MMU resolves these itself; it returns them only if
+        // retrying did not converge.
+        Fault::TableNotInRam(_) | Fault::NoMemory | Fault::MustDropAll | Fault::PageTableWrite(_) => {
             internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION)
         }
     }

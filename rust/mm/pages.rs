@@ -126,6 +126,11 @@ impl TablePages {
         pages.push(root, GFP_KERNEL)?;
         Ok((TablePages { pages, limit }, pa))
     }
+
+    /// No tables at all: a placeholder that allocates nothing.
+    pub(crate) fn empty() -> Self {
+        TablePages { pages: KVec::new(), limit: 0 }
+    }
 }
 
 impl crate::mm::npt::Tables for TablePages {

@@ -6,9 +6,12 @@
 //! one 4 KiB page per hardware page fault.
 //!
 //! The invariant: a shadow entry never allows more than the guest's tables
-//! allowed when it was made (a "virtual TLB" entry). Stale entries are what
-//! a real TLB could hold too; they go when the guest invalidates (MOV CR3,
-//! INVLPG, or a paging-mode change), exactly when a real TLB entry must go.
+//! allowed when it was made. Stale entries are what a real TLB could hold
+//! too; in the current address space they go when the guest invalidates
+//! (INVLPG, a CR3 write, a paging-mode change). Shadow tables of other
+//! address spaces are kept for when the guest switches back, which is sound
+//! because the guest's page tables are write-protected: a write to one
+//! drops every shadow table that may have been made from it.
 //! Accessed and dirty bits: the guest walk sets A on every entry it uses and
 //! D on a write; a page whose guest entry is not yet dirty is mapped
 //! read-only, so the first write faults and sets D.
@@ -71,6 +74,30 @@ impl Format {
     }
 }
 
+/// What the shadow MMU knows about guest pages across all its shadow
+/// tables (every cached root), for keeping the guest's page tables
+/// write-protected. Page numbers are guest-physical addresses >> 12.
+///
+/// The invariant: a page some root's entries were made from (a
+/// *protected* page) is never mapped writable by any root, except by a
+/// current root that is marked stale, which is dropped at the next CR3
+/// write and whose exempted pages [`Tracker::exempt`] names.
+pub trait Tracker {
+    /// Whether some root maps `gfn` writable.
+    fn writable(&self, gfn: u64) -> bool;
+    /// Whether some root's entries were made from page table `gfn`.
+    fn protected(&self, gfn: u64) -> bool;
+    /// Whether the current (stale) root may map `gfn` writable although it
+    /// is one of the guest's page tables.
+    fn exempt(&self, gfn: u64) -> bool;
+    /// Records that the current root's entries come from page table `gfn`;
+    /// false when out of memory.
+    fn protect(&mut self, gfn: u64) -> bool;
+    /// Records that the current root maps `gfn` writable; false when out
+    /// of memory.
+    fn add_writable(&mut self, gfn: u64) -> bool;
+}
+
 /// What a hardware page fault under shadow paging turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -87,10 +114,20 @@ pub enum Fault {
     TableNotInRam(u64),
     /// No memory for another shadow table: free the shadow tables and retry.
     NoMemory,
+    /// The walk went through a guest page table that some shadow entry maps
+    /// writable: every root must go before it can be protected. Retry
+    /// afterwards.
+    MustDropAll,
+    /// The guest writes to page `gfn`, one of its page tables: shadow
+    /// tables made from it may go stale. The caller stops protecting it,
+    /// drops every cached root but the current one, marks the current one
+    /// to be dropped at the next CR3 write, and retries.
+    PageTableWrite(u64),
 }
 
-/// The leaf for a guest translation `t` reached by `access`.
-fn leaf(t: &walk::Translation, hpa: u64, access: Access, st: &PagingState) -> u64 {
+/// The leaf for a guest translation `t` reached by `access`; read-only if
+/// the page is one of the guest's page tables (`protected`).
+fn leaf(t: &walk::Translation, hpa: u64, access: Access, st: &PagingState, protected: bool) -> u64 {
     let mut e = hpa | PTE_P | PTE_A;
     if t.user {
         e |= PTE_US;
@@ -105,6 +142,9 @@ fn leaf(t: &walk::Translation, hpa: u64, access: Access, st: &PagingState) -> u6
         // user cannot use. A user access later faults and gets its own.
         e = (e | PTE_RW | PTE_D) & !PTE_US;
     }
+    if protected {
+        e &= !PTE_RW;
+    }
     if t.nx {
         e |= PTE_NX;
     }
@@ -114,7 +154,9 @@ fn leaf(t: &walk::Translation, hpa: u64, access: Access, st: &PagingState) -> u6
 /// Resolves a hardware page fault at linear address `la` caused by
 /// `access`, given the guest's paging state `st` and memory `mem`, with
 /// `hpa_of` giving the host-physical address of a guest-physical page in
-/// RAM. Makes the 4 KiB shadow entry the guest's tables allow.
+/// RAM. Makes the 4 KiB shadow entry the guest's tables allow, keeping the
+/// guest's page tables write-protected (see [`Tracker`]).
+#[allow(clippy::too_many_arguments)]
 pub fn fault(
     t: &mut impl Tables,
     root: u64,
@@ -124,28 +166,52 @@ pub fn fault(
     la: u64,
     access: Access,
     hpa_of: impl Fn(u64) -> Option<u64>,
+    track: &mut impl Tracker,
 ) -> Fault {
     let tr = match walk::walk(mem, st, la, access) {
         Ok(tr) => tr,
         Err(WalkError::PageFault(code)) => return Fault::Guest(code),
         Err(WalkError::TableNotInRam(gpa)) => return Fault::TableNotInRam(gpa),
     };
-    let Some(hpa) = hpa_of(tr.gpa & !0xfff) else {
+    for &entry in &tr.tables[..tr.tables_used] {
+        let gfn = entry >> 12;
+        if track.exempt(gfn) {
+            continue;
+        }
+        if !track.protected(gfn) && track.writable(gfn) {
+            return Fault::MustDropAll;
+        }
+        if !track.protect(gfn) {
+            return Fault::NoMemory;
+        }
+    }
+    let gfn = tr.gpa >> 12;
+    let Some(hpa) = hpa_of(gfn << 12) else {
         return Fault::Mmio(tr.gpa);
     };
+    let protected = track.protected(gfn) && !track.exempt(gfn);
+    let e = leaf(&tr, hpa, access, st, protected);
+    if protected && access.write {
+        // The guest may write this page (its walk allowed it): it is
+        // changing one of its own page tables.
+        return Fault::PageTableWrite(gfn);
+    }
+    if e & PTE_RW != 0 && !track.add_writable(gfn) {
+        return Fault::NoMemory;
+    }
     let mut table = root;
     for level in (2..=format.levels()).rev() {
         let i = format.index(la, level);
-        let e = t.read(table, i);
-        table = if e & PTE_P == 0 {
+        let ent = t.read(table, i);
+        table = if ent & PTE_P == 0 {
             let Some(next) = t.alloc() else { return Fault::NoMemory };
             t.write(table, i, format.table_entry(level, next));
             next
         } else {
-            e & PTE_ADDR_MASK
+            ent & PTE_ADDR_MASK
         };
     }
-    t.write(table, format.index(la, 1), leaf(&tr, hpa, access, st));
+    t.write(table, format.index(la, 1), e);
     Fault::Mapped { guest_page: tr.page_size }
 }
 

@@ -1,25 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A vCPU's shadow MMU: the guest's view of its paging registers, the
-//! shadow tables built from the guest's own (`mm/shadow.rs`), and the
-//! hardware registers the VMCB gets instead of the guest's.
+//! shadow tables built from the guest's own (`mm/shadow.rs`), one set per
+//! guest address space it has recently used, and the hardware registers the
+//! VMCB gets instead of the guest's.
 //!
 //! Under shadow paging the hardware always pages (CR0.PG = 1) with CR0.WP = 1
 //! and EFER.NXE = 1, in long mode exactly when the guest is, and in PAE mode
 //! otherwise; the guest's CR0, CR3, CR4 and EFER live here and every access
-//! to them is intercepted. The shadow tables are bounded per vCPU
-//! ([`SHADOW_PAGES_MAX`]); when they are full they are dropped and rebuilt,
-//! as they are when the guest switches address spaces or paging modes.
+//! to them is intercepted.
+//!
+//! Shadow tables are cached per guest CR3 ([`MAX_ROOTS`] of them, least
+//! recently used evicted), so a guest switching between processes finds its
+//! shadow tables again. That is sound because every guest page table a
+//! shadow entry was made from is write-protected: a guest write to one
+//! drops the other roots made from it, and the current root is dropped at
+//! the next CR3 write (until then its stale entries are what a TLB may
+//! hold). All roots go on a paging-mode change. The shadow tables are
+//! bounded per vCPU ([`SHADOW_PAGES_MAX`]); when they are full they are
+//! dropped and rebuilt.
 
 use super::guest::GuestMemory;
 use super::pages::TablePages;
-use super::shadow::{self, Fault, Format};
+use super::shadow::{self, Fault, Format, Tracker};
 use crate::emulate::walk::{Access, PagingState};
 use crate::hw::svm::efer;
 use kernel::prelude::*;
+use kernel::rbtree::RBTree;
 
 /// Most pages of shadow tables one vCPU may hold (8 MiB).
 pub(crate) const SHADOW_PAGES_MAX: usize = 2048;
+/// Guest address spaces whose shadow tables a vCPU keeps.
+pub(crate) const MAX_ROOTS: usize = 4;
+/// Most guest pages one root may track as protected or writable.
+const TRACKED_MAX: usize = 16384;
 
 const CR0_PE: u64 = 1 << 0;
 const CR0_ET: u64 = 1 << 4;
@@ -51,23 +65,124 @@ pub(crate) struct GuestCrs {
     pub(crate) efer: u64,
 }
 
+/// A set of guest page numbers.
+struct GfnSet {
+    tree: RBTree<u64, ()>,
+    len: usize,
+}
+
+impl GfnSet {
+    fn new() -> Self {
+        GfnSet { tree: RBTree::new(), len: 0 }
+    }
+
+    fn contains(&self, gfn: u64) -> bool {
+        self.tree.get(&gfn).is_some()
+    }
+
+    fn insert(&mut self, gfn: u64) -> bool {
+        if self.contains(gfn) {
+            return true;
+        }
+        if self.len >= TRACKED_MAX || self.tree.try_create_and_insert(gfn, (), GFP_KERNEL).is_err() {
+            return false;
+        }
+        self.len += 1;
+        true
+    }
+}
+
+/// The shadow tables of one guest address space.
+struct Root {
+    /// The guest CR3 they translate.
+    cr3: u64,
+    tables: TablePages,
+    pa: u64,
+    /// Guest page tables these tables were made from.
+    protected: GfnSet,
+    /// Guest pages these tables map writable.
+    writable: GfnSet,
+    /// The guest wrote one of its page tables while this root was current:
+    /// drop it at the next CR3 write.
+    stale: bool,
+    /// Page tables this (stale) root may map writable.
+    exempt: GfnSet,
+    /// When it was last current, for eviction.
+    used: u64,
+    /// The largest guest page an entry was made from: what INVLPG must drop
+    /// around its address.
+    largest_page: u64,
+}
+
+impl Root {
+    fn new(cr3: u64, format: Format) -> Result<Self> {
+        let (tables, pa) = TablePages::new(format == Format::Pae3, SHADOW_PAGES_MAX / MAX_ROOTS)?;
+        Ok(Root {
+            cr3,
+            tables,
+            pa,
+            protected: GfnSet::new(),
+            writable: GfnSet::new(),
+            stale: false,
+            exempt: GfnSet::new(),
+            used: 0,
+            largest_page: 4096,
+        })
+    }
+}
+
+type Roots = [Option<Root>; MAX_ROOTS];
+
+/// The [`Tracker`] view of all roots, with `cur` the current one.
+struct Track<'a> {
+    roots: &'a mut Roots,
+    cur: usize,
+}
+
+impl Tracker for Track<'_> {
+    fn writable(&self, gfn: u64) -> bool {
+        self.roots.iter().flatten().any(|r| r.writable.contains(gfn))
+    }
+
+    fn protected(&self, gfn: u64) -> bool {
+        self.roots.iter().flatten().any(|r| r.protected.contains(gfn))
+    }
+
+    fn exempt(&self, gfn: u64) -> bool {
+        self.roots[self.cur].as_ref().is_some_and(|r| r.exempt.contains(gfn))
+    }
+
+    fn protect(&mut self, gfn: u64) -> bool {
+        self.roots[self.cur].as_mut().is_some_and(|r| r.protected.insert(gfn))
+    }
+
+    fn add_writable(&mut self, gfn: u64) -> bool {
+        self.roots[self.cur].as_mut().is_some_and(|r| r.writable.insert(gfn))
+    }
+}
+
 /// The shadow MMU of one vCPU.
+///
+/// # Invariants
+///
+/// `roots[cur]` is always a root, the one the VMCB's CR3 must point at,
+/// and every root has the format of the guest's mode.
 pub(crate) struct ShadowMmu {
     pub(crate) crs: GuestCrs,
-    tables: TablePages,
-    root: u64,
+    roots: Roots,
+    cur: usize,
     format: Format,
-    /// The largest guest page a shadow entry was made from since the last
-    /// reset: what INVLPG must drop around its address.
-    largest_page: u64,
+    clock: u64,
 }
 
 impl ShadowMmu {
     /// A shadow MMU for a guest at reset (real mode, paging off).
     pub(crate) fn new() -> Result<Self> {
         let crs = GuestCrs { cr0: 0x6000_0010, ..Default::default() };
-        let (tables, root) = TablePages::new(true, SHADOW_PAGES_MAX)?;
-        Ok(ShadowMmu { crs, tables, root, format: Format::Pae3, largest_page: 4096 })
+        let mut roots: Roots = core::array::from_fn(|_| None);
+        // INVARIANT: `roots[0]` is a root, in the format of a reset guest.
+        roots[0] = Some(Root::new(0, Format::Pae3)?);
+        Ok(ShadowMmu { crs, roots, cur: 0, format: Format::Pae3, clock: 0 })
     }
 
     /// The guest's paging state, for walking its tables.
@@ -76,16 +191,52 @@ impl ShadowMmu {
         PagingState { cr0: c.cr0, cr3: c.cr3, cr4: c.cr4, efer: c.efer }
     }
 
-    /// Drops every shadow table and starts an empty root in the format the
-    /// guest's mode needs. The caller must flush the vCPU's TLB.
+    /// Drops every root and starts one empty root for the guest's current
+    /// CR3, in the format its mode needs. The caller must pass the new root
+    /// to the VMCB and flush the vCPU's TLB.
     pub(crate) fn reset(&mut self) -> Result {
         let format = Format::for_guest(&self.paging_state());
-        let (tables, root) = TablePages::new(format == Format::Pae3, SHADOW_PAGES_MAX)?;
-        self.tables = tables;
-        self.root = root;
+        let root = Root::new(self.crs.cr3, format)?;
+        self.roots = core::array::from_fn(|_| None);
+        // INVARIANT: the only root is current and in the guest's format.
+        self.roots[0] = Some(root);
+        self.cur = 0;
         self.format = format;
-        self.largest_page = 4096;
         Ok(())
+    }
+
+    /// The guest wrote CR3: switch to the shadow tables of the new address
+    /// space, reusing cached ones. The caller must pass the new root to the
+    /// VMCB and flush the vCPU's TLB.
+    fn switch_root(&mut self) -> Result {
+        let cr3 = self.crs.cr3;
+        self.clock += 1;
+        let found = self.roots.iter().position(|r| r.as_ref().is_some_and(|r| r.cr3 == cr3 && !r.stale));
+        let slot = match found {
+            Some(i) => i,
+            None => {
+                // A free slot, else the least recently used root.
+                let slot = self.roots.iter().position(Option::is_none).unwrap_or_else(|| {
+                    (0..MAX_ROOTS).min_by_key(|&i| self.roots[i].as_ref().map_or(0, |r| r.used)).unwrap_or(0)
+                });
+                let root = Root::new(cr3, self.format)?;
+                self.roots[slot] = Some(root);
+                slot
+            }
+        };
+        if self.roots[self.cur].as_ref().is_some_and(|r| r.stale) && slot != self.cur {
+            self.roots[self.cur] = None;
+        }
+        // INVARIANT: `slot` holds a root in the guest's format.
+        self.cur = slot;
+        if let Some(r) = self.roots[slot].as_mut() {
+            r.used = self.clock;
+        }
+        Ok(())
+    }
+
+    fn current(&mut self) -> Option<&mut Root> {
+        self.roots[self.cur].as_mut()
     }
 
     /// The hardware CR0: the guest's, always paging and write-protecting.
@@ -93,9 +244,9 @@ impl ShadowMmu {
         self.crs.cr0 | CR0_PG | CR0_WP
     }
 
-    /// The hardware CR3: the shadow root.
+    /// The hardware CR3: the current shadow root.
     pub(crate) fn hw_cr3(&self) -> u64 {
-        self.root
+        self.roots[self.cur].as_ref().map_or(0, |r| r.pa)
     }
 
     /// The hardware CR4: the guest's, with PAE (the shadow formats need it)
@@ -111,20 +262,48 @@ impl ShadowMmu {
         (self.crs.efer & !(efer::LME | efer::LMA)) | lm | efer::NXE | efer::SVME
     }
 
-    /// Resolves a hardware page fault at `la`; see [`shadow::fault`]. When
-    /// the tables are full they are dropped and the fault retried once; the
-    /// root then changes, which the caller must pass on to the VMCB.
+    /// Resolves a hardware page fault at `la`; see [`shadow::fault`]. Keeps
+    /// the roots consistent with the guest's writes to its page tables,
+    /// rebuilding when the tables are full. The current root may change,
+    /// which the caller must pass on to the VMCB (with a TLB flush).
     pub(crate) fn fault(&mut self, mem: &GuestMemory, la: u64, access: Access) -> Fault {
         let st = self.paging_state();
-        for _ in 0..2 {
-            let f = shadow::fault(&mut self.tables, self.root, self.format, mem, &st, la, access, |gpa| {
-                mem.hpa(gpa)
-            });
-            if let Fault::Mapped { guest_page } = f {
-                self.largest_page = self.largest_page.max(guest_page);
-            }
-            if f != Fault::NoMemory || self.reset().is_err() {
-                return f;
+        for _ in 0..4 {
+            let cur = self.cur;
+            let format = self.format;
+            let Some(root) = self.roots[cur].as_mut() else { return Fault::NoMemory };
+            let pa = root.pa;
+            // The tables are taken out while the tracker borrows every root.
+            let mut tables = core::mem::replace(&mut root.tables, TablePages::empty());
+            let mut track = Track { roots: &mut self.roots, cur };
+            let f = shadow::fault(&mut tables, pa, format, mem, &st, la, access, |gpa| mem.hpa(gpa), &mut track);
+            let Some(root) = self.roots[cur].as_mut() else { return Fault::NoMemory };
+            root.tables = tables;
+            match f {
+                Fault::Mapped { guest_page } => {
+                    root.largest_page = root.largest_page.max(guest_page);
+                    return f;
+                }
+                Fault::PageTableWrite(gfn) => {
+                    // Roots made from this page table would go stale: drop
+                    // the others now, the current one at the next CR3 write.
+                    root.stale = true;
+                    let exempted = root.exempt.insert(gfn);
+                    for (i, slot) in self.roots.iter_mut().enumerate() {
+                        if i != cur && slot.as_ref().is_some_and(|r| r.protected.contains(gfn)) {
+                            *slot = None;
+                        }
+                    }
+                    if !exempted && self.reset().is_err() {
+                        return Fault::NoMemory;
+                    }
+                }
+                Fault::MustDropAll | Fault::NoMemory => {
+                    if self.reset().is_err() {
+                        return Fault::NoMemory;
+                    }
+                }
+                other => return other,
             }
         }
         Fault::NoMemory
@@ -135,17 +314,22 @@ impl ShadowMmu {
     /// caller must pass the new root on and flush the whole TLB; otherwise
     /// it flushes the TLB entries of the page.
     pub(crate) fn invalidate(&mut self, la: u64) -> Result<bool> {
-        if self.largest_page > 4 << 20 {
-            self.reset()?;
-            return Ok(true);
+        let format = self.format;
+        match self.current() {
+            Some(root) if root.largest_page <= 4 << 20 => {
+                shadow::invalidate(&mut root.tables, root.pa, format, la, root.largest_page);
+                Ok(false)
+            }
+            _ => {
+                self.reset()?;
+                Ok(true)
+            }
         }
-        shadow::invalidate(&mut self.tables, self.root, self.format, la, self.largest_page);
-        Ok(false)
     }
 
     /// The span INVLPG drops around its address (see [`Self::invalidate`]).
     pub(crate) fn largest_page(&self) -> u64 {
-        self.largest_page
+        self.roots[self.cur].as_ref().map_or(4096, |r| r.largest_page)
     }
 
     /// MOV to CR0 (also CLTS and LMSW). Returns whether the shadow tables
@@ -171,12 +355,17 @@ impl ShadowMmu {
         Ok((old ^ v) & CR0_PAGING_BITS != 0)
     }
 
-    /// MOV to CR3: a new address space.
+    /// MOV to CR3: a new address space, whose shadow tables may be cached.
+    /// The caller must pass the root on and flush the TLB.
     pub(crate) fn set_cr3(&mut self, v: u64) -> core::result::Result<(), Refused> {
         if self.crs.efer & efer::LMA != 0 && v >> 52 != 0 {
             return Err(Refused);
         }
         self.crs.cr3 = if self.crs.efer & efer::LMA != 0 { v } else { v & 0xffff_ffff };
+        // Out of memory for a new root: start over from one empty root.
+        if self.switch_root().is_err() {
+            self.reset().map_err(|_| Refused)?;
+        }
         Ok(())
     }
 

@@ -488,6 +488,34 @@ fn uapi_ioctl_numbers_are_stable() {
     assert_eq!(uapi::PACIFICA_SET_MEMORY_REGION, 0x4000_0000 | (32 << 16) | 0xaf10);
 }
 
+/// One root's tracking sets, for the shadow tests.
+#[derive(Default)]
+struct Track {
+    protected: std::collections::BTreeSet<u64>,
+    writable: std::collections::BTreeSet<u64>,
+    exempt: std::collections::BTreeSet<u64>,
+}
+
+impl shadow::Tracker for Track {
+    fn writable(&self, gfn: u64) -> bool {
+        self.writable.contains(&gfn)
+    }
+    fn protected(&self, gfn: u64) -> bool {
+        self.protected.contains(&gfn)
+    }
+    fn exempt(&self, gfn: u64) -> bool {
+        self.exempt.contains(&gfn)
+    }
+    fn protect(&mut self, gfn: u64) -> bool {
+        self.protected.insert(gfn);
+        true
+    }
+    fn add_writable(&mut self, gfn: u64) -> bool {
+        self.writable.insert(gfn);
+        true
+    }
+}
+
 /// Host-physical address of a guest page in the shadow tests: guest RAM is
 /// the first 16 MiB, placed at a different host address so a mix-up shows.
 fn test_hpa(gpa: u64) -> Option<u64> {
@@ -506,11 +534,12 @@ fn shadow_access(
     la: u64,
     access: Access,
 ) -> Result<u64, Fault> {
+    let mut track = Track::default();
     for _ in 0..3 {
         if let Some(hpa) = shadow::translate(t, root, format, la, access) {
             return Ok(hpa);
         }
-        match shadow::fault(t, root, format, m, st, la, access, test_hpa) {
+        match shadow::fault(t, root, format, m, st, la, access, test_hpa, &mut track) {
             Fault::Mapped { .. } => continue,
             other => return Err(other),
         }
@@ -590,8 +619,8 @@ fn shadow_invlpg_of_a_large_page_drops_all_of_it() {
     let st = long_mode();
     let (mut t, root) = fake_tables(100);
     let r = Access::default();
-    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x20_0000, r, test_hpa), Fault::Mapped { guest_page: 2 << 20 });
-    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x3f_f000, r, test_hpa), Fault::Mapped { .. }));
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x20_0000, r, test_hpa, &mut Track::default()), Fault::Mapped { guest_page: 2 << 20 });
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x3f_f000, r, test_hpa, &mut Track::default()), Fault::Mapped { .. }));
     // The guest moves the large page and invalidates one address in it.
     m.write64(0x3000 + 8, 0x60_0000 | P | RW | US | PS | D);
     shadow::invalidate(&mut t, root, Format::Long4, 0x20_0000, 2 << 20);
@@ -600,11 +629,43 @@ fn shadow_invlpg_of_a_large_page_drops_all_of_it() {
 }
 
 #[test]
+fn shadow_write_protects_guest_page_tables() {
+    let m = FakeMem::new(16 << 20);
+    m.write64(0x1000, 0x2000 | P | RW | US);
+    m.write64(0x2000, 0x3000 | P | RW | US);
+    m.write64(0x3000, 0x4000 | P | RW | US);
+    m.write64(0x4000, 0x4000 | P | RW | D); // linear 0 maps the page table itself
+    m.write64(0x4000 + 8, 0x9000 | P | RW | D);
+    let st = long_mode();
+    let (mut t, root) = fake_tables(100);
+    let mut track = Track::default();
+    let w = Access { write: true, ..Default::default() };
+    // Data is writable; the walk protected the four tables.
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, w, test_hpa, &mut track), Fault::Mapped { .. }));
+    assert_eq!(track.protected.iter().copied().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert!(track.writable.contains(&9));
+    // The page table, mapped at linear 0, is read-only, and a write to it
+    // is reported as a page-table write.
+    let r = Access::default();
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, r, test_hpa, &mut track), Fault::Mapped { .. }));
+    assert_eq!(shadow::translate(&t, root, Format::Long4, 0, w), None);
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, w, test_hpa, &mut track), Fault::PageTableWrite(4));
+    // Once the stale root exempts it, the write goes through.
+    track.exempt.insert(4);
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, w, test_hpa, &mut track), Fault::Mapped { .. }));
+    // A page mapped writable cannot silently become a page table: the walk
+    // through it asks for every root to go.
+    let mut fresh = Track::default();
+    fresh.writable.insert(3);
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, r, test_hpa, &mut fresh), Fault::MustDropAll);
+}
+
+#[test]
 fn shadow_runs_out_of_tables_without_mapping_anything() {
     let m = FakeMem::new(16 << 20);
     let st = PagingState { cr0: 1, ..Default::default() };
     let (mut t, root) = fake_tables(1);
-    assert_eq!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x1000, Access::default(), test_hpa), Fault::NoMemory);
+    assert_eq!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x1000, Access::default(), test_hpa, &mut Track::default()), Fault::NoMemory);
 }
 
 proptest! {

@@ -380,9 +380,19 @@ impl TestVm {
 
     /// Like [`with_ram`](Self::with_ram) in paging mode `paging` (a
     /// `PACIFICA_PAGING_*` value) whatever the environment says.
-    pub fn with_paging(mode: Mode, image: &[u8], entry: u64, ram: usize, paging: u64) -> Result<Self, Failure> {
+    pub fn with_paging(
+        mode: Mode,
+        image: &[u8],
+        entry: u64,
+        ram: usize,
+        paging: u64,
+    ) -> Result<Self, Failure> {
         let sys = System::open().context("opening /dev/pacifica")?;
-        let name = if paging == uapi::PACIFICA_PAGING_SHADOW { "shadow" } else { "NPT" };
+        let name = if paging == uapi::PACIFICA_PAGING_SHADOW {
+            "shadow"
+        } else {
+            "NPT"
+        };
         let vm = sys
             .create_vm(paging)
             .context(format_args!("PACIFICA_CREATE_VM ({name})"))?;

@@ -14,14 +14,16 @@ use std::thread;
 use std::time::Duration;
 
 use pacifica_selftests::guest::{describe_exit, module_info};
-use pacifica_selftests::sys::Exit;
 use pacifica_selftests::guests::{lcg, shadow};
 use pacifica_selftests::layout::{DATA_BASE, PORT_TEST, RAM_SIZE, STACK_TOP};
+use pacifica_selftests::sys::Exit;
 use pacifica_selftests::uapi::{
-    PACIFICA_PAGING_NPT, PACIFICA_PAGING_SHADOW, PACIFICA_STAT_CR, PACIFICA_STAT_INVLPG, PACIFICA_STAT_PF,
-    PACIFICA_STAT_USER_EXITS,
+    PACIFICA_PAGING_NPT, PACIFICA_PAGING_SHADOW, PACIFICA_STAT_CR, PACIFICA_STAT_INVLPG,
+    PACIFICA_STAT_PF, PACIFICA_STAT_USER_EXITS,
 };
-use pacifica_selftests::{diag, ensure, ensure_eq, fail, tap, test, Failure, Flow, Mode, TestResult, TestVm};
+use pacifica_selftests::{
+    diag, ensure, ensure_eq, fail, tap, test, Failure, Flow, Mode, TestResult, TestVm,
+};
 
 /// What the module lets one vCPU's shadow tables grow to (`SHADOW_PAGES_MAX`
 /// in rust/mm/shadow_mmu.rs).
@@ -33,13 +35,31 @@ const ALIAS_RAM: usize = 64 << 20;
 /// Runs `pt_switch64` in `paging` mode and returns its exit counters
 /// (#PF, CR, INVLPG).
 fn pt_switch(paging: u64) -> Result<[u64; 3], Failure> {
-    let mut vm = TestVm::with_paging(Mode::Long64, shadow::IMAGE, shadow::PT_SWITCH64, RAM_SIZE as usize, paging)?;
+    let mut vm = TestVm::with_paging(
+        Mode::Long64,
+        shadow::IMAGE,
+        shadow::PT_SWITCH64,
+        RAM_SIZE as usize,
+        paging,
+    )?;
     vm.run_to_hlt()?;
     ensure_eq!(vm.read_u64(DATA_BASE)?, 1, "last value the guest stored");
-    ensure_eq!(vm.read_u64(DATA_BASE + 8)?, 0x2000, "the guest's CR3 at the end");
-    ensure_eq!(vm.stat(PACIFICA_STAT_USER_EXITS)?, 1, "exits to userspace (the HLT)");
+    ensure_eq!(
+        vm.read_u64(DATA_BASE + 8)?,
+        0x2000,
+        "the guest's CR3 at the end"
+    );
+    ensure_eq!(
+        vm.stat(PACIFICA_STAT_USER_EXITS)?,
+        1,
+        "exits to userspace (the HLT)"
+    );
     vm.ensure_no_exceptions()?;
-    Ok([vm.stat(PACIFICA_STAT_PF)?, vm.stat(PACIFICA_STAT_CR)?, vm.stat(PACIFICA_STAT_INVLPG)?])
+    Ok([
+        vm.stat(PACIFICA_STAT_PF)?,
+        vm.stat(PACIFICA_STAT_CR)?,
+        vm.stat(PACIFICA_STAT_INVLPG)?,
+    ])
 }
 
 /// The same guest: no paging exits under NPT, #PF, CR and INVLPG exits
@@ -51,7 +71,11 @@ fn paging_exits_only_under_shadow() -> TestResult {
     ensure_eq!(npt, [0, 0, 0], "paging exits under NPT");
     ensure!(sh[0] > 0, "shadow paging took no #PF exits");
     // Two MOV CR3 per switch, plus the final MOV from CR3.
-    ensure!(sh[1] >= 201, "shadow paging took {} CR exits, expected at least 201", sh[1]);
+    ensure!(
+        sh[1] >= 201,
+        "shadow paging took {} CR exits, expected at least 201",
+        sh[1]
+    );
     ensure_eq!(sh[2], 100, "INVLPG exits under shadow paging");
     Ok(())
 }
@@ -65,7 +89,13 @@ fn alias_value(i: u64, j: u64) -> u64 {
 /// from another thread; returns the highest count seen above the start.
 fn alias_many(paging: u64) -> Result<u64, Failure> {
     let before = module_info()?.pages_allocated;
-    let mut vm = TestVm::with_paging(Mode::Long64, shadow::IMAGE, shadow::ALIAS_MANY64, ALIAS_RAM, paging)?;
+    let mut vm = TestVm::with_paging(
+        Mode::Long64,
+        shadow::IMAGE,
+        shadow::ALIAS_MANY64,
+        ALIAS_RAM,
+        paging,
+    )?;
     let mut sum = 0u64;
     for j in 0..32u64 {
         for i in 1..=128u64 {
@@ -93,7 +123,11 @@ fn alias_many(paging: u64) -> Result<u64, Failure> {
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     result?;
-    ensure_eq!(vm.read_u64(DATA_BASE)?, sum.wrapping_mul(2), "sum over every alias, twice");
+    ensure_eq!(
+        vm.read_u64(DATA_BASE)?,
+        sum.wrapping_mul(2),
+        "sum over every alias, twice"
+    );
     vm.ensure_no_exceptions()?;
     Ok(peak.load(Ordering::Relaxed).saturating_sub(before))
 }
@@ -117,17 +151,29 @@ fn shadow_memory_is_bounded() -> TestResult {
 /// Runs `lcg64` with `seed` to its HLT, checking each value it writes.
 fn run_lcg(paging: u64, seed: u32, barrier: &Barrier) -> TestResult {
     const ROUNDS: u32 = 1000;
-    let mut vm = TestVm::with_paging(Mode::Long64, lcg::IMAGE, lcg::LCG64, RAM_SIZE as usize, paging)?;
+    let mut vm = TestVm::with_paging(
+        Mode::Long64,
+        lcg::IMAGE,
+        lcg::LCG64,
+        RAM_SIZE as usize,
+        paging,
+    )?;
     let mut regs = vm.regs()?;
     regs.rbx = u64::from(seed);
     regs.rcx = u64::from(ROUNDS);
     regs.rdi = DATA_BASE;
     regs.rsp = STACK_TOP;
-    vm.vcpu.set_regs(&regs).map_err(|e| Failure::Fail(format!("SET_REGS: {e}")))?;
+    vm.vcpu
+        .set_regs(&regs)
+        .map_err(|e| Failure::Fail(format!("SET_REGS: {e}")))?;
     barrier.wait();
     let mut x = seed;
     vm.run_until(|exit| match exit {
-        Exit::IoOut { port, size: 4, data } if u64::from(*port) == PORT_TEST => {
+        Exit::IoOut {
+            port,
+            size: 4,
+            data,
+        } if u64::from(*port) == PORT_TEST => {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let got = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
             if got == x {
@@ -146,13 +192,16 @@ fn run_lcg(paging: u64, seed: u32, barrier: &Barrier) -> TestResult {
 /// A nested-paging VM and a shadow-paging VM run at the same time.
 fn npt_and_shadow_at_once() -> TestResult {
     let barrier = Arc::new(Barrier::new(2));
-    let threads: Vec<_> = [(PACIFICA_PAGING_NPT, 0x1357_9bdfu32), (PACIFICA_PAGING_SHADOW, 0x2468_ace0)]
-        .into_iter()
-        .map(|(paging, seed)| {
-            let barrier = barrier.clone();
-            thread::spawn(move || run_lcg(paging, seed, &barrier))
-        })
-        .collect();
+    let threads: Vec<_> = [
+        (PACIFICA_PAGING_NPT, 0x1357_9bdfu32),
+        (PACIFICA_PAGING_SHADOW, 0x2468_ace0),
+    ]
+    .into_iter()
+    .map(|(paging, seed)| {
+        let barrier = barrier.clone();
+        thread::spawn(move || run_lcg(paging, seed, &barrier))
+    })
+    .collect();
     let mut failures = Vec::new();
     for (t, name) in threads.into_iter().zip(["NPT", "shadow"]) {
         match t.join() {
