@@ -13,7 +13,7 @@ use crate::hw::svm::{
 };
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
 use crate::mm::pages::HwPages;
-use crate::mm::shadow_mmu::ShadowMmu;
+use crate::mm::shadow_mmu::{GuestCrs, ShadowMmu};
 use crate::vm::Paging;
 use crate::shim::{self, FpuSection, IrqsOff};
 use crate::svm::ops::{self, FxArea, GuestGprs};
@@ -46,6 +46,12 @@ pub(crate) struct VcpuState {
     pub(crate) shadow: Option<KBox<ShadowMmu>>,
     /// The TLB entries of this vCPU's ASID must go before the next VMRUN.
     flush_tlb: bool,
+    /// The guest's PKRU, when the host uses protection keys.
+    guest_pkru: u32,
+    /// A linear address whose TLB entry must go before the next VMRUN
+    /// (INVLPGA, executed there: only then is the CPU, and so the ASID,
+    /// certain).
+    invlpga: Option<u64>,
     pub(crate) stats: [u64; 32],
     /// Guest RIP when the exit being handled happened.
     pub(crate) exit_rip: u64,
@@ -162,16 +168,6 @@ impl VcpuState {
         s.efer = efer;
     }
 
-    /// Rebuilds the shadow tables from scratch (a new address space or
-    /// paging mode) and flushes the TLB.
-    pub(crate) fn shadow_reset(&mut self) -> Result {
-        if let Some(m) = &mut self.shadow {
-            m.reset()?;
-            self.shadow_rebuilt();
-        }
-        Ok(())
-    }
-
     /// The shadow MMU got a new root, or dropped entries: the VMCB must use
     /// the current root, and the TLB must forget what the old entries said
     /// (their tables may be freed).
@@ -180,12 +176,40 @@ impl VcpuState {
         self.load_shadow_regs();
     }
 
-    /// Queues an exception for the next VMRUN (APM 15.20).
-    pub(crate) fn inject(&mut self, e: Exception) {
+    /// Asks for the TLB entry of `la` to be dropped before the next VMRUN.
+    pub(crate) fn flush_tlb_entry(&mut self, la: u64) {
+        if self.invlpga.replace(la).is_some() {
+            self.flush_tlb = true;
+        }
+    }
+
+    /// Queues an exception for the next VMRUN (APM 15.20). If the exit
+    /// interrupted the delivery of another exception (re-queued from
+    /// EXITINTINFO), the two combine as the processor would combine them
+    /// (APM Vol. 2, 8.2.9): a contributory exception or #PF during #PF, or
+    /// a contributory one during a contributory one, is a double fault; any
+    /// exception during a double fault shuts the guest down. Returns false
+    /// in that last case: the caller reports a shutdown.
+    pub(crate) fn inject(&mut self, e: Exception) -> bool {
+        let pending = self.vmcb().control.event_inj;
+        let mut e = e;
+        if pending & event::VALID != 0 && pending & (7 << event::TYPE_SHIFT) == event::TYPE_EXEPT {
+            let first = (pending & event::VECTOR_MASK) as u8;
+            let contributory = |v: u8| matches!(v, 0 | 10 | 11 | 12 | 13);
+            if first == vector::DF {
+                return false;
+            }
+            if (first == vector::PF && (e.vector == vector::PF || contributory(e.vector)))
+                || (contributory(first) && contributory(e.vector))
+            {
+                e = Exception { vector: vector::DF, error_code: Some(0) };
+            }
+        }
         let (inj, err) = e.event_inj();
         let c = &mut self.vmcb().control;
         c.event_inj = inj;
         c.event_inj_err = err;
+        true
     }
 
     /// Counts one event of `PACIFICA_STAT_*` kind `stat`.
@@ -263,6 +287,8 @@ impl Vcpu {
             pending: Pending::None,
             shadow,
             flush_tlb: false,
+            invlpga: None,
+            guest_pkru: 0,
             stats: [0; 32],
             exit_rip: 0,
             unverified: true,
@@ -300,18 +326,35 @@ impl Vcpu {
         unsafe { self.run_ptr().write_volatile(*run) }
     }
 
-    /// The I/O data area of the run page.
-    pub(crate) fn io_data(&self) -> &mut [u8] {
-        // SAFETY: the area lies inside the page (checked in uapi.rs).
-        // Userspace may write it concurrently, which can only change the
-        // bytes, never make them invalid; the vCPU mutex, held by every
-        // caller, keeps kernel users apart.
-        unsafe {
-            core::slice::from_raw_parts_mut(
-                self.run_page.va().add(uapi::PACIFICA_RUN_IO_DATA_OFFSET),
-                uapi::PACIFICA_RUN_IO_DATA_SIZE,
-            )
+    /// Copies `out.len()` bytes from offset `at` of the run page's I/O
+    /// data area (truncated to the area).
+    pub(crate) fn io_read(&self, at: usize, out: &mut [u8]) {
+        let area = self.io_area(at, out.len());
+        for (i, b) in out.iter_mut().take(area.1).enumerate() {
+            // SAFETY: `io_area` keeps `area.0 + i` inside our page. Userspace
+            // may write the byte concurrently; a volatile read of a `u8` is
+            // valid whatever it holds.
+            *b = unsafe { area.0.add(i).read_volatile() };
         }
+    }
+
+    /// Copies `data` to offset `at` of the run page's I/O data area
+    /// (truncated to the area).
+    pub(crate) fn io_write(&self, at: usize, data: &[u8]) {
+        let area = self.io_area(at, data.len());
+        for (i, &b) in data.iter().take(area.1).enumerate() {
+            // SAFETY: as in `io_read`, for a write.
+            unsafe { area.0.add(i).write_volatile(b) };
+        }
+    }
+
+    /// The address of offset `at` of the I/O data area and how many of
+    /// `len` bytes from there fit in it.
+    fn io_area(&self, at: usize, len: usize) -> (*mut u8, usize) {
+        let at = at.min(uapi::PACIFICA_RUN_IO_DATA_SIZE);
+        let fit = len.min(uapi::PACIFICA_RUN_IO_DATA_SIZE - at);
+        // The area lies inside the page (checked in uapi.rs), `at` inside it.
+        (self.run_page.va().wrapping_add(uapi::PACIFICA_RUN_IO_DATA_OFFSET + at), fit)
     }
 
     /// `PACIFICA_GET_REGS`.
@@ -376,6 +419,13 @@ impl Vcpu {
             return Err(EINVAL);
         }
         let mut st = self.state.lock();
+        // Until this call succeeds the vCPU cannot run: a failure below must
+        // not leave a half-written state behind that RUN would enter.
+        st.sregs_set = false;
+        if let Some(m) = &mut st.shadow {
+            m.crs = GuestCrs { cr0: r.cr0, cr3: r.cr3, cr4: r.cr4, efer: r.efer };
+            m.reset()?;
+        }
         let v = st.vmcb();
         let s = &mut v.save;
         s.cs = seg_to_vmcb(&r.cs);
@@ -396,13 +446,9 @@ impl Vcpu {
         // The CPL is SS.DPL in protected mode and 0 in real mode.
         s.cpl = if r.cr0 & 1 != 0 { ((r.ss.attrib >> 5) & 3) as u8 } else { 0 };
         v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
-        if let Some(m) = &mut st.shadow {
-            m.crs.cr0 = r.cr0;
-            m.crs.cr3 = r.cr3;
-            m.crs.cr4 = r.cr4;
-            m.crs.efer = r.efer;
-            st.shadow_reset()?;
-        }
+        // Under shadow paging the hardware gets the shadow MMU's registers,
+        // never the guest's.
+        st.shadow_rebuilt();
         st.sregs_set = true;
         st.unverified = true;
         Ok(())
@@ -465,6 +511,7 @@ impl Vcpu {
         if st.flush_tlb && by_asid {
             st.vmcb().control.tlb_ctl = tlb_ctl::FLUSH_ASID;
         }
+        let invlpga = st.invlpga.take();
         if st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() || (st.flush_tlb && !by_asid) {
             let (asid, generation, flush) = pc.new_asid(g.cpus.info.nr_asids);
             st.last_cpu = Some(cpu);
@@ -474,6 +521,13 @@ impl Vcpu {
             if flush {
                 c.tlb_ctl = tlb_ctl::FLUSH_ALL_ASID;
             }
+        } else if let Some(la) = invlpga {
+            // The ASID is this CPU's and stays in use: drop the one entry.
+            // (A fresh ASID above has no entries to drop.)
+            let asid = st.vmcb().control.asid;
+            // SAFETY: SVM is on on this CPU (checked above) and preemption
+            // is off, so `asid` is this CPU's; INVLPGA only drops entries.
+            unsafe { ops::invlpga(la, asid) };
         }
         st.flush_tlb = false;
         let vmcb_pa = st.vmcb.pa();
@@ -482,6 +536,19 @@ impl Vcpu {
         }
         {
             let _irqs = IrqsOff::new();
+            // VMRUN does not switch PKRU: a guest that sets CR4.PKE could
+            // otherwise leave its protection keys on the VMM's user pages.
+            let host_pkru = if g.cpus.info.host_pku {
+                // SAFETY: the host has CR4.PKE (OSPKE).
+                let host = unsafe { ops::rdpkru() };
+                if host != st.guest_pkru {
+                    // SAFETY: as above; no user memory is touched before VMRUN.
+                    unsafe { ops::wrpkru(st.guest_pkru) };
+                }
+                Some(host)
+            } else {
+                None
+            };
             // SAFETY: SVM is enabled on this CPU (checked above) and
             // preemption is off, so it stays this CPU; GIF is cleared before
             // and set after the world switch, and the VMCB and host save
@@ -493,6 +560,16 @@ impl Vcpu {
                 ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.gprs);
                 ops::fxsave(&mut st.fx);
                 ops::stgi();
+            }
+            if let Some(host) = host_pkru {
+                // SAFETY: the host has CR4.PKE (OSPKE); nothing between the
+                // world switch and here touched user memory.
+                unsafe {
+                    st.guest_pkru = ops::rdpkru();
+                    if st.guest_pkru != host {
+                        ops::wrpkru(host);
+                    }
+                }
             }
             shim::restore_host_debugregs();
         }

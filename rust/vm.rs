@@ -58,6 +58,11 @@ impl Vm {
         self.mem.lock().add(r)
     }
 
+    /// How many vCPUs were created.
+    pub(crate) fn nr_vcpus(&self) -> u32 {
+        self.vcpu_ids.load(Ordering::Acquire).count_ones()
+    }
+
     /// `PACIFICA_CREATE_VCPU`: reserves `id` and builds the vCPU.
     pub(crate) fn create_vcpu(self: &Arc<Self>, id: u64) -> Result<Arc<Vcpu>> {
         if id >= u64::from(uapi::PACIFICA_MAX_VCPUS) {

@@ -4,13 +4,12 @@
 //! INVLPG. Without decode assists the instruction is decoded here (MOV
 //! to/from CR0/CR3/CR4, CLTS, LMSW, SMSW).
 
-use super::{advance, fetch_insn, internal_error, mmio, operand_linear_address, Flow};
+use super::{advance, exception, fetch_insn, internal_error, mmio, operand_linear_address, Flow};
 use crate::emulate::insn::{Op, Opcode};
 use crate::emulate::walk::{pf, Access};
 use crate::hw::svm::{int_ctl, npf, Exception};
 use crate::mm::shadow::Fault;
-use crate::mm::shadow_mmu::Refused;
-use crate::svm::ops;
+use crate::mm::shadow_mmu::{Refused, ShadowMmu};
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
 
@@ -34,7 +33,7 @@ pub(super) fn access(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
                 3 => crs.cr3,
                 4 => crs.cr4,
                 8 => u64::from(st.vmcb().control.int_ctl & int_ctl::V_TPR_MASK),
-                _ => return undefined(st),
+                _ => return undefined(vcpu, st),
             };
             st.set_gpr(gpr, width(v));
             Ok(())
@@ -43,9 +42,9 @@ pub(super) fn access(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             let v = width(st.gpr(gpr));
             match cr {
                 0 => set_cr0(st, v),
-                3 => set_cr3(st, v),
+                3 => set_cr3(vcpu, st, v),
                 4 => set_cr4(st, v),
-                _ => return undefined(st),
+                _ => return undefined(vcpu, st),
             }
         }
         Op::Other(Opcode::Clts) => set_cr0(st, crs.cr0 & !(1 << 3)),
@@ -68,56 +67,55 @@ pub(super) fn access(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         }
         Err(Refused) => {
             st.count(uapi::PACIFICA_STAT_GP);
-            st.inject(Exception::GP0);
-            Flow::Continue
+            exception(vcpu, st, Exception::GP0)
         }
     }
 }
 
-fn undefined(st: &mut VcpuState) -> Flow {
+fn undefined(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.count(uapi::PACIFICA_STAT_UD);
-    st.inject(Exception::UD);
-    Flow::Continue
+    exception(vcpu, st, Exception::UD)
 }
 
-/// Applies a change of the shadow MMU's registers to the hardware, and
-/// rebuilds the shadow tables when `rebuild` says the translation changed.
-fn commit(st: &mut VcpuState, rebuild: bool) -> Result<(), Refused> {
-    if rebuild {
-        // Out of memory for a new root: refuse the write, which leaves the
-        // guest where it was and the host intact.
-        st.shadow_reset().map_err(|_| Refused)?;
+/// Applies a change of the shadow MMU's paging registers: `change` returns
+/// whether the shadow tables must be rebuilt. If the change is refused, or
+/// the rebuild runs out of memory (then the guest gets #GP, and the host
+/// stays intact), the guest's registers are put back as they were.
+fn change_crs(
+    st: &mut VcpuState,
+    change: impl FnOnce(&mut ShadowMmu) -> Result<bool, Refused>,
+) -> Result<(), Refused> {
+    let m = st.shadow.as_mut().ok_or(Refused)?;
+    let saved = m.crs;
+    let result = change(m).and_then(|rebuild| if rebuild { m.reset().map_err(|_| Refused) } else { Ok(()) });
+    if result.is_err() {
+        m.crs = saved;
+        return result;
     }
-    st.load_shadow_regs();
-    Ok(())
-}
-
-fn set_cr0(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
-    let rebuild = st.shadow.as_mut().ok_or(Refused)?.set_cr0(v)?;
-    commit(st, rebuild)
-}
-
-fn set_cr3(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
-    st.shadow.as_mut().ok_or(Refused)?.set_cr3(v)?;
-    // Another address space's shadow tables (cached or new); the TLB must
-    // forget the old one's translations, as MOV CR3 does.
     st.shadow_rebuilt();
     Ok(())
 }
 
+fn set_cr0(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
+    change_crs(st, |m| m.set_cr0(v))
+}
+
+fn set_cr3(vcpu: &Vcpu, st: &mut VcpuState, v: u64) -> Result<(), Refused> {
+    // Another address space's shadow tables (cached or new); the TLB must
+    // forget the old one's translations, as MOV CR3 does.
+    let cache = ShadowMmu::caching_allowed(vcpu.vm.nr_vcpus());
+    change_crs(st, |m| m.set_cr3(v, cache).map(|()| false))
+}
+
 fn set_cr4(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
-    let rebuild = st.shadow.as_mut().ok_or(Refused)?.set_cr4(v)?;
-    commit(st, rebuild)
+    change_crs(st, |m| m.set_cr4(v))
 }
 
 /// WRMSR EFER under shadow paging, already validated by the MSR policy.
 pub(super) fn set_efer(st: &mut VcpuState, v: u64) {
-    if let Some(m) = st.shadow.as_mut() {
-        let rebuild = m.set_efer(v);
-        // Out of memory leaves the old tables, which still translate as
-        // the guest last allowed.
-        let _ = commit(st, rebuild);
-    }
+    // Out of memory for new tables leaves EFER as it was; the guest's
+    // WRMSR then has no effect, which is the best the host can offer.
+    let _ = change_crs(st, |m| Ok(m.set_efer(v)));
 }
 
 /// A page fault in the guest under shadow paging: a missing or too strict
@@ -155,16 +153,12 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
             // The fault already dropped the stale TLB entry for `la`, but a
             // protection upgrade must not meet a cached old one: drop it
             // explicitly in this vCPU's ASID.
-            let asid = st.vmcb().control.asid;
-            // SAFETY: SVM is on for every online CPU while a vCPU exists;
-            // INVLPGA only drops TLB entries.
-            unsafe { ops::invlpga(la, asid) };
+            st.flush_tlb_entry(la);
             Flow::Continue
         }
         Fault::Guest(code) => {
             st.vmcb().save.cr2 = la;
-            st.inject(Exception::page_fault(code));
-            Flow::Continue
+            exception(vcpu, st, Exception::page_fault(code))
         }
         Fault::Mmio(gpa) => {
             let fetch = if access.fetch { npf::FETCH } else { 0 };
@@ -200,10 +194,7 @@ pub(super) fn invlpg(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         // TLB rather than page by page.
         st.shadow_rebuilt();
     } else {
-        let asid = st.vmcb().control.asid;
-        // SAFETY: SVM is on for every online CPU while a vCPU exists;
-        // INVLPGA only drops TLB entries.
-        unsafe { ops::invlpga(la, asid) };
+        st.flush_tlb_entry(la);
     }
     advance(st, i.len);
     Flow::Continue

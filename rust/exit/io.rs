@@ -58,7 +58,7 @@ pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, info: u64, next_rip: u64) 
         st.pending = Pending::In { size };
     } else {
         let rax = st.vmcb().save.rax.to_le_bytes();
-        vcpu.io_data()[..usize::from(size)].copy_from_slice(&rax[..usize::from(size)]);
+        vcpu.io_write(0, &rax[..usize::from(size)]);
     }
     let flow = io_exit(vcpu, st, direction, size, port, 1);
     // IN's result lands at the next run; RIP can move now either way.
@@ -161,11 +161,12 @@ fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, nex
         let la = element_la(st, &op, index_reg, k);
         match walk(vcpu, st, la, access) {
             Ok(gpa) if !input => {
-                let at = k as usize * usize::from(size);
-                let buf = &mut vcpu.io_data()[at..at + usize::from(size)];
+                let mut buf = [0u8; 4];
+                let buf = &mut buf[..usize::from(size)];
                 if !vcpu.vm.mem.lock().read(gpa, buf) {
                     return super::internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
                 }
+                vcpu.io_write(k as usize * usize::from(size), buf);
             }
             Ok(_) => {}
             Err(e) if k == 0 => return fault(vcpu, st, la, e),
@@ -193,11 +194,16 @@ pub(super) fn complete_string_in(vcpu: &Vcpu, st: &mut VcpuState, op: StringOp) 
         let la = element_la(st, &op, RDI, k);
         let at = k as usize * usize::from(op.size);
         let mut buf = [0u8; 4];
-        buf[..usize::from(op.size)].copy_from_slice(&vcpu.io_data()[at..at + usize::from(op.size)]);
+        vcpu.io_read(at, &mut buf[..usize::from(op.size)]);
         // Translated successfully at the exit; the guest cannot have run
         // since, so this only fails if another vCPU changed the tables.
         if let Ok(gpa) = walk(vcpu, st, la, access) {
             vcpu.vm.mem.lock().write(gpa, &buf[..usize::from(op.size)]);
+            // An element may straddle two pages.
+            if let Some(m) = st.shadow.as_mut() {
+                m.module_wrote(gpa >> 12);
+                m.module_wrote((gpa + u64::from(op.size) - 1) >> 12);
+            }
         }
     }
     advance_string(st, &op, RDI);

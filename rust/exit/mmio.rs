@@ -8,7 +8,7 @@
 
 use super::{advance, fetch_insn, internal_error, user_exit, Flow, Pending};
 use crate::emulate::insn::{self, Extend, Gpr, Op};
-use crate::hw::svm::npf;
+use crate::hw::svm::{event, npf};
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
 
@@ -24,6 +24,11 @@ pub(crate) struct Load {
 
 /// Handles a nested page fault at `gpa` with NPF error code `error`.
 pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, gpa: u64, error: u64) -> Flow {
+    // An exit while an event was being delivered (its IDT entry or stack in
+    // MMIO) is no MOV to emulate.
+    if st.vmcb().control.exit_int_info & event::VALID != 0 {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+    }
     // A fault on RAM, or on the guest's own page tables, or an instruction
     // fetch from MMIO, is nothing a MOV emulator can serve.
     if error & (npf::FETCH | npf::GUEST_PAGE_TABLE) != 0 || vcpu.vm.mem.lock().is_ram(gpa) {

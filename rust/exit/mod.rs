@@ -132,8 +132,7 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         }
         Exit::Undefined => {
             st.count(uapi::PACIFICA_STAT_UD);
-            st.inject(Exception::UD);
-            Flow::Continue
+            exception(vcpu, st, Exception::UD)
         }
         Exit::Invd => {
             st.count(uapi::PACIFICA_STAT_OTHER);
@@ -163,7 +162,7 @@ pub(crate) fn complete_pending(vcpu: &Vcpu, st: &mut VcpuState) {
         Pending::None => {}
         Pending::In { size } => {
             let mut b = [0u8; 8];
-            b[..usize::from(size)].copy_from_slice(&vcpu.io_data()[..usize::from(size)]);
+            vcpu.io_read(0, &mut b[..usize::from(size)]);
             st.merge_gpr(insn::Gpr { index: 0, high_byte: false }, u64::from_le_bytes(b), size);
         }
         Pending::StringIn(op) => io::complete_string_in(vcpu, st, op),
@@ -176,6 +175,17 @@ pub(crate) fn complete_pending(vcpu: &Vcpu, st: &mut VcpuState) {
             st.vmcb().save.rax = ret;
         }
     }
+}
+
+/// Gives the guest an exception; a fault while a double fault was being
+/// delivered shuts it down instead, as on real hardware.
+fn exception(vcpu: &Vcpu, st: &mut VcpuState, e: Exception) -> Flow {
+    if st.inject(e) {
+        return Flow::Continue;
+    }
+    st.count(uapi::PACIFICA_STAT_SHUTDOWN);
+    user_exit(vcpu, st, uapi::PACIFICA_EXIT_SHUTDOWN, uapi::ExitData { pad: [0; 256] });
+    Flow::Stop
 }
 
 /// Fills the run page for an exit to userspace.
@@ -220,8 +230,7 @@ fn fault(vcpu: &Vcpu, st: &mut VcpuState, la: u64, e: WalkError) -> Flow {
     match e {
         WalkError::PageFault(code) => {
             st.vmcb().save.cr2 = la;
-            st.inject(Exception::page_fault(code));
-            Flow::Continue
+            exception(vcpu, st, Exception::page_fault(code))
         }
         WalkError::TableNotInRam(_) => internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
     }

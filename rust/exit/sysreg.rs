@@ -3,7 +3,7 @@
 //! CPUID, RDMSR/WRMSR and VMMCALL: answered in the kernel, by the policies
 //! in `policy/`.
 
-use super::{skip, user_exit, Flow, Pending};
+use super::{exception, skip, user_exit, Flow, Pending};
 use crate::emulate::insn::Opcode;
 use crate::hw::svm::Exception;
 use crate::policy::{cpuid, msr};
@@ -63,8 +63,7 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     };
     let Some(read) = result else {
         st.count(uapi::PACIFICA_STAT_GP);
-        st.inject(Exception::GP0);
-        return Flow::Continue;
+        return exception(vcpu, st, Exception::GP0);
     };
     let opcode = if write { Opcode::Wrmsr } else { Opcode::Rdmsr };
     if let Err(f) = skip(vcpu, st, opcode) {

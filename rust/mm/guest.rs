@@ -43,6 +43,9 @@ impl Drop for Region {
 /// A VM's memory: its regions and the nested page tables mapping them.
 pub(crate) struct GuestMemory {
     regions: KVec<Region>,
+    /// Regions whose mapping failed half-way: a running vCPU may still hold
+    /// a TLB entry for a page of them, so they stay pinned until the VM goes.
+    retired: KVec<Region>,
     tables: TablePages,
     /// Physical address of the top-level table (the VMCB's `nested_cr3`).
     pub(crate) npt_root: u64,
@@ -78,12 +81,17 @@ impl GuestMemory {
     /// Empty memory with an empty top-level table.
     pub(crate) fn new() -> Result<Self> {
         let (tables, npt_root) = TablePages::new(false, usize::MAX)?;
-        Ok(GuestMemory { regions: KVec::new(), tables, npt_root })
+        Ok(GuestMemory { regions: KVec::new(), retired: KVec::new(), tables, npt_root })
     }
 
     /// Pins and maps a new region (`PACIFICA_SET_MEMORY_REGION`).
     pub(crate) fn add(&mut self, r: &uapi::MemoryRegion) -> Result {
         check_region(r, &self.regions)?;
+        // Room for the region wherever it ends up, before anything is
+        // pinned or mapped: a push that fails after mapping would unpin
+        // pages the nested page tables point at.
+        self.regions.reserve(1, GFP_KERNEL)?;
+        self.retired.reserve(1, GFP_KERNEL)?;
         let n = (r.memory_size / PAGE_SIZE) as usize;
         let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
         pages.extend_with(n, core::ptr::null_mut(), GFP_KERNEL)?;
@@ -96,17 +104,20 @@ impl GuestMemory {
             unsafe { shim::page_to_phys(region.pages[i]) }
         };
         // The overlap check above means the range is unmapped; a failure
-        // here is an allocation failure. Tables allocated so far stay (they
-        // are freed with the VM) but no leaf points at the unpinned pages,
-        // because the leaves written so far are cleared again.
+        // here is an allocation failure. The leaves written so far are
+        // cleared again, and the pages stay pinned (retired) because
+        // another vCPU may have cached a translation to one of them.
         if let Err(e) = npt::map_range(&mut self.tables, self.npt_root, r.guest_phys_addr, n, hpa) {
             self.unmap_partial(r.guest_phys_addr, n);
+            // Cannot fail: room was reserved above.
+            let _ = self.retired.push(region, GFP_KERNEL);
             return Err(match e {
                 npt::MapError::NoMemory => ENOMEM,
                 _ => EEXIST,
             });
         }
-        self.regions.push(region, GFP_KERNEL)?;
+        // Cannot fail: room was reserved above.
+        let _ = self.regions.push(region, GFP_KERNEL);
         Ok(())
     }
 

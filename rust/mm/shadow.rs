@@ -220,10 +220,12 @@ pub fn fault(
 /// page drops the whole page). A span beyond 4 KiB unlinks whole shadow
 /// page tables, which stay allocated until the next reset.
 pub fn invalidate(t: &mut impl Tables, root: u64, format: Format, la: u64, span: u64) {
-    let start = la & !(span.max(4096) - 1);
-    let mut chunk = start;
-    while chunk < start + span.max(4096) {
-        let leaf_level = if span > 4096 { 2 } else { 1 };
+    let size = span.max(4096);
+    let (leaf_level, step) = if size > 4096 { (2, 2u64 << 20) } else { (1, 4096) };
+    let start = la & !(size - 1);
+    // Counted, not compared with an end address: the range may end at 2^64.
+    for k in 0..size / step {
+        let chunk = start.wrapping_add(k * step);
         let mut table = root;
         let mut present = true;
         for level in (leaf_level + 1..=format.levels()).rev() {
@@ -237,7 +239,6 @@ pub fn invalidate(t: &mut impl Tables, root: u64, format: Format, la: u64, span:
         if present {
             t.write(table, format.index(chunk, leaf_level), 0);
         }
-        chunk += if span > 4096 { 2 << 20 } else { 4096 };
     }
 }
 

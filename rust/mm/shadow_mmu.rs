@@ -355,18 +355,46 @@ impl ShadowMmu {
         Ok((old ^ v) & CR0_PAGING_BITS != 0)
     }
 
-    /// MOV to CR3: a new address space, whose shadow tables may be cached.
-    /// The caller must pass the root on and flush the TLB.
-    pub(crate) fn set_cr3(&mut self, v: u64) -> core::result::Result<(), Refused> {
+    /// MOV to CR3: a new address space, whose shadow tables are cached if
+    /// `cache` (see [`Self::caching_allowed`]), else built afresh. The
+    /// caller must pass the root on and flush the TLB.
+    pub(crate) fn set_cr3(&mut self, v: u64, cache: bool) -> core::result::Result<(), Refused> {
         if self.crs.efer & efer::LMA != 0 && v >> 52 != 0 {
             return Err(Refused);
         }
         self.crs.cr3 = if self.crs.efer & efer::LMA != 0 { v } else { v & 0xffff_ffff };
         // Out of memory for a new root: start over from one empty root.
-        if self.switch_root().is_err() {
+        if !cache || self.switch_root().is_err() {
             self.reset().map_err(|_| Refused)?;
         }
         Ok(())
+    }
+
+    /// Whether roots may be cached across CR3 writes in a VM of `vcpus`
+    /// vCPUs. The write protection is tracked per vCPU, so another vCPU's
+    /// write to a page table would not be seen by this one's cached roots:
+    /// with more than one vCPU, every CR3 write starts afresh.
+    pub(crate) fn caching_allowed(vcpus: u32) -> bool {
+        vcpus <= 1
+    }
+
+    /// The module itself wrote guest page `gfn` (the memory side of INS):
+    /// if it is one of the guest's page tables, roots made from it are
+    /// treated as after a guest write to it.
+    pub(crate) fn module_wrote(&mut self, gfn: u64) {
+        let cur = self.cur;
+        let protected = self.roots.iter().flatten().any(|r| r.protected.contains(gfn));
+        if !protected {
+            return;
+        }
+        for (i, slot) in self.roots.iter_mut().enumerate() {
+            if i != cur && slot.as_ref().is_some_and(|r| r.protected.contains(gfn)) {
+                *slot = None;
+            }
+        }
+        if let Some(r) = self.roots[cur].as_mut() {
+            r.stale = true;
+        }
     }
 
     /// MOV to CR4. Returns whether the shadow tables must be rebuilt.

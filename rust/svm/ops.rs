@@ -86,6 +86,29 @@ pub(crate) unsafe fn invlpga(va: u64, asid: u32) {
     unsafe { asm!("invlpga rax, ecx", in("rax") va, in("ecx") asid, options(nostack)) };
 }
 
+/// Reads PKRU, the protection-key rights of user pages.
+///
+/// # Safety
+///
+/// CR4.PKE must be set (the CPU reports OSPKE).
+pub(crate) unsafe fn rdpkru() -> u32 {
+    let v: u32;
+    // SAFETY: guaranteed by the caller; RDPKRU only reads.
+    unsafe { asm!("rdpkru", in("ecx") 0, out("eax") v, out("edx") _, options(nomem, nostack)) };
+    v
+}
+
+/// Writes PKRU.
+///
+/// # Safety
+///
+/// CR4.PKE must be set, and the value must be what the current context
+/// (host or guest) expects before it next touches user memory.
+pub(crate) unsafe fn wrpkru(v: u32) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("wrpkru", in("eax") v, in("ecx") 0, in("edx") 0, options(nostack)) };
+}
+
 /// Saves the x87/SSE state to `area` (FXSAVE64).
 ///
 /// # Safety

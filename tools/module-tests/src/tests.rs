@@ -259,6 +259,22 @@ fn faults_like_the_processor() {
 }
 
 #[test]
+fn reserved_bits_in_large_pages_and_pdptes_fault() {
+    let m = FakeMem::new(1 << 30);
+    m.write64(0x1000, 0x2000 | P | RW | US);
+    m.write64(0x2000, 0x3000 | P | RW | US);
+    m.write64(0x3000, 0x20_0000 | P | RW | PS | (1 << 13)); // 2 MiB page, bit 13 set
+    m.write64(0x3000 + 8, 0x40_0000 | P | RW | PS | (1 << 12)); // PAT bit: fine
+    let st = long_mode();
+    assert_eq!(walk::translate(&m, &st, 0x1000, Access::default()), Err(WalkError::PageFault(0b1001)));
+    assert_eq!(walk::translate(&m, &st, 0x20_1000, Access::default()), Ok(0x40_1000));
+    // A legacy PAE PDPTE with R/W set.
+    m.write64(0x6000, 0x8000 | P | RW);
+    let pae = PagingState { cr0: PG | 1, cr3: 0x6000, cr4: PAE, efer: 0 };
+    assert_eq!(walk::translate(&m, &pae, 0x1000, Access::default()), Err(WalkError::PageFault(0b1001)));
+}
+
+#[test]
 fn walks_two_level_tables_with_pse_and_pae() {
     let m = FakeMem::new(1 << 30);
     // 32-bit: PDE 1 is a 4 MiB page at 0x800000, PDE 0 points to a table.
@@ -658,6 +674,15 @@ fn shadow_write_protects_guest_page_tables() {
     let mut fresh = Track::default();
     fresh.writable.insert(3);
     assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, r, test_hpa, &mut fresh), Fault::MustDropAll);
+}
+
+#[test]
+fn shadow_invlpg_at_the_top_of_the_address_space() {
+    let (mut t, root) = fake_tables(10);
+    // Found by review: the end of the range overflowed at 2^64.
+    shadow::invalidate(&mut t, root, Format::Long4, u64::MAX - 4095, 4096);
+    shadow::invalidate(&mut t, root, Format::Long4, 0xffff_ffff_ffe0_1000, 2 << 20);
+    shadow::invalidate(&mut t, root, Format::Long4, 0xffff_ffff_ffff_f000, 4 << 20);
 }
 
 #[test]
