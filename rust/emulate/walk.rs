@@ -177,15 +177,15 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
             nx |= wide && e & pte::NX != 0;
         }
         let large = level > 1 && e & pte::PS != 0 && !(levels == 3 && level == 3) && (wide || st.cr4 & CR4_PSE != 0);
-        // Reserved bits (APM Vol. 2, 5.3-5.4): PS in a PML4E, the low
-        // address bits of a large page's frame (the PAT bit, 12, excepted),
-        // and the control bits a legacy PAE PDPTE does not have.
+        // Reserved bits (APM Vol. 2, 5.3-5.4): PS in a PML4E, and the low
+        // address bits of a large page's frame (the PAT bit, 12, excepted).
+        // A legacy PAE PDPTE's control bits are left alone: processors
+        // differ in what they let software and their own walks put there.
         let reserved = match (wide, level, large) {
             (true, 4, true) => true,
             (true, 3, true) => e & 0x3fff_e000 != 0,
             (true, 2, true) => e & 0x001f_e000 != 0,
             (false, 2, true) => e & (1 << 21) != 0,
-            (true, 3, false) if levels == 3 => e & 0x1e6 != 0,
             _ => false,
         };
         if reserved {

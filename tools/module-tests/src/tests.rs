@@ -259,7 +259,7 @@ fn faults_like_the_processor() {
 }
 
 #[test]
-fn reserved_bits_in_large_pages_and_pdptes_fault() {
+fn reserved_bits_in_large_pages_fault() {
     let m = FakeMem::new(1 << 30);
     m.write64(0x1000, 0x2000 | P | RW | US);
     m.write64(0x2000, 0x3000 | P | RW | US);
@@ -268,10 +268,6 @@ fn reserved_bits_in_large_pages_and_pdptes_fault() {
     let st = long_mode();
     assert_eq!(walk::translate(&m, &st, 0x1000, Access::default()), Err(WalkError::PageFault(0b1001)));
     assert_eq!(walk::translate(&m, &st, 0x20_1000, Access::default()), Ok(0x40_1000));
-    // A legacy PAE PDPTE with R/W set.
-    m.write64(0x6000, 0x8000 | P | RW);
-    let pae = PagingState { cr0: PG | 1, cr3: 0x6000, cr4: PAE, efer: 0 };
-    assert_eq!(walk::translate(&m, &pae, 0x1000, Access::default()), Err(WalkError::PageFault(0b1001)));
 }
 
 #[test]
