@@ -11,6 +11,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/smp.h>
 #include <asm/debugreg.h>
@@ -130,25 +131,34 @@ void *pac_phys_to_virt(u64 pa)
 	return phys_to_virt(pa);
 }
 
-long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages)
+long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages,
+			struct mm_struct **mm)
 {
 	long done = 0;
+	int ret = account_locked_vm(current->mm, nr, true);
 
+	if (ret)
+		return ret;
 	while (done < nr) {
-		long ret = pin_user_pages_fast(uaddr + done * PAGE_SIZE, nr - done,
+		long got = pin_user_pages_fast(uaddr + done * PAGE_SIZE, nr - done,
 					       FOLL_WRITE | FOLL_LONGTERM, pages + done);
-		if (ret <= 0) {
+		if (got <= 0) {
 			unpin_user_pages(pages, done);
-			return ret ? ret : -EFAULT;
+			account_locked_vm(current->mm, nr, false);
+			return got ? got : -EFAULT;
 		}
-		done += ret;
+		done += got;
 	}
+	mmgrab(current->mm);
+	*mm = current->mm;
 	return done;
 }
 
-void pac_unpin_user_pages(struct page **pages, unsigned long nr)
+void pac_unpin_user_pages(struct page **pages, unsigned long nr, struct mm_struct *mm)
 {
 	unpin_user_pages_dirty_lock(pages, nr, true);
+	account_locked_vm(mm, nr, false);
+	mmdrop(mm);
 }
 
 u64 pac_page_to_phys(struct page *page)

@@ -19,6 +19,7 @@ typedef uint64_t u64;
 #endif
 
 struct page;
+struct mm_struct;
 
 /* What a file created by the module is, as passed to the Rust callbacks. */
 enum pac_fd_kind {
@@ -56,12 +57,18 @@ u64 pac_virt_to_phys(void *va);
 void *pac_phys_to_virt(u64 pa);
 
 /*
- * Pins @nr pages of the caller's memory at @uaddr for long-term writable use.
- * Returns @nr, or a negative errno with nothing left pinned.
+ * Pins @nr pages of the caller's memory at @uaddr for long-term writable use,
+ * charged to the caller's RLIMIT_MEMLOCK like other long-term pins. Returns
+ * @nr and the charged mm (a reference held) in @mm, or a negative errno
+ * (-ENOMEM over the limit) with nothing left pinned or charged.
  */
-long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages);
-/* Unpins pages pinned by pac_pin_user_pages(), marking them dirty. */
-void pac_unpin_user_pages(struct page **pages, unsigned long nr);
+long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages,
+			struct mm_struct **mm);
+/*
+ * Unpins pages pinned by pac_pin_user_pages(), marking them dirty, and
+ * uncharges and releases @mm.
+ */
+void pac_unpin_user_pages(struct page **pages, unsigned long nr, struct mm_struct *mm);
 u64 pac_page_to_phys(struct page *page);
 
 /* Per-CPU bring-up: calls pacifica_cpu_online/offline on every CPU. */

@@ -17,7 +17,7 @@ pub(crate) mod bindings {
     include!("shim_bindings.rs");
 }
 
-pub(crate) use bindings::page;
+pub(crate) use bindings::{mm_struct, page};
 
 /// Returns the id of the CPU this code runs on. Only meaningful while
 /// preemption is off.
@@ -83,26 +83,29 @@ pub(crate) fn cpuhp_remove() {
     unsafe { bindings::pac_cpuhp_remove() }
 }
 
-/// Pins `pages.len()` pages of the current process's memory at `uaddr`.
-pub(crate) fn pin_user_pages(uaddr: u64, pages: &mut [*mut page]) -> kernel::error::Result {
+/// Pins `pages.len()` pages of the current process's memory at `uaddr`,
+/// charged to its RLIMIT_MEMLOCK. Returns the charged mm, which
+/// [`unpin_user_pages`] needs back.
+pub(crate) fn pin_user_pages(uaddr: u64, pages: &mut [*mut page]) -> kernel::error::Result<*mut mm_struct> {
+    let mut mm = core::ptr::null_mut();
     // SAFETY: `pages` has room for `pages.len()` pointers; the C side pins
-    // all or nothing.
-    let ret = unsafe { bindings::pac_pin_user_pages(uaddr, pages.len() as _, pages.as_mut_ptr()) };
+    // and charges all or nothing.
+    let ret = unsafe { bindings::pac_pin_user_pages(uaddr, pages.len() as _, pages.as_mut_ptr(), &mut mm) };
     if ret < 0 {
         return Err(kernel::error::Error::from_errno(ret as i32));
     }
-    Ok(())
+    Ok(mm)
 }
 
-/// Unpins pages pinned by [`pin_user_pages`].
+/// Unpins pages pinned by [`pin_user_pages`] and uncharges `mm`.
 ///
 /// # Safety
 ///
-/// Every pointer in `pages` must come from one successful
-/// [`pin_user_pages`] call and not have been unpinned yet.
-pub(crate) unsafe fn unpin_user_pages(pages: &mut [*mut page]) {
+/// `pages` and `mm` must come from one successful [`pin_user_pages`] call,
+/// not yet undone.
+pub(crate) unsafe fn unpin_user_pages(pages: &mut [*mut page], mm: *mut mm_struct) {
     // SAFETY: guaranteed by the caller.
-    unsafe { bindings::pac_unpin_user_pages(pages.as_mut_ptr(), pages.len() as _) }
+    unsafe { bindings::pac_unpin_user_pages(pages.as_mut_ptr(), pages.len() as _, mm) }
 }
 
 /// Physical address of a pinned page.

@@ -9,7 +9,7 @@ use super::pages::TablePages;
 use crate::emulate::walk::GuestPhys;
 use crate::global;
 use crate::hw::paging::PAGE_SIZE;
-use crate::shim::{self, page};
+use crate::shim::{self, mm_struct, page};
 use crate::uapi;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -19,12 +19,14 @@ use kernel::prelude::*;
 /// # Invariants
 ///
 /// `pages` holds `size / PAGE_SIZE` pages pinned by one
-/// `pin_user_pages` call, unpinned only in `drop`.
+/// `pin_user_pages` call, which charged `mm`; both are undone only in
+/// `drop`.
 struct Region {
     slot: u32,
     gpa: u64,
     size: u64,
     pages: KVVec<*mut page>,
+    mm: *mut mm_struct,
 }
 
 // SAFETY: the page pointers are references to pinned pages, usable from
@@ -35,7 +37,7 @@ impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the pages were pinned once and are
         // unpinned only here.
-        unsafe { shim::unpin_user_pages(&mut self.pages) };
+        unsafe { shim::unpin_user_pages(&mut self.pages, self.mm) };
         global::get().pages_pinned.fetch_sub(self.pages.len() as u64, Ordering::Relaxed);
     }
 }
@@ -95,10 +97,10 @@ impl GuestMemory {
         let n = (r.memory_size / PAGE_SIZE) as usize;
         let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
         pages.extend_with(n, core::ptr::null_mut(), GFP_KERNEL)?;
-        shim::pin_user_pages(r.userspace_addr, &mut pages)?;
+        let mm = shim::pin_user_pages(r.userspace_addr, &mut pages)?;
         global::get().pages_pinned.fetch_add(n as u64, Ordering::Relaxed);
         // INVARIANT: the pages were pinned by one call just above.
-        let region = Region { slot: r.slot, gpa: r.guest_phys_addr, size: r.memory_size, pages };
+        let region = Region { slot: r.slot, gpa: r.guest_phys_addr, size: r.memory_size, pages, mm };
         let hpa = |i: usize| {
             // SAFETY: the region's pages are pinned (type invariant).
             unsafe { shim::page_to_phys(region.pages[i]) }
