@@ -18,6 +18,7 @@ mod vm;
 /// name the architecture, so not every constant has a user yet.
 #[allow(dead_code, unreachable_pub)]
 mod hw {
+    pub(crate) mod cr;
     pub(crate) mod paging;
     pub(crate) mod svm;
     pub(crate) mod vmcb;

@@ -7,6 +7,9 @@
 //! CR0.WP, NX with EFER.NXE, reserved bits, and it sets the accessed and
 //! dirty bits the processor would set. Depends on `core` only.
 
+use crate::hw::cr::{cr0, cr4};
+use crate::hw::svm::efer;
+
 /// Guest-physical memory as the walker sees it.
 pub trait GuestPhys {
     /// Reads the 8 bytes at `gpa` (4 for the 32-bit format, zero-extended
@@ -64,12 +67,12 @@ pub mod pf {
     pub const I: u32 = 1 << 4;
 }
 
-const CR0_PG: u64 = 1 << 31;
-const CR0_WP: u64 = 1 << 16;
-const CR4_PSE: u64 = 1 << 4;
-const CR4_PAE: u64 = 1 << 5;
-const EFER_LMA: u64 = 1 << 10;
-const EFER_NXE: u64 = 1 << 11;
+const CR0_PG: u64 = cr0::PG;
+const CR0_WP: u64 = cr0::WP;
+const CR4_PSE: u64 = cr4::PSE;
+const CR4_PAE: u64 = cr4::PAE;
+const EFER_LMA: u64 = efer::LMA;
+const EFER_NXE: u64 = efer::NXE;
 
 /// Physical-address bits the walker accepts in entries (bits 12-51).
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;

@@ -36,8 +36,8 @@ pub enum Format {
     Pae3,
 }
 
-const EFER_LMA: u64 = 1 << 10;
-const CR0_WP: u64 = 1 << 16;
+const EFER_LMA: u64 = crate::hw::svm::efer::LMA;
+const CR0_WP: u64 = crate::hw::cr::cr0::WP;
 
 impl Format {
     /// The format a guest in paging state `st` needs.

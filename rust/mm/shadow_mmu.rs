@@ -35,18 +35,12 @@ pub(crate) const MAX_ROOTS: usize = 4;
 /// Most guest pages one root may track as protected or writable.
 const TRACKED_MAX: usize = 16384;
 
-const CR0_PE: u64 = 1 << 0;
-const CR0_ET: u64 = 1 << 4;
-const CR0_NW: u64 = 1 << 29;
-const CR0_CD: u64 = 1 << 30;
-const CR0_WP: u64 = 1 << 16;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PSE: u64 = 1 << 4;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_PGE: u64 = 1 << 7;
+use crate::hw::cr::cr0::{CD as CR0_CD, ET as CR0_ET, NW as CR0_NW, PE as CR0_PE, PG as CR0_PG, WP as CR0_WP};
+use crate::hw::cr::cr4::{FSGSBASE as CR4_FSGSBASE, PAE as CR4_PAE, PGE as CR4_PGE, PSE as CR4_PSE};
+
 /// CR4 bits a guest may set under shadow paging: VME PVI TSD DE PSE PAE MCE
-/// PGE PCE OSFXSR OSXMMEXCPT FSGSBASE.
-const CR4_ALLOWED: u64 = 0x7ff | (1 << 16);
+/// PGE PCE OSFXSR OSXMMEXCPT (bits 0-10) and FSGSBASE.
+const CR4_ALLOWED: u64 = 0x7ff | CR4_FSGSBASE;
 /// Changing these changes how linear addresses translate.
 const CR0_PAGING_BITS: u64 = CR0_PG | CR0_PE | CR0_WP;
 const CR4_PAGING_BITS: u64 = CR4_PSE | CR4_PAE | CR4_PGE;

@@ -96,12 +96,12 @@ pub fn is_canonical(v: u64) -> bool {
     ((v as i64) << 16 >> 16) as u64 == v
 }
 
-const EFER_SVME: u64 = 1 << 12;
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
+const EFER_SVME: u64 = crate::hw::svm::efer::SVME;
+const EFER_LME: u64 = crate::hw::svm::efer::LME;
+const EFER_LMA: u64 = crate::hw::svm::efer::LMA;
 /// EFER bits a guest may set: SCE, LME, NXE, FFXSR.
 const EFER_GUEST_BITS: u64 = (1 << 0) | EFER_LME | (1 << 11) | (1 << 14);
-const CR0_PG: u64 = 1 << 31;
+const CR0_PG: u64 = crate::hw::cr::cr0::PG;
 
 fn pat_valid(v: u64) -> bool {
     v.to_le_bytes().iter().all(|&t| matches!(t, 0 | 1 | 4 | 5 | 6 | 7))

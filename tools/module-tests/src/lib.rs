@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../rust/hw/cr.rs"]
+pub mod hw_cr;
 #[path = "../../../rust/hw/paging.rs"]
 pub mod hw_paging;
 #[path = "../../../rust/hw/svm.rs"]
@@ -29,6 +31,7 @@ pub mod mm_shadow;
 pub mod uapi;
 
 pub mod hw {
+    pub use super::hw_cr as cr;
     pub use super::hw_paging as paging;
     pub use super::hw_svm as svm;
     pub use super::hw_vmcb as vmcb;

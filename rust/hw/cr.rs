@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Control-register bits (APM Vol. 2, 3.1). EFER's are in `hw::svm::efer`.
+//! Depends on `core` only.
+
+/// CR0 (APM Vol. 2, 3.1.1).
+pub mod cr0 {
+    pub const PE: u64 = 1 << 0;
+    pub const ET: u64 = 1 << 4;
+    pub const WP: u64 = 1 << 16;
+    pub const NW: u64 = 1 << 29;
+    pub const CD: u64 = 1 << 30;
+    pub const PG: u64 = 1 << 31;
+}
+
+/// CR4 (APM Vol. 2, 3.1.3).
+pub mod cr4 {
+    pub const PSE: u64 = 1 << 4;
+    pub const PAE: u64 = 1 << 5;
+    pub const PGE: u64 = 1 << 7;
+    pub const FSGSBASE: u64 = 1 << 16;
+}
