@@ -18,7 +18,7 @@ TOOLS_OUT  := tools/target/$(TARGET)/release
 KRUST = LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	BINDGEN=$(shell . $(QEMU_DIR)/env.sh && echo $$BINDGEN)
 
-.PHONY: all deps kernel module tools unit l1-inputs run test shell clean
+.PHONY: all deps kernel module tools unit l1-inputs run test shell clean bench
 
 all: module tools
 
@@ -47,13 +47,24 @@ l1-inputs: kernel module tools
 
 run:
 	@$(QEMU_DIR)/run-l1 -- sh -c \
-		'pacifica info && pacifica run --stats /usr/share/pacifica/guests/hello.elf'
+		'pacifica info && echo && \
+		 echo "== hello.elf with nested paging" && \
+		 pacifica run --stats /usr/share/pacifica/guests/hello.elf && echo && \
+		 echo "== hello64.elf with shadow paging" && \
+		 pacifica run --stats --paging shadow /usr/share/pacifica/guests/hello64.elf'
 
 test: deps
 	@$(QEMU_DIR)/test.sh
 
 shell:
 	@$(QEMU_DIR)/run-l1 --interactive
+
+# The nanobenchmarks on pacifica-npt, pacifica-shadow, kvm-npt and
+# kvm-shadow in one boot of L1: bench/results.json, bench/results.md and
+# bench/chart.png (Documentation/benchmarks.rst). BENCH_ARGS go to
+# tools/qemu/bench-l1, e.g. BENCH_ARGS="--scale 0.1 --reps 3".
+bench: deps
+	@$(QEMU_DIR)/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf tools/target rust/shim_bindings.rs
