@@ -27,7 +27,7 @@ struct Guest {
     mode: &'static str,
 }
 
-const GUESTS: [Guest; 5] = [
+const GUESTS: [Guest; 6] = [
     Guest {
         name: "hello.elf",
         source: "hello.S",
@@ -56,6 +56,13 @@ const GUESTS: [Guest; 5] = [
     Guest {
         name: "paging64.elf",
         source: "paging64.S",
+        script: "elf64.ld",
+        mode: "-m64",
+    },
+    // The nanobenchmark guest of `pacifica bench` (Documentation/benchmarks.rst).
+    Guest {
+        name: "bench64.elf",
+        source: "bench64.S",
         script: "elf64.ld",
         mode: "-m64",
     },

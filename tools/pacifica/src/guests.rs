@@ -5,7 +5,8 @@
 //! The same files are copied to `<target dir>/guests/`, from where the
 //! Makefile installs them as `/usr/share/pacifica/guests/hello.elf`,
 //! `hello64.elf` and the paging differential guests `modes.elf`,
-//! `paging32.elf` and `paging64.elf` (see `Documentation/kvm-backend.rst`).
+//! `paging32.elf` and `paging64.elf` (see `Documentation/kvm-backend.rst`)
+//! and the benchmark guest `bench64.elf` (`Documentation/benchmarks.rst`).
 
 /// `hello.S`: a Multiboot v1 kernel that prints "Hello from a Pacifica
 /// guest" and `mem_upper: N` on COM1, then writes 0 to port 0xf4.
@@ -25,6 +26,10 @@ pub const PAGING32_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paging
 
 /// `paging64.S`: 4-level paging behaviour (an ELF64 image).
 pub const PAGING64_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/paging64.elf"));
+
+/// `bench64.S`: the nanobenchmark guest of `pacifica bench` (an ELF64
+/// image driven through ports 0xe0-0xef; see [`crate::bench`]).
+pub const BENCH64_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench64.elf"));
 
 /// The first line both hello guests print.
 pub const HELLO_GREETING: &str = "Hello from a Pacifica guest\n";
@@ -70,6 +75,7 @@ mod tests {
             (MODES_ELF, Protocol::Multiboot),
             (PAGING32_ELF, Protocol::Multiboot),
             (PAGING64_ELF, Protocol::Elf64),
+            (BENCH64_ELF, Protocol::Elf64),
         ] {
             let mut mem = GuestMemory::new(64 << 20).unwrap();
             let boot = loader::load(image, &mut mem).unwrap();

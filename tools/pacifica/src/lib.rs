@@ -20,6 +20,8 @@
 //! - [`vmm`]: the run loop and the exit handlers, shared by the backends.
 //! - [`size`]: parsing of sizes such as `64M`.
 //! - [`guests`]: the guest images built from `tools/guests/`.
+//! - [`bench`]: `pacifica bench` and `bench-report`, the nanobenchmarks
+//!   of `tools/guests/bench64.S`, their table and chart.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -34,6 +36,7 @@
 pub mod uapi;
 
 pub mod backend;
+pub mod bench;
 pub mod boot;
 pub mod devices;
 pub mod guests;

@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pacifica::backend::kvm::KvmPaging;
 use pacifica::backend::Backend;
 use pacifica::vmm::{self, Config, STATUS_VMM_ERROR};
-use pacifica::{loader, size, uapi};
+use pacifica::{bench, loader, size, uapi};
 
 const RUN_AFTER_HELP: &str = "\
 IMAGE is a Multiboot v1 kernel (started in 32-bit protected mode) or a static
@@ -62,6 +62,58 @@ enum Command {
     Run(RunArgs),
     /// Show what pacifica.ko reports: SVM features, ASIDs, page accounting.
     Info,
+    /// Run the nanobenchmark guest on one configuration and write JSON.
+    #[command(after_help = BENCH_AFTER_HELP)]
+    Bench(BenchArgs),
+    /// Merge `bench` results into JSON, a Markdown table and a PNG chart.
+    BenchReport(BenchReportArgs),
+}
+
+const BENCH_AFTER_HELP: &str = "\
+pacifica.ko and kvm_amd cannot both use SVM, and kvm_amd chooses its paging
+when it is loaded (npt=1 or npt=0), so each invocation runs one
+configuration: pacifica-npt and pacifica-shadow need pacifica.ko loaded,
+kvm-npt and kvm-shadow kvm_amd with npt=1 and npt=0. tools/qemu/bench-l1
+swaps the modules and runs all four. Progress goes to stderr; the results
+(every repetition's raw figures and their median and spread) to --out.
+Exit status: 0 done, 1 a run failed, 2 invalid command line.";
+
+#[derive(Parser, Debug)]
+struct BenchArgs {
+    /// The configuration to measure.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(bench::CONFIGS))]
+    config: String,
+    /// Where to write the JSON results.
+    #[arg(long, value_name = "FILE.json")]
+    out: PathBuf,
+    /// Repetitions, each a fresh VM (median and spread are over these).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    reps: u32,
+    /// Multiplies every benchmark's operation count (1: the full run).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Run only these benchmarks (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// A benchmark guest image to run instead of the built-in bench64.elf.
+    #[arg(long)]
+    image: Option<PathBuf>,
+}
+
+#[derive(Parser, Debug)]
+struct BenchReportArgs {
+    /// Results written by `pacifica bench --out` (or a merged results.json).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Write the merged results here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the Markdown table (and the targets) here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Draw the PNG chart here.
+    #[arg(long)]
+    chart: Option<PathBuf>,
 }
 
 #[derive(Parser, Debug)]
@@ -145,7 +197,111 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(&args),
         Command::Info => info(),
+        Command::Bench(args) => bench_cmd(&args),
+        Command::BenchReport(args) => bench_report(&args),
     }
+}
+
+fn bench_cmd(args: &BenchArgs) -> ExitCode {
+    let image = match &args.image {
+        Some(path) => match std::fs::read(path) {
+            Ok(image) => image,
+            Err(e) => {
+                eprintln!("pacifica: cannot read {}: {e}", path.display());
+                return ExitCode::from(STATUS_VMM_ERROR);
+            }
+        },
+        None => pacifica::guests::BENCH64_ELF.to_vec(),
+    };
+    if !(args.scale > 0.0 && args.scale.is_finite()) {
+        eprintln!("pacifica: --scale must be a positive number");
+        return ExitCode::from(vmm::STATUS_USAGE);
+    }
+    let mut log = io::stderr();
+    let result = match bench::run_config(
+        &image,
+        &args.config,
+        args.scale,
+        args.reps,
+        args.only.as_deref(),
+        &mut log,
+    ) {
+        Ok(result) => result,
+        Err(e) => return fail(&e),
+    };
+    for b in &result.benchmarks {
+        let cycles = b.cycles_per_op.map_or(0.0, |s| s.median);
+        let exits = b.exits_per_op.map_or(0.0, |s| s.median);
+        eprintln!(
+            "bench: {} {:<11} {:>12.0} cycles/op {:>9.3} exits/op",
+            result.config, b.name, cycles, exits
+        );
+    }
+    write_json(&args.out, &result)
+}
+
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> ExitCode {
+    let text = match serde_json::to_string_pretty(value) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("pacifica: cannot encode the results: {e}");
+            return ExitCode::from(STATUS_VMM_ERROR);
+        }
+    };
+    if let Err(e) = std::fs::write(path, text + "\n") {
+        eprintln!("pacifica: cannot write {}: {e}", path.display());
+        return ExitCode::from(STATUS_VMM_ERROR);
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_report(args: &BenchReportArgs) -> ExitCode {
+    let mut configs = Vec::new();
+    for path in &args.inputs {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("pacifica: cannot read {}: {e}", path.display());
+                return ExitCode::from(STATUS_VMM_ERROR);
+            }
+        };
+        // A file is one configuration, or merged results.
+        if let Ok(one) = serde_json::from_str::<bench::ConfigResult>(&text) {
+            configs.push(one);
+        } else {
+            match serde_json::from_str::<bench::report::Results>(&text) {
+                Ok(all) => configs.extend(all.configs),
+                Err(e) => {
+                    eprintln!("pacifica: {} is not benchmark results: {e}", path.display());
+                    return ExitCode::from(STATUS_VMM_ERROR);
+                }
+            }
+        }
+    }
+    let results = bench::report::merge(configs);
+    let table = bench::report::markdown(&results);
+    if let Some(path) = &args.json {
+        let status = write_json(path, &results);
+        if status != ExitCode::SUCCESS {
+            return status;
+        }
+    }
+    match &args.markdown {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &table) {
+                eprintln!("pacifica: cannot write {}: {e}", path.display());
+                return ExitCode::from(STATUS_VMM_ERROR);
+            }
+        }
+        None => print!("{table}"),
+    }
+    if let Some(path) = &args.chart {
+        if let Err(e) = bench::chart::draw(&results, path) {
+            eprintln!("pacifica: {e}");
+            return ExitCode::from(STATUS_VMM_ERROR);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(args: &RunArgs) -> ExitCode {
@@ -278,5 +434,32 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["pacifica", "run", "--paging", "ept", "g"]).is_err());
         assert!(Cli::try_parse_from(["pacifica", "run"]).is_err());
+    }
+
+    #[test]
+    fn bench_takes_one_configuration() {
+        let cli = Cli::try_parse_from([
+            "pacifica",
+            "bench",
+            "--config",
+            "kvm-shadow",
+            "--out",
+            "r.json",
+            "--scale",
+            "0.1",
+            "--only",
+            "in,cpuid",
+        ])
+        .unwrap();
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench")
+        };
+        assert_eq!(args.config, "kvm-shadow");
+        assert_eq!(args.reps, 5);
+        assert_eq!(args.only.unwrap(), ["in", "cpuid"]);
+        assert!(
+            Cli::try_parse_from(["pacifica", "bench", "--config", "xen", "--out", "r"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["pacifica", "bench-report"]).is_err());
     }
 }

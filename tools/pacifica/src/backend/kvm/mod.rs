@@ -9,13 +9,15 @@
 //! VMM as on Pacifica), and the CPUID KVM supports. The exits are
 //! translated by [`exit`] and handled by the same run loop and devices.
 //!
-//! Two `unsafe` blocks remain, each explained: registering the memory
+//! Two `unsafe` blocks remain here, each explained: registering the memory
 //! slot, and borrowing the vCPU fd to map its run page a second time so
-//! that the fields a `VcpuExit` leaves out can be read beside it.
+//! that the fields a `VcpuExit` leaves out can be read beside it; [`stats`]
+//! has two more, to open KVM's binary statistics of the vCPU.
 
 pub mod exit;
 pub mod paging;
 pub mod regs;
+pub mod stats;
 
 pub use paging::KvmPaging;
 
@@ -54,6 +56,8 @@ const INTERNAL_SUBERROR: usize = UNION + offset_of!(kvm_run_internal, suberror);
 /// The fields drop in order: the vCPU, the second view of its run page,
 /// the VM, the system fd, and last the memory that backs guest RAM.
 pub struct KvmVcpu {
+    /// KVM's counters for this vCPU, opened on the first `stats` call.
+    kvm_stats: Option<stats::KvmStats>,
     vcpu: VcpuFd,
     page: Mmap,
     _vm: VmFd,
@@ -122,6 +126,7 @@ impl KvmVcpu {
             ));
         }
         Ok(Self {
+            kvm_stats: None,
             vcpu,
             page,
             _vm: vm,
@@ -157,11 +162,16 @@ impl BackendVcpu for KvmVcpu {
         self.vcpu.get_regs().map(|r| r.rip).unwrap_or(0)
     }
 
+    /// KVM's own per-vCPU counters (`KVM_GET_STATS_FD`): `exits`,
+    /// `irq_exits`, `io_exits`, `pf_taken`, ... as KVM names them.
     fn stats(&mut self) -> io::Result<Vec<(String, u64)>> {
-        // KVM's own per-vCPU counters (KVM_GET_STATS_FD) are not read yet;
-        // the VMM-side exit counts of the run loop cover the exits that
-        // reach userspace.
-        Ok(Vec::new())
+        if self.kvm_stats.is_none() {
+            self.kvm_stats = Some(stats::open(&self.vcpu)?);
+        }
+        match &self.kvm_stats {
+            Some(s) => s.read(),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
