@@ -95,7 +95,7 @@ fn draw_inner(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))

@@ -69,19 +69,19 @@ const fn b(name: &'static str, ops: u64, max_ops: u64, npt_zero_exits: bool) -> 
 
 /// The guest's benchmarks (see the table at the top of bench64.S).
 pub const BENCHMARKS: [Benchmark; 13] = [
-    b("syscall", 2000, u32::MAX as u64, true),
-    b("in", 1000, u32::MAX as u64, false),
-    b("cr8wr", 2000, u32::MAX as u64, false),
-    b("callret", 20000, u32::MAX as u64, true),
-    b("pgfault", 1000, 16 * 512, true),
-    b("divzero", 2000, u32::MAX as u64, true),
-    b("ptemod", 1000, u32::MAX as u64, true),
-    b("vmmcall", 1000, u32::MAX as u64, false),
-    b("cpuid", 1000, u32::MAX as u64, false),
-    b("ctxsw_2x1", 1000, u32::MAX as u64, true),
-    b("ctxsw_4x8", 400, u32::MAX as u64, true),
-    b("ctxsw_16x8", 200, u32::MAX as u64, true),
-    b("churn", 200, u32::MAX as u64, false),
+    b("syscall", 10000, u32::MAX as u64, true),
+    b("in", 2000, u32::MAX as u64, false),
+    b("cr8wr", 10000, u32::MAX as u64, false),
+    b("callret", 100000, u32::MAX as u64, true),
+    b("pgfault", 5000, 16 * 512, true),
+    b("divzero", 10000, u32::MAX as u64, true),
+    b("ptemod", 3000, u32::MAX as u64, true),
+    b("vmmcall", 2000, u32::MAX as u64, false),
+    b("cpuid", 2000, u32::MAX as u64, false),
+    b("ctxsw_2x1", 3000, u32::MAX as u64, true),
+    b("ctxsw_4x8", 1500, u32::MAX as u64, true),
+    b("ctxsw_16x8", 600, u32::MAX as u64, true),
+    b("churn", 400, u32::MAX as u64, false),
 ];
 
 /// The four configurations `pacifica bench` knows.

@@ -102,7 +102,8 @@ fn exits_cell(v: Option<f64>) -> String {
     } else if v < 0.01 {
         format!("{v:.4}")
     } else if v < 10.0 {
-        format!("{v:.2}")
+        // Three decimals, so that 1.003 and 1.000 do not both read 1.00.
+        format!("{v:.3}")
     } else {
         format!("{v:.1}")
     }
@@ -298,7 +299,7 @@ mod tests {
         let md = markdown(&r);
         assert!(md.contains("| benchmark | pacifica-npt cycles | pacifica-npt exits | kvm-npt cycles | kvm-npt exits |"), "{md}");
         assert!(
-            md.contains("| vmmcall | 100 ±0% | 1.00 | 200 ±0% | 1.00 |"),
+            md.contains("| vmmcall | 100 ±0% | 1.000 | 200 ±0% | 1.000 |"),
             "{md}"
         );
         assert!(
@@ -313,6 +314,6 @@ mod tests {
     fn npt_exits_on_a_zero_benchmark_are_a_miss() {
         let r = merge(vec![result("pacifica-npt", "pgfault", 100.0, 0.5)]);
         let t = targets(&r);
-        assert!(t[0].contains("MISSED (pgfault 0.50)"), "{t:?}");
+        assert!(t[0].contains("MISSED (pgfault 0.500)"), "{t:?}");
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::Counters;
 
 /// The lines of the report: the hypervisor's own non-zero counters (for
-/// Pacifica the module's, named by `uapi::PACIFICA_STAT_NAMES`; KVM gives
-/// none yet), then the exits the VMM saw by kind (`vmm_exits_<kind>`,
+/// Pacifica the module's, named by `uapi::PACIFICA_STAT_NAMES`; for KVM
+/// its binary statistics, named by KVM), then the exits the VMM saw by kind (`vmm_exits_<kind>`,
 /// non-zero ones, the same for every backend), the VMM's own counters and
 /// the run's wall-clock duration in microseconds.
 pub fn report(backend: &[(String, u64)], counters: &Counters, wall: Duration) -> Vec<String> {
