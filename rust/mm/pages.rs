@@ -127,6 +127,11 @@ impl TablePages {
         Ok((TablePages { pages, limit }, pa))
     }
 
+    /// Pages in use.
+    pub(crate) fn len(&self) -> usize {
+        self.pages.len()
+    }
+
     /// No tables at all: a placeholder that allocates nothing.
     pub(crate) fn empty() -> Self {
         TablePages { pages: KVec::new(), limit: 0 }

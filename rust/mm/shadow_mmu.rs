@@ -17,8 +17,8 @@
 //! drops the other roots made from it, and the current root is dropped at
 //! the next CR3 write (until then its stale entries are what a TLB may
 //! hold). All roots go on a paging-mode change. The shadow tables are
-//! bounded per vCPU ([`SHADOW_PAGES_MAX`]); when they are full they are
-//! dropped and rebuilt.
+//! bounded per vCPU ([`SHADOW_PAGES_MAX`] across its roots): the least
+//! recently used roots go first, and a root that fills it alone is rebuilt.
 
 use super::guest::GuestMemory;
 use super::pages::TablePages;
@@ -31,7 +31,7 @@ use kernel::rbtree::RBTree;
 /// Most pages of shadow tables one vCPU may hold (8 MiB).
 pub(crate) const SHADOW_PAGES_MAX: usize = 2048;
 /// Guest address spaces whose shadow tables a vCPU keeps.
-pub(crate) const MAX_ROOTS: usize = 4;
+pub(crate) const MAX_ROOTS: usize = 16;
 /// Most guest pages one root may track as protected or writable.
 const TRACKED_MAX: usize = 16384;
 
@@ -110,7 +110,7 @@ struct Root {
 
 impl Root {
     fn new(cr3: u64, format: Format) -> Result<Self> {
-        let (tables, pa) = TablePages::new(format == Format::Pae3, SHADOW_PAGES_MAX / MAX_ROOTS)?;
+        let (tables, pa) = TablePages::new(format == Format::Pae3, SHADOW_PAGES_MAX)?;
         Ok(Root {
             cr3,
             tables,
@@ -262,6 +262,7 @@ impl ShadowMmu {
     /// which the caller must pass on to the VMCB (with a TLB flush).
     pub(crate) fn fault(&mut self, mem: &GuestMemory, la: u64, access: Access) -> Fault {
         let st = self.paging_state();
+        self.keep_within_budget();
         for _ in 0..4 {
             let cur = self.cur;
             let format = self.format;
@@ -301,6 +302,27 @@ impl ShadowMmu {
             }
         }
         Fault::NoMemory
+    }
+
+    /// Keeps the pages of all roots below [`SHADOW_PAGES_MAX`] (less one
+    /// fault's worth of tables): the least recently used other roots go
+    /// first; the current root alone over budget is rebuilt by `fault`.
+    fn keep_within_budget(&mut self) {
+        const SLACK: usize = 4;
+        loop {
+            let total: usize = self.roots.iter().flatten().map(|r| r.tables.len()).sum();
+            if total + SLACK <= SHADOW_PAGES_MAX {
+                return;
+            }
+            let cur = self.cur;
+            let victim = (0..MAX_ROOTS)
+                .filter(|&i| i != cur && self.roots[i].is_some())
+                .min_by_key(|&i| self.roots[i].as_ref().map_or(0, |r| r.used));
+            match victim {
+                Some(i) => self.roots[i] = None,
+                None => return,
+            }
+        }
     }
 
     /// Drops the shadow entries INVLPG of `la` must drop. Returns whether
