@@ -142,10 +142,12 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
             None => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT),
         }
     };
-    if rebuilt {
-        // The tables filled up and were rebuilt: the old root is freed, so
-        // the VMCB must point at the new one before the guest runs again,
-        // and nothing cached from the old tables may survive.
+    let flush = st.shadow.as_mut().is_some_and(|m| m.take_flush());
+    if rebuilt || flush {
+        // The tables filled up and were rebuilt (the old root is freed, so
+        // the VMCB must point at the new one before the guest runs again),
+        // or entries became read-only: nothing cached from the old entries
+        // may survive.
         st.shadow_rebuilt();
     }
     match fault {
@@ -166,7 +168,7 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
         }
         // The shadow MMU resolves these itself; it returns them only if
         // retrying did not converge.
-        Fault::TableNotInRam(_) | Fault::NoMemory | Fault::MustDropAll | Fault::PageTableWrite(_) => {
+        Fault::TableNotInRam(_) | Fault::NoMemory | Fault::MustProtect(_) | Fault::PageTableWrite(_) => {
             internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION)
         }
     }

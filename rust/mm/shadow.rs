@@ -93,9 +93,9 @@ pub trait Tracker {
     /// Records that the current root's entries come from page table `gfn`;
     /// false when out of memory.
     fn protect(&mut self, gfn: u64) -> bool;
-    /// Records that the current root maps `gfn` writable; false when out
-    /// of memory.
-    fn add_writable(&mut self, gfn: u64) -> bool;
+    /// Records that the current root maps `gfn` writable at linear address
+    /// `la`; false when out of memory.
+    fn add_writable(&mut self, gfn: u64, la: u64) -> bool;
 }
 
 /// What a hardware page fault under shadow paging turned out to be.
@@ -114,10 +114,10 @@ pub enum Fault {
     TableNotInRam(u64),
     /// No memory for another shadow table: free the shadow tables and retry.
     NoMemory,
-    /// The walk went through a guest page table that some shadow entry maps
-    /// writable: every root must go before it can be protected. Retry
-    /// afterwards.
-    MustDropAll,
+    /// The walk went through guest page `gfn`, which some root maps
+    /// writable: those entries must become read-only (see
+    /// [`write_protect`]) before it can be protected. Retry afterwards.
+    MustProtect(u64),
     /// The guest writes to page `gfn`, one of its page tables: shadow
     /// tables made from it may go stale. The caller stops protecting it,
     /// drops every cached root but the current one, marks the current one
@@ -179,7 +179,7 @@ pub fn fault(
             continue;
         }
         if !track.protected(gfn) && track.writable(gfn) {
-            return Fault::MustDropAll;
+            return Fault::MustProtect(gfn);
         }
         if !track.protect(gfn) {
             return Fault::NoMemory;
@@ -196,7 +196,7 @@ pub fn fault(
         // changing one of its own page tables.
         return Fault::PageTableWrite(gfn);
     }
-    if e & PTE_RW != 0 && !track.add_writable(gfn) {
+    if e & PTE_RW != 0 && !track.add_writable(gfn, la & !0xfff) {
         return Fault::NoMemory;
     }
     let mut table = root;
@@ -240,6 +240,26 @@ pub fn invalidate(t: &mut impl Tables, root: u64, format: Format, la: u64, span:
             t.write(table, format.index(chunk, leaf_level), 0);
         }
     }
+}
+
+/// Makes the shadow entry at `la` read-only if it maps host-physical page
+/// `hpa`. Returns whether there was such an entry.
+pub fn write_protect(t: &mut impl Tables, root: u64, format: Format, la: u64, hpa: u64) -> bool {
+    let mut table = root;
+    for level in (2..=format.levels()).rev() {
+        let e = t.read(table, format.index(la, level));
+        if e & PTE_P == 0 {
+            return false;
+        }
+        table = e & PTE_ADDR_MASK;
+    }
+    let i = format.index(la, 1);
+    let e = t.read(table, i);
+    if e & PTE_P == 0 || e & PTE_ADDR_MASK != hpa & PTE_ADDR_MASK {
+        return false;
+    }
+    t.write(table, i, e & !PTE_RW);
+    true
 }
 
 /// What the hardware would do with `access` at `la` through the shadow

@@ -86,6 +86,48 @@ impl GfnSet {
     }
 }
 
+/// Guest page numbers mapped writable, each with the linear address of
+/// its writable shadow entry, or [`MANY`] when there is more than one.
+struct WritableMap {
+    tree: RBTree<u64, u64>,
+    len: usize,
+}
+
+/// A page mapped writable at several linear addresses.
+const MANY: u64 = u64::MAX;
+
+impl WritableMap {
+    fn new() -> Self {
+        WritableMap { tree: RBTree::new(), len: 0 }
+    }
+
+    fn contains(&self, gfn: u64) -> bool {
+        self.tree.get(&gfn).is_some()
+    }
+
+    fn insert(&mut self, gfn: u64, la: u64) -> bool {
+        if let Some(v) = self.tree.get_mut(&gfn) {
+            if *v != la {
+                *v = MANY;
+            }
+            return true;
+        }
+        if self.len >= TRACKED_MAX || self.tree.try_create_and_insert(gfn, la, GFP_KERNEL).is_err() {
+            return false;
+        }
+        self.len += 1;
+        true
+    }
+
+    fn take(&mut self, gfn: u64) -> Option<u64> {
+        let v = self.tree.remove(&gfn);
+        if v.is_some() {
+            self.len -= 1;
+        }
+        v
+    }
+}
+
 /// The shadow tables of one guest address space.
 struct Root {
     /// The guest CR3 they translate.
@@ -94,8 +136,8 @@ struct Root {
     pa: u64,
     /// Guest page tables these tables were made from.
     protected: GfnSet,
-    /// Guest pages these tables map writable.
-    writable: GfnSet,
+    /// Guest pages these tables map writable, and where.
+    writable: WritableMap,
     /// The guest wrote one of its page tables while this root was current:
     /// drop it at the next CR3 write.
     stale: bool,
@@ -116,7 +158,7 @@ impl Root {
             tables,
             pa,
             protected: GfnSet::new(),
-            writable: GfnSet::new(),
+            writable: WritableMap::new(),
             stale: false,
             exempt: GfnSet::new(),
             used: 0,
@@ -150,8 +192,8 @@ impl Tracker for Track<'_> {
         self.roots[self.cur].as_mut().is_some_and(|r| r.protected.insert(gfn))
     }
 
-    fn add_writable(&mut self, gfn: u64) -> bool {
-        self.roots[self.cur].as_mut().is_some_and(|r| r.writable.insert(gfn))
+    fn add_writable(&mut self, gfn: u64, la: u64) -> bool {
+        self.roots[self.cur].as_mut().is_some_and(|r| r.writable.insert(gfn, la))
     }
 }
 
@@ -167,6 +209,9 @@ pub(crate) struct ShadowMmu {
     cur: usize,
     format: Format,
     clock: u64,
+    /// Entries of the current root were made read-only: the vCPU's TLB
+    /// must be flushed before the guest runs again.
+    flush_needed: bool,
 }
 
 impl ShadowMmu {
@@ -176,7 +221,7 @@ impl ShadowMmu {
         let mut roots: Roots = core::array::from_fn(|_| None);
         // INVARIANT: `roots[0]` is a root, in the format of a reset guest.
         roots[0] = Some(Root::new(0, Format::Pae3)?);
-        Ok(ShadowMmu { crs, roots, cur: 0, format: Format::Pae3, clock: 0 })
+        Ok(ShadowMmu { crs, roots, cur: 0, format: Format::Pae3, clock: 0, flush_needed: false })
     }
 
     /// The guest's paging state, for walking its tables.
@@ -263,7 +308,9 @@ impl ShadowMmu {
     pub(crate) fn fault(&mut self, mem: &GuestMemory, la: u64, access: Access) -> Fault {
         let st = self.paging_state();
         self.keep_within_budget();
-        for _ in 0..4 {
+        // Each round resolves one obstacle: up to four page tables to
+        // protect, a page-table write, a rebuild.
+        for _ in 0..8 {
             let cur = self.cur;
             let format = self.format;
             let Some(root) = self.roots[cur].as_mut() else { return Fault::NoMemory };
@@ -281,19 +328,27 @@ impl ShadowMmu {
                 }
                 Fault::PageTableWrite(gfn) => {
                     // Roots made from this page table would go stale: drop
-                    // the others now, the current one at the next CR3 write.
-                    root.stale = true;
-                    let exempted = root.exempt.insert(gfn);
+                    // the others now; the current one, if it was made from
+                    // it too, at the next CR3 write.
                     for (i, slot) in self.roots.iter_mut().enumerate() {
                         if i != cur && slot.as_ref().is_some_and(|r| r.protected.contains(gfn)) {
                             *slot = None;
                         }
                     }
-                    if !exempted && self.reset().is_err() {
+                    let Some(root) = self.roots[cur].as_mut() else { return Fault::NoMemory };
+                    if root.protected.contains(gfn) {
+                        root.stale = true;
+                        if !root.exempt.insert(gfn) && self.reset().is_err() {
+                            return Fault::NoMemory;
+                        }
+                    }
+                }
+                Fault::MustProtect(gfn) => {
+                    if !self.write_protect_everywhere(gfn, mem) && self.reset().is_err() {
                         return Fault::NoMemory;
                     }
                 }
-                Fault::MustDropAll | Fault::NoMemory => {
+                Fault::NoMemory => {
                     if self.reset().is_err() {
                         return Fault::NoMemory;
                     }
@@ -302,6 +357,37 @@ impl ShadowMmu {
             }
         }
         Fault::NoMemory
+    }
+
+    /// Makes every writable shadow entry of guest page `gfn` read-only, so
+    /// that the page can serve as a page table; a root that maps it at
+    /// more places than it remembers is dropped instead. Sets
+    /// `flush_needed` when the current root changed (its TLB entries must
+    /// go). Returns false if the current root had to go, which the caller
+    /// turns into a reset.
+    fn write_protect_everywhere(&mut self, gfn: u64, mem: &GuestMemory) -> bool {
+        let hpa = mem.hpa(gfn << 12).unwrap_or(0);
+        let (cur, format) = (self.cur, self.format);
+        for (i, slot) in self.roots.iter_mut().enumerate() {
+            let Some(root) = slot.as_mut() else { continue };
+            let Some(la) = root.writable.take(gfn) else { continue };
+            let done = la != MANY && shadow::write_protect(&mut root.tables, root.pa, format, la, hpa);
+            if !done {
+                if i == cur {
+                    return false;
+                }
+                *slot = None;
+            } else if i == cur {
+                self.flush_needed = true;
+            }
+        }
+        true
+    }
+
+    /// Whether a TLB flush is owed since the last call: entries of the
+    /// current root were made read-only.
+    pub(crate) fn take_flush(&mut self) -> bool {
+        core::mem::replace(&mut self.flush_needed, false)
     }
 
     /// Keeps the pages of all roots below [`SHADOW_PAGES_MAX`] (less one

@@ -522,7 +522,7 @@ impl shadow::Tracker for Track {
         self.protected.insert(gfn);
         true
     }
-    fn add_writable(&mut self, gfn: u64) -> bool {
+    fn add_writable(&mut self, gfn: u64, _la: u64) -> bool {
         self.writable.insert(gfn);
         true
     }
@@ -666,10 +666,15 @@ fn shadow_write_protects_guest_page_tables() {
     track.exempt.insert(4);
     assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, w, test_hpa, &mut track), Fault::Mapped { .. }));
     // A page mapped writable cannot silently become a page table: the walk
-    // through it asks for every root to go.
+    // through it asks for its writable entries to be made read-only first.
     let mut fresh = Track::default();
     fresh.writable.insert(3);
-    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, r, test_hpa, &mut fresh), Fault::MustDropAll);
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, r, test_hpa, &mut fresh), Fault::MustProtect(3));
+    // Which write_protect does, for the entry that maps it.
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x2000, w, test_hpa, &mut Track::default()), Fault::Guest(_) | Fault::Mapped { .. }));
+    assert!(shadow::write_protect(&mut t, root, Format::Long4, 0x1000, test_hpa(0x9000).unwrap()));
+    assert_eq!(shadow::translate(&t, root, Format::Long4, 0x1000, w), None);
+    assert!(!shadow::write_protect(&mut t, root, Format::Long4, 0x1000, test_hpa(0x8000).unwrap()), "another page");
 }
 
 #[test]
