@@ -167,7 +167,9 @@ impl Root {
     }
 }
 
-type Roots = [Option<Root>; MAX_ROOTS];
+/// The root slots, always [`MAX_ROOTS`] long. On the heap: an array of
+/// roots is too large for the kernel stack.
+type Roots = KVec<Option<Root>>;
 
 /// The [`Tracker`] view of all roots, with `cur` the current one.
 struct Track<'a> {
@@ -218,7 +220,10 @@ impl ShadowMmu {
     /// A shadow MMU for a guest at reset (real mode, paging off).
     pub(crate) fn new() -> Result<Self> {
         let crs = GuestCrs { cr0: 0x6000_0010, ..Default::default() };
-        let mut roots: Roots = core::array::from_fn(|_| None);
+        let mut roots = KVec::with_capacity(MAX_ROOTS, GFP_KERNEL)?;
+        for _ in 0..MAX_ROOTS {
+            roots.push(None, GFP_KERNEL)?;
+        }
         // INVARIANT: `roots[0]` is a root, in the format of a reset guest.
         roots[0] = Some(Root::new(0, Format::Pae3)?);
         Ok(ShadowMmu { crs, roots, cur: 0, format: Format::Pae3, clock: 0, flush_needed: false })
@@ -236,7 +241,9 @@ impl ShadowMmu {
     pub(crate) fn reset(&mut self) -> Result {
         let format = Format::for_guest(&self.paging_state());
         let root = Root::new(self.crs.cr3, format)?;
-        self.roots = core::array::from_fn(|_| None);
+        for slot in self.roots.iter_mut() {
+            *slot = None;
+        }
         // INVARIANT: the only root is current and in the guest's format.
         self.roots[0] = Some(root);
         self.cur = 0;
