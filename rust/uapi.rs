@@ -373,15 +373,9 @@ pub const PACIFICA_STAT_NAMES: [&str; PACIFICA_STAT_NR] = [
 
 /// Per-vCPU exit counters, indexed by `PACIFICA_STAT_*`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExitStats {
     pub counts: [u64; 32],
-}
-
-impl Default for ExitStats {
-    fn default() -> Self {
-        Self { counts: [0; 32] }
-    }
 }
 
 /// VMMCALL number the module serves itself: returns 0 in RAX. A cheap

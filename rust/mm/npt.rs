@@ -45,7 +45,7 @@ fn index(gpa: u64, level: u32) -> usize {
 /// root table `root`.
 pub fn map_page(t: &mut impl Tables, root: u64, gpa: u64, hpa: u64, size: u64) -> Result<(), MapError> {
     let leaf_level = if size == LARGE_PAGE_SIZE { 2 } else { 1 };
-    if gpa % size != 0 || hpa % size != 0 {
+    if !gpa.is_multiple_of(size) || !hpa.is_multiple_of(size) {
         return Err(MapError::Misaligned);
     }
     let mut table = root;
@@ -90,7 +90,7 @@ pub fn map_range(
         let g = gpa + i as u64 * PAGE_SIZE;
         let h = hpa(i);
         let contiguous = || (1..PER_LARGE).all(|k| hpa(i + k) == h + k as u64 * PAGE_SIZE);
-        if g % LARGE_PAGE_SIZE == 0 && h % LARGE_PAGE_SIZE == 0 && i + PER_LARGE <= n && contiguous() {
+        if g.is_multiple_of(LARGE_PAGE_SIZE) && h.is_multiple_of(LARGE_PAGE_SIZE) && i + PER_LARGE <= n && contiguous() {
             map_page(t, root, g, h, LARGE_PAGE_SIZE)?;
             i += PER_LARGE;
             large += 1;
