@@ -154,7 +154,8 @@ impl VcpuState {
             return m.paging_state();
         }
         let s = &self.vmcb().save;
-        PagingState { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer }
+        let maxphyaddr = global::get().cpus.info.maxphyaddr;
+        PagingState { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer, maxphyaddr }
     }
 
     /// Copies the shadow MMU's hardware registers into the VMCB.

@@ -27,6 +27,9 @@ pub struct PagingState {
     pub cr3: u64,
     pub cr4: u64,
     pub efer: u64,
+    /// The guest's physical-address width (CPUID 8000_0008 EAX[7:0]);
+    /// entry address bits above it are reserved. 0 means 52.
+    pub maxphyaddr: u8,
 }
 
 /// The kind of access being translated.
@@ -157,6 +160,10 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
     }
     let (mut user_ok, mut write_ok, mut nx) = (true, true, false);
     let mut walked: [(u64, u64); 4] = [(0, 0); 4];
+    // Address bits between MAXPHYADDR and bit 51 are reserved in 64-bit
+    // entries (APM Vol. 2, 5.3.1).
+    let maxphy = if st.maxphyaddr == 0 || st.maxphyaddr >= 52 { 52 } else { u32::from(st.maxphyaddr) };
+    let phys_reserved = ((1u64 << 52) - 1) & !((1u64 << maxphy) - 1);
 
     for level in (1..=levels).rev() {
         let (shift, index_bits) = if wide { (12 + 9 * (level - 1), 9) } else { (12 + 10 * (level - 1), 10) };
@@ -169,7 +176,7 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
         if e & pte::P == 0 {
             return Err(fault(false, false));
         }
-        if wide && e & pte::NX != 0 && !nxe {
+        if wide && ((e & pte::NX != 0 && !nxe) || e & phys_reserved != 0) {
             return Err(fault(true, true));
         }
         walked[(levels - level) as usize] = (gpa, e);

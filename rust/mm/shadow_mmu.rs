@@ -232,7 +232,8 @@ impl ShadowMmu {
     /// The guest's paging state, for walking its tables.
     pub(crate) fn paging_state(&self) -> PagingState {
         let c = &self.crs;
-        PagingState { cr0: c.cr0, cr3: c.cr3, cr4: c.cr4, efer: c.efer }
+        let maxphyaddr = crate::global::get().cpus.info.maxphyaddr;
+        PagingState { cr0: c.cr0, cr3: c.cr3, cr4: c.cr4, efer: c.efer, maxphyaddr }
     }
 
     /// Drops every root and starts one empty root for the guest's current

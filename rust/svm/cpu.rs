@@ -17,6 +17,9 @@ pub(crate) struct SvmInfo {
     pub(crate) revision: u32,
     pub(crate) nr_asids: u32,
     pub(crate) edx: u32,
+    /// The physical-address width guests see (CPUID 8000_0008 EAX[7:0],
+    /// passed through by the CPUID policy).
+    pub(crate) maxphyaddr: u8,
     /// The host runs with protection keys on (CPUID 7 ECX.OSPKE): PKRU,
     /// which VMRUN does not switch, must be swapped around the guest.
     pub(crate) host_pku: bool,
@@ -56,7 +59,8 @@ pub(crate) fn detect() -> Result<SvmInfo> {
     }
     let l = cpuid(0x8000_000a, 0);
     let host_pku = cpuid(0, 0).eax >= 7 && cpuid(7, 0).ecx & (1 << 4) != 0;
-    let info = SvmInfo { revision: l.eax & 0xff, nr_asids: l.ebx, edx: l.edx, host_pku };
+    let maxphyaddr = if max_ext >= 0x8000_0008 { cpuid(0x8000_0008, 0).eax as u8 } else { 36 };
+    let info = SvmInfo { revision: l.eax & 0xff, nr_asids: l.ebx, edx: l.edx, maxphyaddr, host_pku };
     if !info.has(features::NPT) {
         pr_err!("this CPU's SVM has no nested paging\n");
         return Err(ENODEV);

@@ -215,7 +215,7 @@ const D: u64 = 0x40;
 const PS: u64 = 0x80;
 
 fn long_mode() -> PagingState {
-    PagingState { cr0: PG | WP | 1, cr3: 0x1000, cr4: PAE, efer: LMA | NXE }
+    PagingState { cr0: PG | WP | 1, cr3: 0x1000, cr4: PAE, efer: LMA | NXE, maxphyaddr: 40 }
 }
 
 #[test]
@@ -268,6 +268,9 @@ fn reserved_bits_in_large_pages_fault() {
     let st = long_mode();
     assert_eq!(walk::translate(&m, &st, 0x1000, Access::default()), Err(WalkError::PageFault(0b1001)));
     assert_eq!(walk::translate(&m, &st, 0x20_1000, Access::default()), Ok(0x40_1000));
+    // An address bit above the guest's MAXPHYADDR (40 here) is reserved.
+    m.write64(0x3000 + 16, (1 << 45) | 0x60_0000 | P | RW | PS);
+    assert_eq!(walk::translate(&m, &st, 0x40_0000, Access::default()), Err(WalkError::PageFault(0b1001)));
 }
 
 #[test]
@@ -277,14 +280,14 @@ fn walks_two_level_tables_with_pse_and_pae() {
     m.write32(0x1000 + 4, (0x80_0000 | P | RW | PS) as u32);
     m.write32(0x1000, (0x5000 | P | RW) as u32);
     m.write32(0x5000 + 3 * 4, (0x7000 | P | RW) as u32);
-    let st = PagingState { cr0: PG | 1, cr3: 0x1000, cr4: PSE, efer: 0 };
+    let st = PagingState { cr0: PG | 1, cr3: 0x1000, cr4: PSE, efer: 0, maxphyaddr: 0 };
     assert_eq!(walk::translate(&m, &st, 0x40_1234, Access::default()), Ok(0x80_1234));
     assert_eq!(walk::translate(&m, &st, 0x3abc, Access::default()), Ok(0x7abc));
     // PAE: four PDPTEs at CR3.
     m.write64(0x6000 + 8, 0x8000 | P);
     m.write64(0x8000 + 2 * 8, 0xa000 | P | RW);
     m.write64(0xa000 + 7 * 8, 0xb000 | P | RW);
-    let pae = PagingState { cr0: PG | 1, cr3: 0x6000, cr4: PAE, efer: 0 };
+    let pae = PagingState { cr0: PG | 1, cr3: 0x6000, cr4: PAE, efer: 0, maxphyaddr: 0 };
     let la = (1 << 30) | (2 << 21) | (7 << 12) | 0x42;
     assert_eq!(walk::translate(&m, &pae, la, Access::default()), Ok(0xb042));
     let off = PagingState { cr0: 1, ..pae };
@@ -606,7 +609,7 @@ fn shadow_maps_32bit_pse_guests_with_pae_tables_and_reports_mmio() {
     m.write32(0x5000 + 4, (0x7000 | P | RW | US | D) as u32);
     m.write32(0x1000 + 2 * 4, (0x40_0000 | P | RW | PS | D) as u32);
     m.write32(0x1000 + 3 * 4, (0x4000_0000 | P | RW | PS | D) as u32); // not RAM
-    let st = PagingState { cr0: PG | 1, cr3: 0x1000, cr4: PSE, efer: 0 };
+    let st = PagingState { cr0: PG | 1, cr3: 0x1000, cr4: PSE, efer: 0, maxphyaddr: 0 };
     assert_eq!(Format::for_guest(&st), Format::Pae3);
     let (mut t, root) = fake_tables(100);
     let w = Access { write: true, ..Default::default() };
