@@ -5,8 +5,8 @@
 //! guest memory through the run page's data area, up to its size per exit:
 //! a longer REP re-executes the instruction until RCX reaches zero.
 
-use super::{fault, fetch_insn, user_exit, user_mode, walk, Flow, Pending};
-use crate::emulate::insn::{self, SegOverride};
+use super::{fault, fetch_insn, segment_base, user_exit, user_mode, walk, Flow, Pending};
+use crate::emulate::insn::SegOverride;
 use crate::emulate::walk::Access;
 use crate::hw::svm::ioio;
 use crate::uapi;
@@ -129,19 +129,11 @@ fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, nex
         st.vmcb().save.rip = next_rip;
         return Flow::Continue;
     }
-    let long = st.cpu_mode() == insn::CpuMode::Bits64;
-    let s = &st.vmcb().save;
-    // INS always writes ES:RDI; OUTS reads DS:RSI unless overridden. In
-    // 64-bit mode only FS and GS have a base.
-    let seg_base = match (input, i.seg) {
-        (true, _) => if long { 0 } else { s.es.base },
-        (false, Some(SegOverride::Fs)) => s.fs.base,
-        (false, Some(SegOverride::Gs)) => s.gs.base,
-        (false, _) if long => 0,
-        (false, Some(SegOverride::Es)) => s.es.base,
-        (false, Some(SegOverride::Cs)) => s.cs.base,
-        (false, Some(SegOverride::Ss)) => s.ss.base,
-        (false, _) => s.ds.base,
+    // INS always writes ES:RDI; OUTS reads DS:RSI unless overridden.
+    let seg_base = if input {
+        segment_base(st, None, SegOverride::Es)
+    } else {
+        segment_base(st, i.seg, SegOverride::Ds)
     };
     let max = (uapi::PACIFICA_RUN_IO_DATA_SIZE / usize::from(size)) as u64;
     let mut op = StringOp {

@@ -277,29 +277,33 @@ fn fetch_insn(vcpu: &Vcpu, st: &mut VcpuState) -> Result<Insn, Flow> {
         .map_err(|_| internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION))
 }
 
+/// The base of segment `seg`, or of `default` without an override. In
+/// 64-bit mode only FS and GS have a base (APM Vol. 2, 4.12.2).
+fn segment_base(st: &mut VcpuState, seg: Option<insn::SegOverride>, default: insn::SegOverride) -> u64 {
+    use insn::SegOverride as S;
+    let long = st.cpu_mode() == insn::CpuMode::Bits64;
+    let s = &st.vmcb().save;
+    match seg.unwrap_or(default) {
+        S::Fs => s.fs.base,
+        S::Gs => s.gs.base,
+        _ if long => 0,
+        S::Es => s.es.base,
+        S::Cs => s.cs.base,
+        S::Ss => s.ss.base,
+        S::Ds => s.ds.base,
+    }
+}
+
 /// The linear address of a decoded instruction's memory operand: its
 /// effective address plus the base of its segment (default DS, or SS for a
-/// base of RBP or RSP, unless overridden; in 64-bit mode only FS and GS have
-/// a base).
+/// base of RBP or RSP, unless overridden).
 fn operand_linear_address(st: &mut VcpuState, i: &Insn, mem: &insn::MemOperand) -> u64 {
     use insn::SegOverride as S;
     let next_rip = st.vmcb().save.rip.wrapping_add(u64::from(i.len));
     let ea = mem.effective_address(i.addr_size, next_rip, |r| st.gpr(r));
-    let long = st.cpu_mode() == insn::CpuMode::Bits64;
-    let s = &st.vmcb().save;
-    let base = match i.seg {
-        Some(S::Fs) => s.fs.base,
-        Some(S::Gs) => s.gs.base,
-        _ if long => 0,
-        Some(S::Es) => s.es.base,
-        Some(S::Cs) => s.cs.base,
-        Some(S::Ss) => s.ss.base,
-        Some(S::Ds) => s.ds.base,
-        None if mem.stack_segment() => s.ss.base,
-        None => s.ds.base,
-    };
-    let la = base.wrapping_add(ea);
-    if long {
+    let default = if mem.stack_segment() { S::Ss } else { S::Ds };
+    let la = segment_base(st, i.seg, default).wrapping_add(ea);
+    if st.cpu_mode() == insn::CpuMode::Bits64 {
         la
     } else {
         la & 0xffff_ffff
