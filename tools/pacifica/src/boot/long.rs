@@ -45,23 +45,12 @@ pub fn long_mode_state(entry: u64, info: u64) -> BootState {
         rflags: RFLAGS_RESERVED,
         ..Default::default()
     };
-    let data = segments::data_segment();
     let sregs = Sregs {
-        cs: segments::code_segment(CodeMode::Long64),
-        ds: data,
-        es: data,
-        fs: data,
-        gs: data,
-        ss: data,
-        tr: segments::task_segment(),
-        ldt: segments::ldt_segment(),
-        gdt: segments::gdtr(),
-        idt: segments::idtr(),
         cr0: CR0,
         cr3: PML4_ADDR,
         cr4: CR4,
         efer: EFER,
-        ..Default::default()
+        ..segments::flat_sregs(CodeMode::Long64)
     };
     BootState { regs, sregs }
 }

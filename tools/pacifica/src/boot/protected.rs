@@ -29,21 +29,7 @@ pub fn multiboot_state(entry: u32, info: u32) -> BootState {
         rflags: RFLAGS_RESERVED,
         ..Default::default()
     };
-    let data = segments::data_segment();
-    let sregs = Sregs {
-        cs: segments::code_segment(CodeMode::Protected32),
-        ds: data,
-        es: data,
-        fs: data,
-        gs: data,
-        ss: data,
-        tr: segments::task_segment(),
-        ldt: segments::ldt_segment(),
-        gdt: segments::gdtr(),
-        idt: segments::idtr(),
-        cr0: CR0,
-        ..Default::default()
-    };
+    let sregs = Sregs { cr0: CR0, ..segments::flat_sregs(CodeMode::Protected32) };
     BootState { regs, sregs }
 }
 

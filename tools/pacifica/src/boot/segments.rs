@@ -9,7 +9,7 @@
 //! the two cannot disagree.
 
 use super::layout::{GDT_ADDR, TSS_ADDR};
-use crate::uapi::{Dtable, Segment};
+use crate::uapi::{Dtable, Segment, Sregs};
 
 /// Selector of the code segment (GDT entry 1).
 pub const CODE_SELECTOR: u16 = 0x08;
@@ -113,6 +113,26 @@ pub fn gdtr() -> Dtable {
 /// the VMM reports, instead of running through stale vectors.
 pub fn idtr() -> Dtable {
     Dtable::default()
+}
+
+/// The segment part of a boot state: a flat code segment for `mode`, the
+/// flat data segment in every data register, the TSS, an empty LDT, and the
+/// GDT and IDT above. Control registers are left zero for the caller.
+pub fn flat_sregs(mode: CodeMode) -> Sregs {
+    let data = data_segment();
+    Sregs {
+        cs: code_segment(mode),
+        ds: data,
+        es: data,
+        fs: data,
+        gs: data,
+        ss: data,
+        tr: task_segment(),
+        ldt: ldt_segment(),
+        gdt: gdtr(),
+        idt: idtr(),
+        ..Default::default()
+    }
 }
 
 /// Encodes a segment as an 8-byte descriptor (APM Vol. 2, 4.7 and 4.8).

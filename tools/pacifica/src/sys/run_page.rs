@@ -279,37 +279,39 @@ fn io_data_range(offset: u64, len: u64) -> Option<std::ops::Range<usize>> {
     Some((offset - run_size) as usize..(end - run_size) as usize)
 }
 
+/// Synthetic run pages, for tests that feed exits without hardware.
+#[cfg(test)]
+impl RunPage {
+    /// A page describing an I/O exit.
+    pub(crate) fn synthetic_io(direction: u8, size: u8, port: u16, count: u32, data_offset: u64) -> Box<Self> {
+        let mut page = Box::new(RunPage::new());
+        page.run_mut().exit_reason = uapi::PACIFICA_EXIT_IO;
+        page.run_mut().exit.io = uapi::IoExit { direction, size, port, count, data_offset };
+        page
+    }
+
+    /// A page describing an MMIO exit.
+    pub(crate) fn synthetic_mmio(addr: u64, len: u32, is_write: u8, data: [u8; 8]) -> Box<Self> {
+        let mut page = Box::new(RunPage::new());
+        page.run_mut().exit_reason = uapi::PACIFICA_EXIT_MMIO;
+        page.run_mut().exit.mmio = uapi::MmioExit { phys_addr: addr, data, len, is_write, pad: [0; 3] };
+        page
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::uapi::{HypercallExit, InternalExit, IoExit, MmioExit};
+    use crate::uapi::{HypercallExit, InternalExit};
 
     const DATA: usize = uapi::PACIFICA_RUN_IO_DATA_OFFSET;
 
     fn io_page(direction: u8, size: u8, port: u16, count: u32, data_offset: u64) -> Box<RunPage> {
-        let mut page = Box::new(RunPage::new());
-        page.run_mut().exit_reason = uapi::PACIFICA_EXIT_IO;
-        page.run_mut().exit.io = IoExit {
-            direction,
-            size,
-            port,
-            count,
-            data_offset,
-        };
-        page
+        RunPage::synthetic_io(direction, size, port, count, data_offset)
     }
 
     fn mmio_page(addr: u64, len: u32, is_write: u8, data: [u8; 8]) -> Box<RunPage> {
-        let mut page = Box::new(RunPage::new());
-        page.run_mut().exit_reason = uapi::PACIFICA_EXIT_MMIO;
-        page.run_mut().exit.mmio = MmioExit {
-            phys_addr: addr,
-            data,
-            len,
-            is_write,
-            pad: [0; 3],
-        };
-        page
+        RunPage::synthetic_mmio(addr, len, is_write, data)
     }
 
     #[test]

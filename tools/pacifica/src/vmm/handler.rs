@@ -105,7 +105,7 @@ fn hypercall(ret: &mut u64, counters: &mut Counters) -> Next {
 mod tests {
     use super::*;
     use crate::sys::RunPage;
-    use crate::uapi::{self, HypercallExit, InternalExit, IoExit, MmioExit};
+    use crate::uapi::{self, HypercallExit, InternalExit};
     use std::cell::RefCell;
     use std::io::Write;
     use std::rc::Rc;
@@ -156,16 +156,8 @@ mod tests {
     }
 
     fn io(direction: u8, size: u8, port: u16, data: &[u8]) -> Box<RunPage> {
-        let mut page = Box::new(RunPage::new());
         let count = (data.len() / usize::from(size)) as u32;
-        page.run_mut().exit_reason = uapi::PACIFICA_EXIT_IO;
-        page.run_mut().exit.io = IoExit {
-            direction,
-            size,
-            port,
-            count,
-            data_offset: DATA as u64,
-        };
+        let mut page = RunPage::synthetic_io(direction, size, port, count, DATA as u64);
         page.bytes_mut(DATA, data.len())
             .unwrap()
             .copy_from_slice(data);
@@ -186,16 +178,7 @@ mod tests {
     }
 
     fn mmio(addr: u64, len: u32, is_write: u8, data: [u8; 8]) -> Box<RunPage> {
-        let mut page = Box::new(RunPage::new());
-        page.run_mut().exit_reason = uapi::PACIFICA_EXIT_MMIO;
-        page.run_mut().exit.mmio = MmioExit {
-            phys_addr: addr,
-            data,
-            len,
-            is_write,
-            pad: [0; 3],
-        };
-        page
+        RunPage::synthetic_mmio(addr, len, is_write, data)
     }
 
     fn reason(reason: u32) -> Box<RunPage> {
