@@ -5,17 +5,22 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/cpuhotplug.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/io.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/reboot.h>
+#include <linux/syscore_ops.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/smp.h>
 #include <asm/debugreg.h>
 #include <asm/fpu/api.h>
+#include <asm/nospec-branch.h>
+#include <asm/reboot.h>
 
 #include "shim.h"
 
@@ -46,17 +51,37 @@ static int pac_vcpu_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* The run page is one kernel page; userspace maps exactly it, shared. */
+/* What a mapped run page holds on to: the page, and this empty file. */
+static const struct file_operations pac_run_page_fops = {
+	.owner = THIS_MODULE,
+	.llseek = noop_llseek,
+};
+
+/*
+ * The run page is one kernel page; userspace maps exactly it, shared. The
+ * mapping keeps a reference to the page (vm_insert_page), and its file
+ * becomes a small anonymous one: a mapping that outlives every vCPU fd must
+ * not keep the vCPU, its VM and their memory alive.
+ */
 static int pac_vcpu_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	void *run = pacifica_vcpu_run_page(file->private_data);
+	struct file *holder;
+	int ret;
 
 	if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start != PAGE_SIZE)
 		return -EINVAL;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	holder = anon_inode_getfile("pacifica-run", &pac_run_page_fops, NULL, O_RDWR);
+	if (IS_ERR(holder))
+		return PTR_ERR(holder);
 	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
-	return vm_insert_page(vma, vma->vm_start, virt_to_page(run));
+	ret = vm_insert_page(vma, vma->vm_start, virt_to_page(run));
+	if (!ret)
+		vma_set_file(vma, holder);
+	fput(holder);
+	return ret;
 }
 
 static const struct file_operations pac_dev_fops = {
@@ -80,11 +105,14 @@ static const struct file_operations pac_vcpu_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * The node's owner and mode are the system's choice (udev, see
+ * tools/udev/60-pacifica.rules): root only until a rule says otherwise.
+ */
 static struct miscdevice pac_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "pacifica",
 	.fops = &pac_dev_fops,
-	.mode = 0666,
 };
 
 int pac_misc_register(void)
@@ -131,34 +159,110 @@ void *pac_phys_to_virt(u64 pa)
 	return phys_to_virt(pa);
 }
 
-long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages,
-			struct mm_struct **mm)
+int pac_account_locked(unsigned long nr, struct mm_struct **mm)
 {
-	long done = 0;
 	int ret = account_locked_vm(current->mm, nr, true);
 
 	if (ret)
 		return ret;
+	mmgrab(current->mm);
+	*mm = current->mm;
+	return 0;
+}
+
+void pac_unaccount_locked(unsigned long nr, struct mm_struct *mm)
+{
+	account_locked_vm(mm, nr, false);
+	mmdrop(mm);
+}
+
+int pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages)
+{
+	unsigned long done = 0;
+
 	while (done < nr) {
 		long got = pin_user_pages_fast(uaddr + done * PAGE_SIZE, nr - done,
 					       FOLL_WRITE | FOLL_LONGTERM, pages + done);
 		if (got <= 0) {
 			unpin_user_pages(pages, done);
-			account_locked_vm(current->mm, nr, false);
 			return got ? got : -EFAULT;
 		}
 		done += got;
 	}
-	mmgrab(current->mm);
-	*mm = current->mm;
-	return done;
+	return 0;
 }
 
-void pac_unpin_user_pages(struct page **pages, unsigned long nr, struct mm_struct *mm)
+void pac_unpin_user_pages(struct page **pages, unsigned long nr)
 {
 	unpin_user_pages_dirty_lock(pages, nr, true);
-	account_locked_vm(mm, nr, false);
-	mmdrop(mm);
+}
+
+void pac_ibpb(void)
+{
+	indirect_branch_prediction_barrier();
+}
+
+/*
+ * SVM off on every CPU when the system goes down without the hotplug
+ * callbacks, and back on after resume.
+ */
+static void pac_emergency_disable(void)
+{
+	pacifica_cpu_emergency_disable();
+}
+
+static void pac_disable_on_cpu(void *unused)
+{
+	pacifica_cpu_emergency_disable();
+}
+
+static int pac_reboot(struct notifier_block *nb, unsigned long code, void *unused)
+{
+	on_each_cpu(pac_disable_on_cpu, NULL, 1);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block pac_reboot_nb = {
+	.notifier_call = pac_reboot,
+};
+
+/* Suspend runs on the last online CPU; the others went through hotplug. */
+static int pac_suspend(void *unused)
+{
+	pacifica_cpu_emergency_disable();
+	return 0;
+}
+
+static void pac_resume(void *unused)
+{
+	pacifica_cpu_resume();
+}
+
+static const struct syscore_ops pac_syscore_ops = {
+	.suspend = pac_suspend,
+	.resume = pac_resume,
+};
+
+static struct syscore pac_syscore = {
+	.ops = &pac_syscore_ops,
+};
+
+int pac_power_setup(void)
+{
+	int ret = register_reboot_notifier(&pac_reboot_nb);
+
+	if (ret)
+		return ret;
+	cpu_emergency_register_virt_callback(pac_emergency_disable);
+	register_syscore(&pac_syscore);
+	return 0;
+}
+
+void pac_power_remove(void)
+{
+	unregister_syscore(&pac_syscore);
+	cpu_emergency_unregister_virt_callback(pac_emergency_disable);
+	unregister_reboot_notifier(&pac_reboot_nb);
 }
 
 u64 pac_page_to_phys(struct page *page)

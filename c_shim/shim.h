@@ -57,19 +57,47 @@ u64 pac_virt_to_phys(void *va);
 void *pac_phys_to_virt(u64 pa);
 
 /*
- * Pins @nr pages of the caller's memory at @uaddr for long-term writable use,
- * charged to the caller's RLIMIT_MEMLOCK like other long-term pins. Returns
- * @nr and the charged mm (a reference held) in @mm, or a negative errno
- * (-ENOMEM over the limit) with nothing left pinned or charged.
+ * Charges @nr pages to the calling process's RLIMIT_MEMLOCK, as long-term
+ * pins are charged elsewhere: 0 and the charged mm (a reference held) in
+ * @mm, or -ENOMEM over the limit with nothing charged.
  */
-long pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages,
-			struct mm_struct **mm);
+int pac_account_locked(unsigned long nr, struct mm_struct **mm);
 /*
- * Unpins pages pinned by pac_pin_user_pages(), marking them dirty, and
- * uncharges and releases @mm.
+ * Pins @nr pages of the caller's memory at @uaddr for long-term writable
+ * use (already charged by pac_account_locked()). Returns 0, or a negative
+ * errno with nothing left pinned.
  */
-void pac_unpin_user_pages(struct page **pages, unsigned long nr, struct mm_struct *mm);
+int pac_pin_user_pages(u64 uaddr, unsigned long nr, struct page **pages);
+/* Unpins pages pinned by pac_pin_user_pages(), marking them dirty. */
+void pac_unpin_user_pages(struct page **pages, unsigned long nr);
+/* Uncharges @nr pages from @mm and drops the reference pac_account_locked() took. */
+void pac_unaccount_locked(unsigned long nr, struct mm_struct *mm);
 u64 pac_page_to_phys(struct page *page);
+
+/*
+ * The world switch (vmenter.S): runs the guest whose VMCB is at @vmcb_pa
+ * until the next #VMEXIT, with the host's VMSAVE state in @host_save_pa and
+ * the guest's other general registers in @gprs (GuestGprs in
+ * rust/svm/ops.rs). Interrupts and preemption off, EFER.SVME set. Returns
+ * 0, or 1 if an SVM instruction faulted (SVM was turned off by an
+ * emergency path); then the guest did not run.
+ */
+int pac_vmrun(u64 vmcb_pa, u64 host_save_pa, void *gprs);
+/* An indirect branch prediction barrier, where the CPU and kernel use one. */
+void pac_ibpb(void);
+
+/*
+ * Turns SVM off on every CPU when the system stops without the hotplug
+ * callbacks running (reboot, kexec, crash, panic: the kernel's emergency
+ * virtualization-disable callback and a reboot notifier) and back on
+ * after resume (syscore ops). They call pacifica_cpu_emergency_disable() on
+ * each CPU, in NMI context for the emergency path, and
+ * pacifica_cpu_resume() on the CPU that resumes.
+ */
+int pac_power_setup(void);
+void pac_power_remove(void);
+void pacifica_cpu_emergency_disable(void);
+void pacifica_cpu_resume(void);
 
 /* Per-CPU bring-up: calls pacifica_cpu_online/offline on every CPU. */
 int pac_cpuhp_setup(void);

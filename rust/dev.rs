@@ -84,17 +84,17 @@ fn vm_ioctl(vm: &Arc<Vm>, cmd: u32, arg: usize) -> Result<isize> {
 fn vcpu_ioctl(vcpu: &Vcpu, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         uapi::PACIFICA_RUN => vcpu.run().map(|()| 0),
-        uapi::PACIFICA_GET_REGS => write_user(arg, &vcpu.get_regs()),
+        uapi::PACIFICA_GET_REGS => write_user(arg, &vcpu.get_regs()?),
         uapi::PACIFICA_SET_REGS => {
-            vcpu.set_regs(&read_user::<uapi::Regs>(arg)?);
+            vcpu.set_regs(&read_user::<uapi::Regs>(arg)?)?;
             Ok(0)
         }
-        uapi::PACIFICA_GET_SREGS => write_user(arg, &vcpu.get_sregs()),
+        uapi::PACIFICA_GET_SREGS => write_user(arg, &vcpu.get_sregs()?),
         uapi::PACIFICA_SET_SREGS => {
             vcpu.set_sregs(&read_user::<uapi::Sregs>(arg)?)?;
             Ok(0)
         }
-        uapi::PACIFICA_GET_STATS => write_user(arg, &vcpu.stats()),
+        uapi::PACIFICA_GET_STATS => write_user(arg, &vcpu.stats()?),
         _ => Err(ENOTTY),
     }
 }

@@ -64,8 +64,17 @@ pub(crate) fn init() -> Result {
         free();
         return Err(e);
     }
+    // Registered once SVM is on everywhere, so that no other hypervisor
+    // holds the emergency callback (there is one for the whole system).
+    if let Err(e) = shim::power_setup() {
+        pr_err!("registering the reboot and suspend callbacks failed: {:?}\n", e);
+        shim::cpuhp_remove();
+        free();
+        return Err(e);
+    }
     if let Err(e) = shim::misc_register() {
         pr_err!("registering /dev/pacifica failed: {:?}\n", e);
+        shim::power_remove();
         shim::cpuhp_remove();
         free();
         return Err(e);
@@ -108,6 +117,7 @@ fn free() {
 /// holds a reference to the module.
 pub(crate) fn exit() {
     shim::misc_deregister();
+    shim::power_remove();
     shim::cpuhp_remove();
     free();
     pr_info!("unloaded\n");
@@ -152,4 +162,27 @@ extern "C" fn pacifica_cpu_online(cpu: u32) -> i32 {
 extern "C" fn pacifica_cpu_offline(cpu: u32) -> i32 {
     get().cpus.disable_this(cpu);
     0
+}
+
+/// Reboot, kexec, crash, panic or suspend: SVM goes off on this CPU
+/// (called on each CPU, in NMI context on the emergency path). A vCPU
+/// thread that was about to enter the guest here fails its run with EIO
+/// (`c_shim/vmenter.S` survives an SVM instruction that faults).
+#[no_mangle]
+extern "C" fn pacifica_cpu_emergency_disable() {
+    let g = GLOBAL.load(Ordering::Acquire);
+    if g.is_null() {
+        return;
+    }
+    get().cpus.disable_this(shim::smp_processor_id());
+}
+
+/// Resume from suspend: SVM back on on this CPU, which had it before (the
+/// other CPUs come back through the hotplug callbacks).
+#[no_mangle]
+extern "C" fn pacifica_cpu_resume() {
+    let cpu = shim::smp_processor_id();
+    if let Err(e) = get().cpus.enable_this(cpu) {
+        pr_err!("re-enabling SVM on CPU {} after resume failed: {:?}\n", cpu, e);
+    }
 }

@@ -36,6 +36,7 @@ mod emulate {
 mod policy {
     pub(crate) mod cpuid;
     pub(crate) mod msr;
+    pub(crate) mod state;
 }
 
 /// SVM instructions, the world switch and per-CPU enablement.

@@ -83,29 +83,63 @@ pub(crate) fn cpuhp_remove() {
     unsafe { bindings::pac_cpuhp_remove() }
 }
 
-/// Pins `pages.len()` pages of the current process's memory at `uaddr`,
-/// charged to its RLIMIT_MEMLOCK. Returns the charged mm, which
-/// [`unpin_user_pages`] needs back.
-pub(crate) fn pin_user_pages(uaddr: u64, pages: &mut [*mut page]) -> kernel::error::Result<*mut mm_struct> {
+/// Charges `nr` pages to the current process's RLIMIT_MEMLOCK. Returns the
+/// charged mm, which [`unaccount_locked`] needs back.
+pub(crate) fn account_locked(nr: usize) -> kernel::error::Result<*mut mm_struct> {
     let mut mm = core::ptr::null_mut();
-    // SAFETY: `pages` has room for `pages.len()` pointers; the C side pins
-    // and charges all or nothing.
-    let ret = unsafe { bindings::pac_pin_user_pages(uaddr, pages.len() as _, pages.as_mut_ptr(), &mut mm) };
-    if ret < 0 {
-        return Err(kernel::error::Error::from_errno(ret as i32));
-    }
+    // SAFETY: `mm` is a valid out-pointer; the C side charges all or nothing.
+    kernel::error::to_result(unsafe { bindings::pac_account_locked(nr as _, &mut mm) })?;
     Ok(mm)
 }
 
-/// Unpins pages pinned by [`pin_user_pages`] and uncharges `mm`.
+/// Uncharges what [`account_locked`] charged.
 ///
 /// # Safety
 ///
-/// `pages` and `mm` must come from one successful [`pin_user_pages`] call,
+/// `nr` and `mm` must be those of one successful [`account_locked`] call,
 /// not yet undone.
-pub(crate) unsafe fn unpin_user_pages(pages: &mut [*mut page], mm: *mut mm_struct) {
+pub(crate) unsafe fn unaccount_locked(nr: usize, mm: *mut mm_struct) {
     // SAFETY: guaranteed by the caller.
-    unsafe { bindings::pac_unpin_user_pages(pages.as_mut_ptr(), pages.len() as _, mm) }
+    unsafe { bindings::pac_unaccount_locked(nr as _, mm) }
+}
+
+/// Pins `pages.len()` pages of the current process's memory at `uaddr`
+/// (charged already by [`account_locked`]): all of them, or none.
+pub(crate) fn pin_user_pages(uaddr: u64, pages: &mut [*mut page]) -> kernel::error::Result {
+    // SAFETY: `pages` has room for `pages.len()` pointers.
+    kernel::error::to_result(unsafe { bindings::pac_pin_user_pages(uaddr, pages.len() as _, pages.as_mut_ptr()) })
+}
+
+/// Unpins pages pinned by [`pin_user_pages`].
+///
+/// # Safety
+///
+/// `pages` must come from one successful [`pin_user_pages`] call, not yet
+/// undone.
+pub(crate) unsafe fn unpin_user_pages(pages: &mut [*mut page]) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { bindings::pac_unpin_user_pages(pages.as_mut_ptr(), pages.len() as _) }
+}
+
+/// An indirect branch prediction barrier, where the kernel uses them.
+pub(crate) fn ibpb() {
+    // SAFETY: a barrier (an MSR write the kernel's alternatives choose) with
+    // no preconditions.
+    unsafe { bindings::pac_ibpb() }
+}
+
+/// Registers the reboot, emergency and suspend/resume callbacks.
+pub(crate) fn power_setup() -> kernel::error::Result {
+    // SAFETY: called once from module init, after SVM is on everywhere;
+    // the callbacks are our exported `pacifica_cpu_emergency_disable` and
+    // `pacifica_cpu_resume`.
+    kernel::error::to_result(unsafe { bindings::pac_power_setup() })
+}
+
+/// Removes what [`power_setup`] registered.
+pub(crate) fn power_remove() {
+    // SAFETY: called once from module exit after a successful setup.
+    unsafe { bindings::pac_power_remove() }
 }
 
 /// Physical address of a pinned page.

@@ -82,6 +82,9 @@ pub const PACIFICA_PAGING_SHADOW: u64 = 1;
 pub const PACIFICA_MAX_VCPUS: u32 = 8;
 /// Most memory regions one VM can have.
 pub const PACIFICA_MAX_MEMORY_REGIONS: u32 = 32;
+/// Most guest RAM one VM may register, all regions together (256 GiB);
+/// `PACIFICA_SET_MEMORY_REGION` beyond it fails with E2BIG.
+pub const PACIFICA_MAX_GUEST_RAM: u64 = 256 << 30;
 
 /// `ModuleInfo::features` bit: nested paging (CPUID 8000_000A EDX bit 0).
 pub const PACIFICA_FEATURE_NPT: u64 = 1 << 0;
@@ -239,6 +242,10 @@ pub const PACIFICA_INTERNAL_UNHANDLED_EXIT: u32 = 1;
 pub const PACIFICA_INTERNAL_EMULATION: u32 = 2;
 /// `InternalExit::suberror`: a nested page fault inside guest RAM.
 pub const PACIFICA_INTERNAL_NPF_IN_RAM: u32 = 3;
+/// `InternalExit::suberror`: the guest used a mechanism the module does not
+/// support (yet): a hardware task switch under shadow paging. The guest
+/// state is left as it was before the instruction; the vCPU cannot go on.
+pub const PACIFICA_INTERNAL_UNSUPPORTED: u32 = 4;
 
 /// Port I/O. For OUT the data is already in the run page at `data_offset`;
 /// for IN userspace writes it there before the next [`PACIFICA_RUN`].
@@ -360,15 +367,19 @@ pub const PACIFICA_STAT_PF: usize = 16;
 pub const PACIFICA_STAT_CR: usize = 17;
 /// INVLPG intercepted (shadow paging).
 pub const PACIFICA_STAT_INVLPG: usize = 18;
-/// Other exits handled in the kernel (INVD, XSETBV, ...).
+/// Other exits handled in the kernel (INVD, WBINVD, ...).
 pub const PACIFICA_STAT_OTHER: usize = 19;
+/// #DB and #AC intercepted and reflected to the guest (see
+/// Documentation/security.rst: intercepted so that an exception loop is a
+/// loop of exits the host can interrupt).
+pub const PACIFICA_STAT_EXCEPTION: usize = 20;
 /// Number of defined counters.
-pub const PACIFICA_STAT_NR: usize = 20;
+pub const PACIFICA_STAT_NR: usize = 21;
 
 /// Names of the counters, for tools that print them.
 pub const PACIFICA_STAT_NAMES: [&str; PACIFICA_STAT_NR] = [
     "exits", "user_exits", "io", "hlt", "npf", "mmio", "cpuid", "msr", "vmmcall", "shutdown",
-    "intr", "nmi", "ud", "gp", "signal", "internal", "pf", "cr", "invlpg", "other",
+    "intr", "nmi", "ud", "gp", "signal", "internal", "pf", "cr", "invlpg", "other", "exception",
 ];
 
 /// Per-vCPU exit counters, indexed by `PACIFICA_STAT_*`.

@@ -7,10 +7,12 @@ use crate::emulate::insn::{self, CpuMode, Gpr};
 use crate::emulate::walk::PagingState;
 use crate::exit::{self, Flow, Pending};
 use crate::global;
+use crate::hw::cr::cr0;
 use crate::hw::svm::{
     efer, event, features, int_ctl, intercept, tlb_ctl, vector, Exception, INTERCEPT_CR_WORD,
     INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
 };
+use crate::policy::{cpuid, state};
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
 use crate::mm::pages::HwPages;
 use crate::mm::shadow_mmu::{GuestCrs, ShadowMmu};
@@ -20,7 +22,8 @@ use crate::svm::ops::{self, FxArea, GuestGprs};
 use crate::uapi;
 use crate::vm::Vm;
 use kernel::prelude::*;
-use kernel::sync::{new_mutex, Arc, Mutex};
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 
 /// Where the state save area lies in the VMCB page.
 const SAVE_AREA: core::ops::Range<usize> = 0x400..0x1000;
@@ -62,6 +65,20 @@ pub(crate) struct VcpuState {
     /// refused VMRUN may leave other values there (QEMU writes the host's),
     /// and userspace must get back what it set.
     entry_snapshot: HwPages,
+    /// The intercepts this vCPU runs with, written into the VMCB before
+    /// every VMRUN together with the rest of the control area the module
+    /// owns ([`VcpuState::assert_control`]): nothing the CPU writes back
+    /// (a refused VMRUN may write anything) outlives one entry.
+    intercepts: [u32; 6],
+    /// The nested page tables' root (NPT), or 0.
+    npt_root: u64,
+    /// Nested paging: the guest's EFER.LME is set but its paging is off,
+    /// so the VMCB holds LME = 0 until the guest turns paging on (with CR0
+    /// writes intercepted meanwhile). QEMU's SVM cannot leave a guest with
+    /// LME = 1 and PAE = 0 (Documentation/security.rst).
+    pub(crate) lme_hidden: bool,
+    /// The CR4 bits the guest may set (its CPUID's).
+    pub(crate) cr4_allowed: u64,
 }
 
 /// A virtual CPU.
@@ -71,8 +88,42 @@ pub(crate) struct Vcpu {
     pub(crate) id: u32,
     /// The page userspace maps; see [`uapi::Run`].
     run_page: HwPages,
+    /// Whether a thread owns [`Self::state`] (see [`Vcpu::lock`]).
     #[pin]
-    pub(crate) state: Mutex<VcpuState>,
+    busy: Mutex<bool>,
+    /// Signalled when `busy` goes false.
+    #[pin]
+    idle: CondVar,
+    #[pin]
+    state: Mutex<VcpuState>,
+}
+
+/// A vCPU's state, owned by one thread; see [`Vcpu::lock`].
+pub(crate) struct VcpuLock<'a> {
+    vcpu: &'a Vcpu,
+    guard: Option<Guard<'a, VcpuState, MutexBackend>>,
+}
+
+impl core::ops::Deref for VcpuLock<'_> {
+    type Target = VcpuState;
+    fn deref(&self) -> &VcpuState {
+        // `guard` is only `None` inside `drop`.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl core::ops::DerefMut for VcpuLock<'_> {
+    fn deref_mut(&mut self) -> &mut VcpuState {
+        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for VcpuLock<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        *self.vcpu.busy.lock() = false;
+        self.vcpu.idle.notify_all();
+    }
 }
 
 impl VcpuState {
@@ -148,14 +199,75 @@ impl VcpuState {
         }
     }
 
+    /// The guest's EFER as the guest sees it (without SVME).
+    pub(crate) fn guest_efer(&mut self) -> u64 {
+        if let Some(m) = &self.shadow {
+            return m.crs.efer;
+        }
+        let hidden = if self.lme_hidden { efer::LME } else { 0 };
+        (self.vmcb().save.efer & !efer::SVME) | hidden
+    }
+
+    /// Sets the guest's EFER (validated already) under nested paging.
+    pub(crate) fn set_npt_efer(&mut self, v: u64) {
+        self.vmcb().save.efer = v | efer::SVME;
+        self.lme_hidden = false;
+        self.hide_lme();
+    }
+
+    /// Keeps EFER.LME out of the VMCB while the guest's paging is off
+    /// (nested paging; see `lme_hidden`).
+    fn hide_lme(&mut self) {
+        if self.shadow.is_some() {
+            return;
+        }
+        let s = &mut self.vmcb().save;
+        if s.cr0 & cr0::PG == 0 && s.efer & efer::LME != 0 {
+            s.efer &= !efer::LME;
+            self.lme_hidden = true;
+        }
+    }
+
+    /// Writes the control area the module owns before a VMRUN: the
+    /// intercepts, the permission maps, nested paging, and interrupt
+    /// masking (V_INTR_MASKING: without it a guest with IF = 0 would keep
+    /// the host's interrupts out, and its CR8 would be the host's TPR).
+    fn assert_control(&mut self) {
+        let g = global::get();
+        let (npt, root) = (self.shadow.is_none(), self.npt_root);
+        let mut intercepts = self.intercepts;
+        if npt && self.lme_hidden {
+            // Turning paging on must go through the module, which puts
+            // LME back and sets LMA.
+            intercepts[INTERCEPT_CR_WORD] |= 1 << 16;
+        }
+        let c = &mut self.vmcb().control;
+        c.intercepts = intercepts;
+        c.iopm_base_pa = g.iopm.pa();
+        c.msrpm_base_pa = g.msrpm.pa();
+        c.int_ctl = (c.int_ctl & int_ctl::V_TPR_MASK) | int_ctl::V_INTR_MASKING;
+        c.virt_ext = 0;
+        c.clean = 0;
+        c.pause_filter_count = 0;
+        c.pause_filter_thresh = 0;
+        if npt {
+            c.nested_ctl = NESTED_CTL_NP_ENABLE;
+            c.nested_cr3 = root;
+        } else {
+            c.nested_ctl = 0;
+            c.nested_cr3 = 0;
+        }
+    }
+
     /// The guest's paging registers.
     pub(crate) fn paging_state(&mut self) -> PagingState {
         if let Some(m) = &self.shadow {
             return m.paging_state();
         }
+        let efer = self.guest_efer();
         let s = &self.vmcb().save;
         let maxphyaddr = global::get().cpus.info.maxphyaddr;
-        PagingState { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer, maxphyaddr }
+        PagingState { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer, maxphyaddr }
     }
 
     /// Copies the shadow MMU's hardware registers into the VMCB.
@@ -175,6 +287,11 @@ impl VcpuState {
     pub(crate) fn shadow_rebuilt(&mut self) {
         self.flush_tlb = true;
         self.load_shadow_regs();
+    }
+
+    /// Asks for this vCPU's TLB entries to be dropped before the next VMRUN.
+    pub(crate) fn request_tlb_flush(&mut self) {
+        self.flush_tlb = true;
     }
 
     /// Asks for the TLB entry of `la` to be dropped before the next VMRUN.
@@ -230,41 +347,12 @@ fn seg_from_vmcb(s: &VmcbSeg) -> uapi::Segment {
 impl Vcpu {
     /// Creates vCPU `id` of `vm` with its VMCB set up for `vm`'s paging mode.
     pub(crate) fn new(vm: Arc<Vm>, id: u32) -> Result<Arc<Self>> {
-        let g = global::get();
         let mut vmcb = HwPages::page()?;
         let npt_root = vm.mem.lock().npt_root;
+        let intercepts = Self::intercepts(vm.paging);
         {
             // SAFETY: as in `VcpuState::vmcb`.
             let v = unsafe { vmcb.as_mut::<Vmcb>() };
-            let c = &mut v.control;
-            for i in [
-                intercept::INTR, intercept::NMI, intercept::SMI, intercept::INIT, intercept::CPUID,
-                intercept::INVD, intercept::HLT, intercept::INVLPGA, intercept::IOIO_PROT,
-                intercept::MSR_PROT, intercept::SHUTDOWN, intercept::VMRUN, intercept::VMMCALL,
-                intercept::VMLOAD, intercept::VMSAVE, intercept::STGI, intercept::CLGI,
-                intercept::SKINIT, intercept::RDTSCP, intercept::MONITOR, intercept::MWAIT,
-                intercept::MWAIT_COND, intercept::XSETBV, intercept::RDPRU,
-            ] {
-                c.set_intercept(i);
-            }
-            c.iopm_base_pa = g.iopm.pa();
-            c.msrpm_base_pa = g.msrpm.pa();
-            c.int_ctl = int_ctl::V_INTR_MASKING;
-            match vm.paging {
-                Paging::Npt => {
-                    c.nested_ctl = NESTED_CTL_NP_ENABLE;
-                    c.nested_cr3 = npt_root;
-                }
-                Paging::Shadow => {
-                    // The guest's CR0, CR3 and CR4 are the shadow MMU's;
-                    // its page faults and INVLPG go through it too.
-                    for cr in [0, 3, 4] {
-                        c.intercepts[INTERCEPT_CR_WORD] |= (1 << cr) | (1 << (16 + cr));
-                    }
-                    c.intercepts[INTERCEPT_EXCEPTION_WORD] |= 1 << vector::PF;
-                    c.set_intercept(intercept::INVLPG);
-                }
-            }
             let s = &mut v.save;
             s.g_pat = PAT_RESET;
             s.dr6 = 0xffff_0ff0;
@@ -275,12 +363,12 @@ impl Vcpu {
         }
         let shadow = match vm.paging {
             Paging::Npt => None,
-            Paging::Shadow => Some(KBox::new(ShadowMmu::new()?, GFP_KERNEL)?),
+            Paging::Shadow => Some(KBox::new(ShadowMmu::new()?, GFP_KERNEL_ACCOUNT)?),
         };
         let state = VcpuState {
             vmcb,
             gprs: GuestGprs::default(),
-            fx: KBox::new(FxArea::reset(), GFP_KERNEL)?,
+            fx: KBox::new(FxArea::reset(), GFP_KERNEL_ACCOUNT)?,
             regs_set: false,
             sregs_set: false,
             last_cpu: None,
@@ -294,12 +382,85 @@ impl Vcpu {
             exit_rip: 0,
             unverified: true,
             entry_snapshot: HwPages::page()?,
+            intercepts,
+            npt_root: if vm.paging == Paging::Npt { npt_root } else { 0 },
+            lme_hidden: false,
+            cr4_allowed: cpuid::guest_cr4_allowed(
+                cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow },
+                |l, s| {
+                    let h = ops::cpuid(l, s);
+                    [h.eax, h.ebx, h.ecx, h.edx]
+                },
+            ),
         };
         let run_page = HwPages::page()?;
         Arc::pin_init(
-            pin_init!(Vcpu { vm, id, run_page, state <- new_mutex!(state, "Vcpu::state") }),
-            GFP_KERNEL,
+            pin_init!(Vcpu {
+                vm,
+                id,
+                run_page,
+                busy <- new_mutex!(false, "Vcpu::busy"),
+                idle <- new_condvar!("Vcpu::idle"),
+                state <- new_mutex!(state, "Vcpu::state"),
+            }),
+            GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// The intercepts of a vCPU in a VM with `paging` (the audit is in
+    /// Documentation/security.rst, "What is intercepted").
+    fn intercepts(paging: Paging) -> [u32; 6] {
+        let mut c = [0u32; 6];
+        let set = |c: &mut [u32; 6], (word, bit): (usize, u32)| c[word] |= 1 << bit;
+        for i in [
+            intercept::INTR, intercept::NMI, intercept::SMI, intercept::INIT, intercept::RDPMC,
+            intercept::CPUID, intercept::RSM, intercept::INVD, intercept::HLT, intercept::INVLPGA,
+            intercept::IOIO_PROT, intercept::MSR_PROT, intercept::SHUTDOWN, intercept::VMRUN,
+            intercept::VMMCALL, intercept::VMLOAD, intercept::VMSAVE, intercept::STGI,
+            intercept::CLGI, intercept::SKINIT, intercept::RDTSCP, intercept::WBINVD,
+            intercept::MONITOR, intercept::MWAIT, intercept::MWAIT_COND, intercept::XSETBV,
+            intercept::RDPRU,
+        ] {
+            set(&mut c, i);
+        }
+        // #DB and #AC: an exception raised while delivering itself loops
+        // forever in the CPU (CVE-2015-8104, CVE-2015-5307); intercepted,
+        // each round is an exit the host can interrupt.
+        c[INTERCEPT_EXCEPTION_WORD] |= (1 << vector::DB) | (1 << vector::AC);
+        match paging {
+            Paging::Npt => {
+                // CR4: the guest may set only what its CPUID offers.
+                c[INTERCEPT_CR_WORD] |= 1 << (16 + 4);
+            }
+            Paging::Shadow => {
+                // The guest's CR0, CR3 and CR4 are the shadow MMU's; its
+                // page faults and INVLPG go through it too, and so do task
+                // switches, which load CR3 from the TSS.
+                for cr in [0, 3, 4] {
+                    c[INTERCEPT_CR_WORD] |= (1 << cr) | (1 << (16 + cr));
+                }
+                c[INTERCEPT_EXCEPTION_WORD] |= 1 << vector::PF;
+                set(&mut c, intercept::INVLPG);
+                set(&mut c, intercept::TASK_SWITCH);
+            }
+        }
+        c
+    }
+
+    /// Takes the vCPU's state for one ioctl. A thread that finds another
+    /// one running the vCPU sleeps until it is done, and gives up with
+    /// EINTR when a signal arrives (the state's own mutex is never waited
+    /// on: it is taken only by the thread that set `busy`).
+    pub(crate) fn lock(&self) -> Result<VcpuLock<'_>> {
+        let mut busy = self.busy.lock();
+        while *busy {
+            if self.idle.wait_interruptible(&mut busy) {
+                return Err(EINTR);
+            }
+        }
+        *busy = true;
+        drop(busy);
+        Ok(VcpuLock { vcpu: self, guard: Some(self.state.lock()) })
     }
 
     /// Kernel address of the run page (for mmap).
@@ -359,20 +520,20 @@ impl Vcpu {
     }
 
     /// `PACIFICA_GET_REGS`.
-    pub(crate) fn get_regs(&self) -> uapi::Regs {
-        let mut st = self.state.lock();
+    pub(crate) fn get_regs(&self) -> Result<uapi::Regs> {
+        let mut st = self.lock()?;
         let g = st.gprs;
         let s = &st.vmcb().save;
-        uapi::Regs {
+        Ok(uapi::Regs {
             rax: s.rax, rbx: g.rbx, rcx: g.rcx, rdx: g.rdx, rsi: g.rsi, rdi: g.rdi, rsp: s.rsp,
             rbp: g.rbp, r8: g.r8, r9: g.r9, r10: g.r10, r11: g.r11, r12: g.r12, r13: g.r13,
             r14: g.r14, r15: g.r15, rip: s.rip, rflags: s.rflags,
-        }
+        })
     }
 
     /// `PACIFICA_SET_REGS`.
-    pub(crate) fn set_regs(&self, r: &uapi::Regs) {
-        let mut st = self.state.lock();
+    pub(crate) fn set_regs(&self, r: &uapi::Regs) -> Result {
+        let mut st = self.lock()?;
         st.gprs = GuestGprs {
             rbx: r.rbx, rcx: r.rcx, rdx: r.rdx, rsi: r.rsi, rdi: r.rdi, rbp: r.rbp, r8: r.r8,
             r9: r.r9, r10: r.r10, r11: r.r11, r12: r.r12, r13: r.r13, r14: r.r14, r15: r.r15,
@@ -385,11 +546,13 @@ impl Vcpu {
         s.rflags = r.rflags | 2;
         st.regs_set = true;
         st.unverified = true;
+        Ok(())
     }
 
     /// `PACIFICA_GET_SREGS`.
-    pub(crate) fn get_sregs(&self) -> uapi::Sregs {
-        let mut st = self.state.lock();
+    pub(crate) fn get_sregs(&self) -> Result<uapi::Sregs> {
+        let mut st = self.lock()?;
+        let efer = st.guest_efer();
         let v = st.vmcb();
         let s = &v.save;
         let dt = |d: &VmcbSeg| uapi::Dtable { base: d.base, limit: d.limit as u16, pad: [0; 3] };
@@ -400,26 +563,22 @@ impl Vcpu {
             gdt: dt(&s.gdtr), idt: dt(&s.idtr),
             cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4,
             cr8: u64::from(v.control.int_ctl & int_ctl::V_TPR_MASK) & 0xf,
-            efer: s.efer & !efer::SVME,
+            efer,
         };
         if let Some(m) = &st.shadow {
             sregs.cr0 = m.crs.cr0;
             sregs.cr3 = m.crs.cr3;
             sregs.cr4 = m.crs.cr4;
-            sregs.efer = m.crs.efer;
         }
-        sregs
+        Ok(sregs)
     }
 
-    /// `PACIFICA_SET_SREGS`. The hardware checks the combination at VMRUN
-    /// and refuses an invalid one with VMEXIT_INVALID, which reaches
-    /// userspace as `PACIFICA_EXIT_FAIL_ENTRY`; SVME, which the guest must
-    /// not see, is reserved here.
+    /// `PACIFICA_SET_SREGS`. A state VMRUN would refuse, or no processor
+    /// could be in, or that QEMU's SVM cannot leave, is refused with EINVAL
+    /// (`policy/state.rs`); SVME, which the guest must not see, is reserved.
     pub(crate) fn set_sregs(&self, r: &uapi::Sregs) -> Result {
-        if r.efer & efer::SVME != 0 || r.cr8 > 0xf {
-            return Err(EINVAL);
-        }
-        let mut st = self.state.lock();
+        let mut st = self.lock()?;
+        state::check_sregs(r, st.cr4_allowed).map_err(|_| EINVAL)?;
         // Until this call succeeds the vCPU cannot run: a failure below must
         // not leave a half-written state behind that RUN would enter.
         st.sregs_set = false;
@@ -447,6 +606,8 @@ impl Vcpu {
         // The CPL is SS.DPL in protected mode and 0 in real mode.
         s.cpl = if r.cr0 & 1 != 0 { ((r.ss.attrib >> 5) & 3) as u8 } else { 0 };
         v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
+        st.lme_hidden = false;
+        st.hide_lme();
         // Under shadow paging the hardware gets the shadow MMU's registers,
         // never the guest's.
         st.shadow_rebuilt();
@@ -456,14 +617,14 @@ impl Vcpu {
     }
 
     /// `PACIFICA_GET_STATS`.
-    pub(crate) fn stats(&self) -> uapi::ExitStats {
-        uapi::ExitStats { counts: self.state.lock().stats }
+    pub(crate) fn stats(&self) -> Result<uapi::ExitStats> {
+        Ok(uapi::ExitStats { counts: self.lock()?.stats })
     }
 
     /// `PACIFICA_RUN`: runs until an exit userspace must see, a signal, or
     /// an error.
     pub(crate) fn run(&self) -> Result {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock()?;
         let st = &mut *guard;
         if !st.regs_set || !st.sregs_set {
             return Err(EINVAL);
@@ -500,43 +661,56 @@ impl Vcpu {
         let _fpu = FpuSection::begin(); // also keeps us on this CPU
         let cpu = shim::smp_processor_id();
         let pc = g.cpus.get(cpu).ok_or(EIO)?;
-        if !pc.enabled() {
-            return Err(EIO);
-        }
+        st.assert_control();
+        st.hide_lme();
         // A vCPU needs a fresh ASID on a CPU it has not run on in this
         // ASID generation: the TLB may hold another VM's translations under
-        // an ASID it last gave out (APM 15.16).
-        // Without flush-by-ASID, a fresh ASID is how this vCPU's TLB entries
-        // are dropped.
+        // an ASID it last gave out (APM 15.16). Without flush-by-ASID, a
+        // fresh ASID is also how this vCPU's own TLB entries are dropped.
         let by_asid = g.cpus.info.has(features::FLUSH_BY_ASID);
+        let mut tlb = tlb_ctl::DO_NOTHING;
         if st.flush_tlb && by_asid {
-            st.vmcb().control.tlb_ctl = tlb_ctl::FLUSH_ASID;
+            tlb = tlb_ctl::FLUSH_ASID;
         }
-        let invlpga = st.invlpga.take();
-        if st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() || (st.flush_tlb && !by_asid) {
-            let (asid, generation, flush) = pc.new_asid(g.cpus.info.nr_asids);
+        let fresh = st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() || (st.flush_tlb && !by_asid);
+        if fresh {
+            let (asid, generation) = pc.new_asid(g.cpus.info.nr_asids);
             st.last_cpu = Some(cpu);
             st.asid_generation = generation;
-            let c = &mut st.vmcb().control;
-            c.asid = asid;
-            if flush {
-                c.tlb_ctl = tlb_ctl::FLUSH_ALL_ASID;
-            }
-        } else if let Some(la) = invlpga {
-            // The ASID is this CPU's and stays in use: drop the one entry.
-            // (A fresh ASID above has no entries to drop.)
-            let asid = st.vmcb().control.asid;
-            // SAFETY: SVM is on on this CPU (checked above) and preemption
-            // is off, so `asid` is this CPU's; INVLPGA only drops entries.
-            unsafe { ops::invlpga(la, asid) };
+            st.vmcb().control.asid = asid;
         }
-        st.flush_tlb = false;
+        // Reused ASIDs: every ASID's entries go, by the first VMRUN here
+        // that succeeds.
+        let flush_all = pc.must_flush_all();
+        if flush_all {
+            tlb = tlb_ctl::FLUSH_ALL_ASID;
+        }
+        st.vmcb().control.tlb_ctl = tlb;
+        let invlpga = if fresh || flush_all { None } else { st.invlpga };
         let vmcb_pa = st.vmcb.pa();
         if st.unverified {
             st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN].copy_from_slice(&st.vmcb.bytes_mut()[SAVE_AREA]);
         }
-        {
+        let ran = {
             let _irqs = IrqsOff::new();
+            // Checked with interrupts off: the reboot notifier's IPI cannot
+            // turn SVM off between here and VMRUN (an emergency NMI still
+            // can; the world switch survives that, see vmenter.S).
+            if !pc.enabled() {
+                return Err(EIO);
+            }
+            if let Some(la) = invlpga {
+                let asid = st.vmcb().control.asid;
+                // SAFETY: SVM is on on this CPU (checked above) and
+                // preemption is off, so `asid` is this CPU's and stays in
+                // use; INVLPGA only drops TLB entries.
+                unsafe { ops::invlpga(la, asid) };
+            }
+            if pc.switch_vmcb(vmcb_pa) {
+                // Another vCPU ran here last: what it trained in the branch
+                // predictors must not steer this one (or the host).
+                shim::ibpb();
+            }
             // VMRUN does not switch PKRU: a guest that sets CR4.PKE could
             // otherwise leave its protection keys on the VMM's user pages.
             let host_pkru = if g.cpus.info.host_pku {
@@ -550,18 +724,17 @@ impl Vcpu {
             } else {
                 None
             };
-            // SAFETY: SVM is enabled on this CPU (checked above) and
-            // preemption is off, so it stays this CPU; GIF is cleared before
-            // and set after the world switch, and the VMCB and host save
-            // page are ours. The FPU section lets the guest own the FPU
-            // registers, whose state we load and save around the switch.
-            unsafe {
-                ops::clgi();
+            // SAFETY: interrupts and preemption are off, so this stays the
+            // CPU whose SVM was found on above; the VMCB and host save page
+            // are ours. The FPU section lets the guest own the FPU
+            // registers, whose state is loaded before and saved after the
+            // switch, with interrupts off in between.
+            let ran = unsafe {
                 ops::fxrstor(&st.fx);
-                ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.gprs);
+                let ran = ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.gprs);
                 ops::fxsave(&mut st.fx);
-                ops::stgi();
-            }
+                ran
+            };
             if let Some(host) = host_pkru {
                 // SAFETY: the host has CR4.PKE (OSPKE); nothing between the
                 // world switch and here touched user memory.
@@ -573,13 +746,27 @@ impl Vcpu {
                 }
             }
             shim::restore_host_debugregs();
+            ran
+        };
+        if !ran {
+            // SVM was turned off under us (the system is going down).
+            return Err(EIO);
         }
-        if st.unverified {
-            let code = st.vmcb().control.exit_code;
-            if code == u64::MAX || code == 0xffff_ffff {
+        let code = st.vmcb().control.exit_code;
+        let refused = code == u64::MAX || code == 0xffff_ffff;
+        if refused {
+            if st.unverified {
                 st.vmcb.bytes_mut()[SAVE_AREA].copy_from_slice(&st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN]);
-            } else {
-                st.unverified = false;
+            }
+        } else {
+            // The flushes asked for took place.
+            st.unverified = false;
+            st.flush_tlb = false;
+            if invlpga.is_some() || fresh || flush_all {
+                st.invlpga = None;
+            }
+            if flush_all {
+                pc.flushed_all();
             }
         }
         let c = &mut st.vmcb().control;
@@ -587,7 +774,7 @@ impl Vcpu {
         // EVENTINJ is consumed by VMRUN; an event the exit interrupted is
         // delivered again (APM 15.7.2).
         c.event_inj = 0;
-        if c.exit_int_info & event::VALID != 0 {
+        if !refused && c.exit_int_info & event::VALID != 0 {
             let ty = c.exit_int_info & (7 << event::TYPE_SHIFT);
             // A software interrupt or INT3/INTO re-executes instead: without
             // NRIPS the return address of a re-injected one would be wrong.

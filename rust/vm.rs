@@ -47,7 +47,7 @@ impl Vm {
         let mem = GuestMemory::new()?;
         let vm = Arc::pin_init(
             pin_init!(Vm { paging, mem <- new_mutex!(mem, "Vm::mem"), vcpu_ids: AtomicU32::new(0) }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         global::get().nr_vms.fetch_add(1, Ordering::Relaxed);
         Ok(vm)

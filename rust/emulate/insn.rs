@@ -76,6 +76,7 @@ pub enum Opcode {
     Wrmsr,
     Vmmcall,
     Invd,
+    Wbinvd,
     Xsetbv,
     /// INS/OUTS, byte or word/dword form.
     StringIo,
@@ -393,6 +394,7 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                 0x30 => Op::Other(Opcode::Wrmsr),
                 0x32 => Op::Other(Opcode::Rdmsr),
                 0x08 => Op::Other(Opcode::Invd),
+                0x09 => Op::Other(Opcode::Wbinvd),
                 0x06 => Op::Other(Opcode::Clts),
                 0x20 | 0x22 => {
                     // The r/m field names a register whatever the mod bits say.

@@ -5,11 +5,14 @@
 //! to/from CR0/CR3/CR4, CLTS, LMSW, SMSW).
 
 use super::{advance, exception, fetch_insn, internal_error, mmio, operand_linear_address, Flow};
-use crate::emulate::insn::{Op, Opcode};
+use crate::emulate::insn::{CpuMode, Op, Opcode};
+use crate::hw::cr::{cr0, cr4};
+use crate::hw::svm::efer;
+use crate::policy::state;
 use crate::emulate::walk::{pf, Access};
 use crate::hw::svm::{int_ctl, npf, Exception};
 use crate::mm::shadow::Fault;
-use crate::mm::shadow_mmu::{Refused, ShadowMmu};
+use crate::mm::shadow_mmu::{GuestCrs, Refused, ShadowMmu};
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
 
@@ -22,9 +25,7 @@ pub(super) fn access(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     };
     let long = st.cpu_mode() == crate::emulate::insn::CpuMode::Bits64;
     let width = |v: u64| if long { v } else { v & 0xffff_ffff };
-    let Some(crs) = st.shadow.as_ref().map(|m| m.crs) else {
-        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT);
-    };
+    let crs = guest_crs(st);
     let result = match i.op {
         Op::MovCr { write: false, cr, gpr } => {
             let v = match cr {
@@ -42,7 +43,7 @@ pub(super) fn access(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             let v = width(st.gpr(gpr));
             match cr {
                 0 => set_cr0(st, v),
-                3 => set_cr3(vcpu, st, v),
+                3 if st.shadow.is_some() => set_cr3(vcpu, st, v),
                 4 => set_cr4(st, v),
                 _ => return undefined(vcpu, st),
             }
@@ -96,8 +97,53 @@ fn change_crs(
     Ok(())
 }
 
+/// The guest's CR0, CR3, CR4 and EFER: the shadow MMU's, or (nested
+/// paging) the VMCB's with a hidden EFER.LME put back.
+fn guest_crs(st: &mut VcpuState) -> GuestCrs {
+    if let Some(m) = &st.shadow {
+        return m.crs;
+    }
+    let efer = st.guest_efer();
+    let s = &st.vmcb().save;
+    GuestCrs { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer }
+}
+
 fn set_cr0(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
+    // Leaving long mode from 64-bit code is #GP (APM Vol. 2, 14.7).
+    if v & cr0::PG == 0 && st.cpu_mode() == CpuMode::Bits64 {
+        return Err(Refused);
+    }
+    if st.shadow.is_none() {
+        return npt_set_cr0(st, v);
+    }
     change_crs(st, |m| m.set_cr0(v))
+}
+
+/// MOV CR0 under nested paging, intercepted while the guest's EFER.LME is
+/// hidden from the VMCB (see `VcpuState::lme_hidden`): turning paging on
+/// activates long mode here, as the CPU would have.
+fn npt_set_cr0(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
+    let crs = guest_crs(st);
+    let mut efer = crs.efer;
+    if !state::cr0_valid(v) {
+        return Err(Refused);
+    }
+    if v & cr0::PG != 0 && crs.cr0 & cr0::PG == 0 && efer & efer::LME != 0 {
+        // Activating long mode needs PAE (APM 14.6.1).
+        if crs.cr4 & cr4::PAE == 0 {
+            return Err(Refused);
+        }
+        efer |= efer::LMA;
+    }
+    if v & cr0::PG == 0 {
+        efer &= !efer::LMA;
+    }
+    st.vmcb().save.cr0 = v | cr0::ET;
+    st.set_npt_efer(efer);
+    if (crs.cr0 ^ v) & (cr0::PG | cr0::PE | cr0::WP) != 0 {
+        st.request_tlb_flush();
+    }
+    Ok(())
 }
 
 fn set_cr3(vcpu: &Vcpu, st: &mut VcpuState, v: u64) -> Result<(), Refused> {
@@ -108,7 +154,22 @@ fn set_cr3(vcpu: &Vcpu, st: &mut VcpuState, v: u64) -> Result<(), Refused> {
 }
 
 fn set_cr4(st: &mut VcpuState, v: u64) -> Result<(), Refused> {
-    change_crs(st, |m| m.set_cr4(v))
+    let allowed = st.cr4_allowed;
+    if st.shadow.is_some() {
+        return change_crs(st, |m| m.set_cr4(v, allowed));
+    }
+    // Nested paging: only the bits the guest's CPUID offers, and PAE
+    // stays on in long mode.
+    let crs = guest_crs(st);
+    if v & !allowed != 0 || (crs.efer & efer::LMA != 0 && v & cr4::PAE == 0) {
+        return Err(Refused);
+    }
+    st.vmcb().save.cr4 = v;
+    // Paging bits changed: the CPU would flush the TLB (APM Vol. 2, 5.5.3).
+    if (crs.cr4 ^ v) & (cr4::PSE | cr4::PAE | cr4::PGE | cr4::SMEP | cr4::SMAP) != 0 {
+        st.request_tlb_flush();
+    }
+    Ok(())
 }
 
 /// WRMSR EFER under shadow paging, already validated by the MSR policy.

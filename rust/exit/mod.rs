@@ -12,7 +12,7 @@ mod sysreg;
 
 use crate::emulate::insn::{self, Insn, Opcode, Op};
 use crate::emulate::walk::{self, Access, WalkError};
-use crate::hw::svm::{exit as code, features, Exception};
+use crate::hw::svm::{exit as code, features, vector, Exception};
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
 use crate::global;
@@ -57,8 +57,18 @@ enum Exit {
     Npf { gpa: u64, error: u64 },
     /// An instruction the guest may not use: #UD.
     Undefined,
-    /// INVD: done as WBINVD would be, never dropping dirty cache lines.
-    Invd,
+    /// INVD: done as WBINVD would be, never dropping dirty cache lines;
+    /// and WBINVD, which the guest does not need on coherent memory
+    /// (neither reaches the host's caches).
+    Invd(Opcode),
+    /// RDPMC: the guest has no performance counters (#GP), and must not
+    /// read the host's.
+    Rdpmc,
+    /// A hardware task switch (shadow paging only: it would load CR3
+    /// from the TSS behind the shadow MMU's back).
+    TaskSwitch,
+    /// An intercepted exception the guest gets back (#DB, #AC).
+    Exception { vector: u8, error: u32 },
     /// A read or write of CR0, CR3 or CR4 (shadow paging).
     Cr,
     /// A page fault (shadow paging): error code and address.
@@ -83,8 +93,15 @@ impl Exit {
             code::NPF => Exit::Npf { gpa: info2, error: info1 },
             code::VMRUN | code::VMLOAD | code::VMSAVE | code::STGI | code::CLGI | code::SKINIT
             | code::INVLPGA | code::RDTSCP | code::MONITOR | code::MWAIT | code::MWAIT_COND
-            | code::XSETBV | code::RDPRU => Exit::Undefined,
-            code::INVD => Exit::Invd,
+            | code::XSETBV | code::RDPRU | code::RSM => Exit::Undefined,
+            code::INVD => Exit::Invd(Opcode::Invd),
+            code::WBINVD => Exit::Invd(Opcode::Wbinvd),
+            code::RDPMC => Exit::Rdpmc,
+            code::TASK_SWITCH => Exit::TaskSwitch,
+            c if c == code::EXCP_BASE + u64::from(vector::DB) => Exit::Exception { vector: vector::DB, error: 0 },
+            c if c == code::EXCP_BASE + u64::from(vector::AC) => {
+                Exit::Exception { vector: vector::AC, error: info1 as u32 }
+            }
             0x00..=0x1f => Exit::Cr,
             c if c == code::EXCP_BASE + 14 => Exit::PageFault { error: info1, la: info2 },
             code::INVLPG => Exit::Invlpg,
@@ -134,12 +151,25 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             st.count(uapi::PACIFICA_STAT_UD);
             exception(vcpu, st, Exception::UD)
         }
-        Exit::Invd => {
+        Exit::Invd(opcode) => {
             st.count(uapi::PACIFICA_STAT_OTHER);
-            match skip(vcpu, st, Opcode::Invd) {
+            match skip(vcpu, st, opcode) {
                 Ok(()) => Flow::Continue,
                 Err(f) => f,
             }
+        }
+        Exit::Rdpmc => {
+            st.count(uapi::PACIFICA_STAT_GP);
+            exception(vcpu, st, Exception::GP0)
+        }
+        Exit::TaskSwitch => {
+            // Not emulated yet: report it rather than let the CPU load a
+            // guest-physical CR3 into the hardware (Documentation/security.rst).
+            internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED)
+        }
+        Exit::Exception { vector: v, error } => {
+            st.count(uapi::PACIFICA_STAT_EXCEPTION);
+            reflect(vcpu, st, v, error)
         }
         Exit::Cr => cr::access(vcpu, st),
         Exit::PageFault { error, la } => cr::page_fault(vcpu, st, error, la),
@@ -186,6 +216,25 @@ fn exception(vcpu: &Vcpu, st: &mut VcpuState, e: Exception) -> Flow {
     st.count(uapi::PACIFICA_STAT_SHUTDOWN);
     user_exit(vcpu, st, uapi::PACIFICA_EXIT_SHUTDOWN, uapi::ExitData { pad: [0; 256] });
     Flow::Stop
+}
+
+/// Gives the guest back an exception the module intercepted only to keep
+/// it from looping inside the CPU (#DB, #AC). A #DB from an instruction
+/// breakpoint is a fault: the guest's handler returns to the instruction,
+/// so RF goes into the pushed RFLAGS to let it run once, as the CPU's own
+/// delivery does (APM Vol. 2, 13.1.5).
+fn reflect(vcpu: &Vcpu, st: &mut VcpuState, v: u8, error: u32) -> Flow {
+    if v == vector::DB {
+        let s = &mut st.vmcb().save;
+        // DR6.B0-B3 name the breakpoints that hit; DR7's R/W field 00
+        // makes one an instruction breakpoint.
+        let code_bp = (0..4).any(|i| s.dr6 & (1 << i) != 0 && (s.dr7 >> (16 + 4 * i)) & 3 == 0);
+        if code_bp {
+            s.rflags |= 1 << 16;
+        }
+        return exception(vcpu, st, Exception { vector: v, error_code: None });
+    }
+    exception(vcpu, st, Exception { vector: v, error_code: Some(error) })
 }
 
 /// Fills the run page for an exit to userspace.

@@ -72,7 +72,7 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     if st.shadow.is_some() {
         super::cr::set_efer(st, efer);
     } else {
-        st.vmcb().save.efer = efer;
+        st.set_npt_efer(efer & !EFER_SVME);
     }
     let v = st.vmcb();
     v.save.g_pat = g_pat;

@@ -6,6 +6,7 @@
 /// CR0 (APM Vol. 2, 3.1.1).
 pub mod cr0 {
     pub const PE: u64 = 1 << 0;
+    pub const TS: u64 = 1 << 3;
     pub const ET: u64 = 1 << 4;
     pub const WP: u64 = 1 << 16;
     pub const NW: u64 = 1 << 29;
@@ -18,5 +19,10 @@ pub mod cr4 {
     pub const PSE: u64 = 1 << 4;
     pub const PAE: u64 = 1 << 5;
     pub const PGE: u64 = 1 << 7;
+    /// VME, PVI, TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT: the
+    /// bits of every x86-64 processor (bits 0-10).
+    pub const BASELINE: u64 = 0x7ff;
     pub const FSGSBASE: u64 = 1 << 16;
+    pub const SMEP: u64 = 1 << 20;
+    pub const SMAP: u64 = 1 << 21;
 }

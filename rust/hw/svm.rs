@@ -62,6 +62,7 @@ pub mod intercept {
     pub const INVLPGA: (usize, u32) = w3(26);
     pub const IOIO_PROT: (usize, u32) = w3(27);
     pub const MSR_PROT: (usize, u32) = w3(28);
+    pub const TASK_SWITCH: (usize, u32) = w3(29);
     pub const SHUTDOWN: (usize, u32) = w3(31);
     pub const VMRUN: (usize, u32) = w4(0);
     pub const VMMCALL: (usize, u32) = w4(1);
@@ -71,6 +72,8 @@ pub mod intercept {
     pub const CLGI: (usize, u32) = w4(5);
     pub const SKINIT: (usize, u32) = w4(6);
     pub const RDTSCP: (usize, u32) = w4(7);
+    pub const ICEBP: (usize, u32) = w4(8);
+    pub const WBINVD: (usize, u32) = w4(9);
     pub const MONITOR: (usize, u32) = w4(10);
     pub const MWAIT: (usize, u32) = w4(11);
     pub const MWAIT_COND: (usize, u32) = w4(12);
@@ -194,12 +197,14 @@ pub mod event {
 pub mod vector {
     pub const DE: u8 = 0;
     pub const DB: u8 = 1;
+    pub const NMI: u8 = 2;
     pub const BP: u8 = 3;
     pub const UD: u8 = 6;
     pub const NM: u8 = 7;
     pub const DF: u8 = 8;
     pub const GP: u8 = 13;
     pub const PF: u8 = 14;
+    pub const AC: u8 = 17;
     pub const MC: u8 = 18;
 }
 

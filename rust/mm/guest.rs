@@ -14,18 +14,23 @@ use crate::uapi;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
+/// Page pointers per chunk of a region's page array: one page of them, so
+/// that no allocation grows with the region (a 256 GiB region needs 128K
+/// chunks, and the array of chunks 1 MiB).
+const CHUNK: usize = 512;
+
 /// One registered region.
 ///
 /// # Invariants
 ///
-/// `pages` holds `size / PAGE_SIZE` pages pinned by one
-/// `pin_user_pages` call, which charged `mm`; both are undone only in
-/// `drop`.
+/// `chunks` holds `size / PAGE_SIZE` page pointers, [`CHUNK`] per chunk,
+/// each pinned by `pin_user_pages`; `mm` was charged for all of them
+/// before the first was pinned. Both are undone only in `drop`.
 struct Region {
     slot: u32,
     gpa: u64,
     size: u64,
-    pages: KVVec<*mut page>,
+    chunks: KVec<KVec<*mut page>>,
     mm: *mut mm_struct,
 }
 
@@ -33,12 +38,57 @@ struct Region {
 // any thread.
 unsafe impl Send for Region {}
 
+impl Region {
+    /// Charges, then pins, the `n` pages of the caller's memory at `uaddr`,
+    /// chunk by chunk, allocating as it goes; on failure nothing stays
+    /// pinned or charged.
+    fn pin(r: &uapi::MemoryRegion) -> Result<Self> {
+        let n = (r.memory_size / PAGE_SIZE) as usize;
+        // The charge comes first: over RLIMIT_MEMLOCK, nothing is
+        // allocated at all.
+        let mm = shim::account_locked(n)?;
+        // From here `drop` uncharges the `n` pages and unpins what `chunks`
+        // holds.
+        let mut region = Region { slot: r.slot, gpa: r.guest_phys_addr, size: r.memory_size, chunks: KVec::new(), mm };
+        region.chunks = KVec::with_capacity(n.div_ceil(CHUNK), GFP_KERNEL_ACCOUNT)?;
+        let mut done = 0;
+        while done < n {
+            if shim::signal_pending() {
+                return Err(EINTR);
+            }
+            let len = CHUNK.min(n - done);
+            let mut chunk = KVec::with_capacity(len, GFP_KERNEL_ACCOUNT)?;
+            chunk.extend_with(len, core::ptr::null_mut(), GFP_KERNEL_ACCOUNT)?;
+            shim::pin_user_pages(r.userspace_addr + (done as u64) * PAGE_SIZE, &mut chunk)?;
+            // Cannot fail: the capacity was reserved above (and a failure
+            // would only leak the chunk's pins, never free pinned pages).
+            region.chunks.push(chunk, GFP_KERNEL_ACCOUNT)?;
+            global::get().pages_pinned.fetch_add(len as u64, Ordering::Relaxed);
+            done += len;
+        }
+        Ok(region)
+    }
+
+    /// The `i`th page of the region.
+    fn page(&self, i: usize) -> *mut page {
+        self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    fn nr_pages(&self) -> usize {
+        (self.size / PAGE_SIZE) as usize
+    }
+}
+
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant the pages were pinned once and are
-        // unpinned only here.
-        unsafe { shim::unpin_user_pages(&mut self.pages, self.mm) };
-        global::get().pages_pinned.fetch_sub(self.pages.len() as u64, Ordering::Relaxed);
+        for chunk in self.chunks.iter_mut() {
+            // SAFETY: by the type invariant each chunk was pinned once and
+            // is unpinned only here.
+            unsafe { shim::unpin_user_pages(chunk) };
+            global::get().pages_pinned.fetch_sub(chunk.len() as u64, Ordering::Relaxed);
+        }
+        // SAFETY: `mm` was charged `nr_pages` by `account_locked` in `pin`.
+        unsafe { shim::unaccount_locked(self.nr_pages(), self.mm) };
     }
 }
 
@@ -68,6 +118,11 @@ fn check_region(r: &uapi::MemoryRegion, existing: &[Region]) -> Result {
     if end > 1 << 52 || r.userspace_addr.checked_add(r.memory_size).is_none() {
         return Err(EINVAL);
     }
+    // All of a VM's regions together stay within the documented limit.
+    let total: u64 = existing.iter().map(|e| e.size).sum();
+    if r.memory_size > uapi::PACIFICA_MAX_GUEST_RAM - total.min(uapi::PACIFICA_MAX_GUEST_RAM) {
+        return Err(E2BIG);
+    }
     for e in existing {
         if e.slot == r.slot {
             return Err(EEXIST);
@@ -92,18 +147,13 @@ impl GuestMemory {
         // Room for the region wherever it ends up, before anything is
         // pinned or mapped: a push that fails after mapping would unpin
         // pages the nested page tables point at.
-        self.regions.reserve(1, GFP_KERNEL)?;
-        self.retired.reserve(1, GFP_KERNEL)?;
+        self.regions.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        self.retired.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let n = (r.memory_size / PAGE_SIZE) as usize;
-        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
-        pages.extend_with(n, core::ptr::null_mut(), GFP_KERNEL)?;
-        let mm = shim::pin_user_pages(r.userspace_addr, &mut pages)?;
-        global::get().pages_pinned.fetch_add(n as u64, Ordering::Relaxed);
-        // INVARIANT: the pages were pinned by one call just above.
-        let region = Region { slot: r.slot, gpa: r.guest_phys_addr, size: r.memory_size, pages, mm };
+        let region = Region::pin(r)?;
         let hpa = |i: usize| {
             // SAFETY: the region's pages are pinned (type invariant).
-            unsafe { shim::page_to_phys(region.pages[i]) }
+            unsafe { shim::page_to_phys(region.page(i)) }
         };
         // The overlap check above means the range is unmapped; a failure
         // here is an allocation failure. The leaves written so far are
@@ -112,14 +162,14 @@ impl GuestMemory {
         if let Err(e) = npt::map_range(&mut self.tables, self.npt_root, r.guest_phys_addr, n, hpa) {
             self.unmap_partial(r.guest_phys_addr, n);
             // Cannot fail: room was reserved above.
-            let _ = self.retired.push(region, GFP_KERNEL);
+            let _ = self.retired.push(region, GFP_KERNEL_ACCOUNT);
             return Err(match e {
                 npt::MapError::NoMemory => ENOMEM,
                 _ => EEXIST,
             });
         }
         // Cannot fail: room was reserved above.
-        let _ = self.regions.push(region, GFP_KERNEL);
+        let _ = self.regions.push(region, GFP_KERNEL_ACCOUNT);
         Ok(())
     }
 
@@ -136,7 +186,7 @@ impl GuestMemory {
         let r = self.find(gpa)?;
         let off = gpa - r.gpa;
         // SAFETY: the region's pages are pinned (type invariant of `Region`).
-        let pa = unsafe { shim::page_to_phys(r.pages[(off / PAGE_SIZE) as usize]) };
+        let pa = unsafe { shim::page_to_phys(r.page((off / PAGE_SIZE) as usize)) };
         Some(pa + off % PAGE_SIZE)
     }
 

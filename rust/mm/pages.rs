@@ -123,7 +123,7 @@ impl TablePages {
         let root = if dma32 { HwPages::page_dma32()? } else { HwPages::page()? };
         let pa = root.pa();
         let mut pages = KVec::new();
-        pages.push(root, GFP_KERNEL)?;
+        pages.push(root, GFP_KERNEL_ACCOUNT)?;
         Ok((TablePages { pages, limit }, pa))
     }
 
@@ -145,7 +145,7 @@ impl crate::mm::npt::Tables for TablePages {
         }
         let p = HwPages::page().ok()?;
         let pa = p.pa();
-        self.pages.push(p, GFP_KERNEL).ok()?;
+        self.pages.push(p, GFP_KERNEL_ACCOUNT).ok()?;
         Some(pa)
     }
 

@@ -28,19 +28,24 @@ use crate::hw::svm::efer;
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
 
-/// Most pages of shadow tables one vCPU may hold (8 MiB).
-pub(crate) const SHADOW_PAGES_MAX: usize = 2048;
+/// The shadow MMU's memory budget per VM, in pages (64 MiB): shadow tables
+/// and the bookkeeping of what they were made from, charged to the memory
+/// cgroup of the VMM that created the VM (Documentation/security.rst).
+pub(crate) const SHADOW_BUDGET_PER_VM: usize = 16384;
+/// Most pages one vCPU's shadow MMU may hold (8 MiB): the VM's budget
+/// shared by the most vCPUs a VM can have.
+pub(crate) const SHADOW_PAGES_MAX: usize = SHADOW_BUDGET_PER_VM / crate::uapi::PACIFICA_MAX_VCPUS as usize;
 /// Guest address spaces whose shadow tables a vCPU keeps.
 pub(crate) const MAX_ROOTS: usize = 16;
 /// Most guest pages one root may track as protected or writable.
-const TRACKED_MAX: usize = 16384;
+const TRACKED_MAX: usize = 8192;
+/// Tracked guest pages per page of the budget: a red-black tree node is
+/// well under 64 bytes.
+const TRACKED_PER_PAGE: usize = 64;
 
 use crate::hw::cr::cr0::{CD as CR0_CD, ET as CR0_ET, NW as CR0_NW, PE as CR0_PE, PG as CR0_PG, WP as CR0_WP};
-use crate::hw::cr::cr4::{FSGSBASE as CR4_FSGSBASE, PAE as CR4_PAE, PGE as CR4_PGE, PSE as CR4_PSE};
+use crate::hw::cr::cr4::{PAE as CR4_PAE, PGE as CR4_PGE, PSE as CR4_PSE};
 
-/// CR4 bits a guest may set under shadow paging: VME PVI TSD DE PSE PAE MCE
-/// PGE PCE OSFXSR OSXMMEXCPT (bits 0-10) and FSGSBASE.
-const CR4_ALLOWED: u64 = 0x7ff | CR4_FSGSBASE;
 /// Changing these changes how linear addresses translate.
 const CR0_PAGING_BITS: u64 = CR0_PG | CR0_PE | CR0_WP;
 const CR4_PAGING_BITS: u64 = CR4_PSE | CR4_PAE | CR4_PGE;
@@ -78,7 +83,7 @@ impl GfnSet {
         if self.contains(gfn) {
             return true;
         }
-        if self.len >= TRACKED_MAX || self.tree.try_create_and_insert(gfn, (), GFP_KERNEL).is_err() {
+        if self.len >= TRACKED_MAX || self.tree.try_create_and_insert(gfn, (), GFP_KERNEL_ACCOUNT).is_err() {
             return false;
         }
         self.len += 1;
@@ -112,7 +117,7 @@ impl WritableMap {
             }
             return true;
         }
-        if self.len >= TRACKED_MAX || self.tree.try_create_and_insert(gfn, la, GFP_KERNEL).is_err() {
+        if self.len >= TRACKED_MAX || self.tree.try_create_and_insert(gfn, la, GFP_KERNEL_ACCOUNT).is_err() {
             return false;
         }
         self.len += 1;
@@ -164,6 +169,14 @@ impl Root {
             used: 0,
             largest_page: 4096,
         })
+    }
+}
+
+impl Root {
+    /// Pages of the budget the root uses: its tables and its bookkeeping.
+    fn cost(&self) -> usize {
+        let tracked = self.protected.len + self.writable.len + self.exempt.len;
+        self.tables.len() + tracked.div_ceil(TRACKED_PER_PAGE)
     }
 }
 
@@ -220,9 +233,9 @@ impl ShadowMmu {
     /// A shadow MMU for a guest at reset (real mode, paging off).
     pub(crate) fn new() -> Result<Self> {
         let crs = GuestCrs { cr0: 0x6000_0010, ..Default::default() };
-        let mut roots = KVec::with_capacity(MAX_ROOTS, GFP_KERNEL)?;
+        let mut roots = KVec::with_capacity(MAX_ROOTS, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..MAX_ROOTS {
-            roots.push(None, GFP_KERNEL)?;
+            roots.push(None, GFP_KERNEL_ACCOUNT)?;
         }
         // INVARIANT: `roots[0]` is a root, in the format of a reset guest.
         roots[0] = Some(Root::new(0, Format::Pae3)?);
@@ -398,13 +411,15 @@ impl ShadowMmu {
         core::mem::replace(&mut self.flush_needed, false)
     }
 
-    /// Keeps the pages of all roots below [`SHADOW_PAGES_MAX`] (less one
-    /// fault's worth of tables): the least recently used other roots go
-    /// first; the current root alone over budget is rebuilt by `fault`.
+    /// Keeps the cost of all roots (their tables and bookkeeping) below
+    /// [`SHADOW_PAGES_MAX`] (less one fault's worth of tables): the least
+    /// recently used other roots go first; the current root alone over
+    /// budget is rebuilt by `fault` (its tables are capped, its
+    /// bookkeeping by `TRACKED_MAX`).
     fn keep_within_budget(&mut self) {
         const SLACK: usize = 4;
         loop {
-            let total: usize = self.roots.iter().flatten().map(|r| r.tables.len()).sum();
+            let total: usize = self.roots.iter().flatten().map(Root::cost).sum();
             if total + SLACK <= SHADOW_PAGES_MAX {
                 return;
             }
@@ -508,8 +523,8 @@ impl ShadowMmu {
     }
 
     /// MOV to CR4. Returns whether the shadow tables must be rebuilt.
-    pub(crate) fn set_cr4(&mut self, v: u64) -> core::result::Result<bool, Refused> {
-        if v & !CR4_ALLOWED != 0 || (self.crs.efer & efer::LMA != 0 && v & CR4_PAE == 0) {
+    pub(crate) fn set_cr4(&mut self, v: u64, allowed: u64) -> core::result::Result<bool, Refused> {
+        if v & !allowed != 0 || (self.crs.efer & efer::LMA != 0 && v & CR4_PAE == 0) {
             return Err(Refused);
         }
         let old = self.crs.cr4;

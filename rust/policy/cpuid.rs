@@ -118,3 +118,20 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, kind: GuestKind, host: impl Fn(u32, 
         _ => [0; 4],
     }
 }
+
+/// The CR4 bits a guest of `kind` may set: the baseline every x86-64
+/// processor has, and the ones its CPUID (above) offers. MOV CR4 and
+/// `PACIFICA_SET_SREGS` refuse the others, so a guest cannot turn on a
+/// feature (OSXSAVE, PKE, PCIDE, LA57, ...) it was not given.
+pub fn guest_cr4_allowed(kind: GuestKind, host: impl Fn(u32, u32) -> Regs) -> u64 {
+    use crate::hw::cr::cr4;
+    let ebx7 = guest_cpuid(7, 0, kind, host)[1];
+    let mut allowed = cr4::BASELINE;
+    for (cpuid_bit, cr4_bit) in [(0, cr4::FSGSBASE), (7, cr4::SMEP), (20, cr4::SMAP)] {
+        if ebx7 & (1 << cpuid_bit) != 0 {
+            allowed |= cr4_bit;
+        }
+    }
+    allowed
+}
+

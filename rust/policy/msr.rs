@@ -99,8 +99,7 @@ pub fn is_canonical(v: u64) -> bool {
 const EFER_SVME: u64 = crate::hw::svm::efer::SVME;
 const EFER_LME: u64 = crate::hw::svm::efer::LME;
 const EFER_LMA: u64 = crate::hw::svm::efer::LMA;
-/// EFER bits a guest may set: SCE, LME, NXE, FFXSR.
-const EFER_GUEST_BITS: u64 = (1 << 0) | EFER_LME | (1 << 11) | (1 << 14);
+use crate::policy::state::EFER_GUEST_BITS;
 const CR0_PG: u64 = crate::hw::cr::cr0::PG;
 
 fn pat_valid(v: u64) -> bool {

@@ -87,6 +87,11 @@ pub(crate) struct PerCpu {
     next_asid: AtomicU32,
     /// Bumped each time the ASIDs run out and the TLB is flushed whole.
     generation: AtomicU64,
+    /// The ASIDs were reused and the whole TLB must be flushed by the next
+    /// VMRUN that succeeds on this CPU (a refused one flushes nothing).
+    flush_all: AtomicBool,
+    /// The VMCB that last ran here: another vCPU's state gets an IBPB first.
+    last_vmcb: AtomicU64,
 }
 
 /// The per-CPU states, indexed by CPU id.
@@ -108,6 +113,8 @@ impl Cpus {
                     enabled: AtomicBool::new(false),
                     next_asid: AtomicU32::new(1),
                     generation: AtomicU64::new(1),
+                    flush_all: AtomicBool::new(false),
+                    last_vmcb: AtomicU64::new(0),
                 },
                 GFP_KERNEL,
             )?;
@@ -148,7 +155,10 @@ impl Cpus {
         }
         // SAFETY: no guest runs on this CPU: vCPUs run with preemption off
         // and hold a reference to the module, so the offline callback and
-        // module exit cannot interleave with one.
+        // module exit cannot interleave with one; the emergency path runs
+        // in an NMI or an IPI, which cannot arrive while a guest runs (GIF
+        // is clear around VMRUN), and a world switch it interrupts before
+        // CLGI survives the SVM instructions faulting (vmenter.S).
         unsafe {
             ops::wrmsr(svm::MSR_VM_HSAVE_PA, 0);
             let e = ops::rdmsr(svm::MSR_EFER);
@@ -173,20 +183,36 @@ impl PerCpu {
         self.generation.load(Ordering::Relaxed)
     }
 
-    /// Hands out a fresh ASID on this CPU. Returns the ASID, its
-    /// generation and whether the whole TLB must be flushed first (the
-    /// ASIDs ran out and numbers are being reused).
+    /// Hands out a fresh ASID on this CPU and returns it with its
+    /// generation. When the ASIDs run out, numbers are reused from 1 and
+    /// [`Self::must_flush_all`] holds until a VMRUN flushed the TLB.
     ///
     /// Must be called on this CPU with preemption off.
-    pub(crate) fn new_asid(&self, nr_asids: u32) -> (u32, u64, bool) {
+    pub(crate) fn new_asid(&self, nr_asids: u32) -> (u32, u64) {
         let mut asid = self.next_asid.load(Ordering::Relaxed);
-        let mut flush = false;
         if asid >= nr_asids {
             self.generation.fetch_add(1, Ordering::Relaxed);
+            self.flush_all.store(true, Ordering::Relaxed);
             asid = 1;
-            flush = true;
         }
         self.next_asid.store(asid + 1, Ordering::Relaxed);
-        (asid, self.generation(), flush)
+        (asid, self.generation())
+    }
+
+    /// Whether the next VMRUN here must flush every ASID's TLB entries.
+    pub(crate) fn must_flush_all(&self) -> bool {
+        self.flush_all.load(Ordering::Relaxed)
+    }
+
+    /// A VMRUN that flushed every ASID succeeded on this CPU.
+    pub(crate) fn flushed_all(&self) {
+        self.flush_all.store(false, Ordering::Relaxed);
+    }
+
+    /// Records that `vmcb_pa` runs next on this CPU; returns whether another
+    /// VMCB ran here before it (then the branch predictors must be cleared
+    /// of what that vCPU trained).
+    pub(crate) fn switch_vmcb(&self, vmcb_pa: u64) -> bool {
+        self.last_vmcb.swap(vmcb_pa, Ordering::Relaxed) != vmcb_pa
     }
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Every x86 instruction the module executes itself, each in one small
-//! wrapper, and the world switch. This is the only file with inline
-//! assembly.
+//! wrapper, and the call of the world switch (`c_shim/vmenter.S`). This
+//! is the only Rust file with inline assembly.
 
 use core::arch::asm;
 
@@ -52,28 +52,6 @@ pub(crate) unsafe fn wrmsr(msr: u32, value: u64) {
 pub(crate) fn rdtsc() -> u64 {
     // SAFETY: RDTSC is always allowed at CPL 0 and has no side effects.
     unsafe { core::arch::x86_64::_rdtsc() }
-}
-
-/// Clears the global interrupt flag: interrupts, NMIs and SMIs are held
-/// until [`stgi`].
-///
-/// # Safety
-///
-/// EFER.SVME must be set on this CPU, and [`stgi`] must follow before the
-/// CPU can be expected to take interrupts again.
-pub(crate) unsafe fn clgi() {
-    // SAFETY: guaranteed by the caller.
-    unsafe { asm!("clgi", options(nomem, nostack)) };
-}
-
-/// Sets the global interrupt flag.
-///
-/// # Safety
-///
-/// EFER.SVME must be set on this CPU.
-pub(crate) unsafe fn stgi() {
-    // SAFETY: guaranteed by the caller.
-    unsafe { asm!("stgi", options(nomem, nostack)) };
 }
 
 /// Drops the TLB entry for linear address `va` in `asid` (INVLPGA).
@@ -148,7 +126,7 @@ impl FxArea {
 
 /// The guest's general registers that VMRUN does not keep in the VMCB
 /// (RAX, RSP and RIP are in the save area). The field order is fixed: the
-/// world switch addresses them by offset.
+/// world switch (`G_*` in `c_shim/vmenter.S`) addresses them by offset.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct GuestGprs {
@@ -168,9 +146,12 @@ pub(crate) struct GuestGprs {
     pub(crate) r15: u64,
 }
 
-/// Runs the guest once: from VMRUN to the next #VMEXIT.
+/// Runs the guest once: from VMRUN to the next #VMEXIT, through
+/// `pac_vmrun` in `c_shim/vmenter.S`. Returns false when an SVM
+/// instruction faulted because an emergency path turned SVM off on this
+/// CPU: then nothing ran and the host state is intact.
 ///
-/// What the hardware does and what is left to this function (APM 15.5):
+/// What the hardware does and what is left to the assembly (APM 15.5):
 /// VMRUN saves the host's RIP, RSP, RAX, RFLAGS, CR0/CR3/CR4, EFER, GDTR,
 /// IDTR and the ES/CS/SS/DS selectors into the host save area
 /// (VM_HSAVE_PA) and loads the guest's from the VMCB; #VMEXIT reverses
@@ -179,93 +160,39 @@ pub(crate) struct GuestGprs {
 /// and VMLOAD loads them, so the host's are saved into `host_save_pa`
 /// first, the guest's loaded from its VMCB, and the reverse done after the
 /// exit. Nor does it switch the general registers other than RAX and RSP:
-/// the host's callee-saved ones are pushed here and the guest's loaded from
-/// and stored to `gprs`.
-///
-/// Between VMLOAD of the guest's state and VMLOAD of the host's, GS.base is
-/// the guest's, so nothing may touch per-CPU data: GIF is clear throughout
-/// (the caller's CLGI), which holds off interrupts and NMIs. RFLAGS.IF is set
-/// just before VMRUN so that, with V_INTR_MASKING, a physical interrupt
-/// arriving while the guest runs causes #VMEXIT(INTR) instead of waiting; it
-/// is cleared right after the exit, still under GIF = 0.
+/// the guest's are loaded from and stored to `gprs`, and cleared after the
+/// exit. GIF is clear from before the first VMSAVE to after the last
+/// VMLOAD, so no interrupt or NMI runs on the guest's GS.base.
 ///
 /// # Safety
 ///
-/// EFER.SVME must be set on this CPU with VM_HSAVE_PA pointing at its save
-/// page; GIF must be clear; `vmcb_pa` must be the physical address of a
-/// valid VMCB page and `host_save_pa` of a page this CPU owns; preemption
-/// must be off so the CPU cannot change underneath.
-pub(crate) unsafe fn world_switch(vmcb_pa: u64, host_save_pa: u64, gprs: &mut GuestGprs) {
-    // SAFETY: per the function's contract. The asm preserves RBX and RBP
-    // itself (LLVM reserves them) and declares every other register it
-    // changes; the stack is balanced on exit.
+/// Interrupts and preemption must be off (so the CPU cannot change),
+/// EFER.SVME must have been set on this CPU with VM_HSAVE_PA pointing at
+/// its save page, `vmcb_pa` must be the physical address of a valid VMCB
+/// page and `host_save_pa` of a page this CPU owns.
+pub(crate) unsafe fn world_switch(vmcb_pa: u64, host_save_pa: u64, gprs: &mut GuestGprs) -> bool {
+    // SAFETY: per the function's contract; `gprs` is a live `GuestGprs`
+    // whose layout the assembly's offsets match (asserted below).
     unsafe {
-        asm!(
-            "push rbp",
-            "push rbx",
-            "push rdi",                 // [rsp+16]: &mut GuestGprs
-            "push rax",                 // [rsp+8]: guest VMCB
-            "push rsi",                 // [rsp]: host save page
-            "mov rax, rsi",
-            "vmsave rax",               // host FS/GS/TR/LDTR/syscall MSRs
-            "mov rax, [rsp + 8]",
-            "vmload rax",               // guest's
-            "mov rbx, [rdi + 0x00]",
-            "mov rcx, [rdi + 0x08]",
-            "mov rdx, [rdi + 0x10]",
-            "mov rsi, [rdi + 0x18]",
-            "mov rbp, [rdi + 0x28]",
-            "mov r8,  [rdi + 0x30]",
-            "mov r9,  [rdi + 0x38]",
-            "mov r10, [rdi + 0x40]",
-            "mov r11, [rdi + 0x48]",
-            "mov r12, [rdi + 0x50]",
-            "mov r13, [rdi + 0x58]",
-            "mov r14, [rdi + 0x60]",
-            "mov r15, [rdi + 0x68]",
-            "mov rdi, [rdi + 0x20]",
-            "sti",
-            "vmrun rax",
-            "cli",
-            // The guest's registers are live; RAX and RSP are the host's again.
-            "mov rax, [rsp + 16]",
-            "mov [rax + 0x00], rbx",
-            "mov [rax + 0x08], rcx",
-            "mov [rax + 0x10], rdx",
-            "mov [rax + 0x18], rsi",
-            "mov [rax + 0x20], rdi",
-            "mov [rax + 0x28], rbp",
-            "mov [rax + 0x30], r8",
-            "mov [rax + 0x38], r9",
-            "mov [rax + 0x40], r10",
-            "mov [rax + 0x48], r11",
-            "mov [rax + 0x50], r12",
-            "mov [rax + 0x58], r13",
-            "mov [rax + 0x60], r14",
-            "mov [rax + 0x68], r15",
-            "mov rax, [rsp + 8]",
-            "vmsave rax",               // guest FS/GS/TR/LDTR/syscall MSRs
-            "pop rax",
-            "vmload rax",               // host's back
-            "add rsp, 16",
-            "pop rbx",
-            "pop rbp",
-            in("rax") vmcb_pa,
-            in("rsi") host_save_pa,
-            in("rdi") gprs as *mut GuestGprs,
-            lateout("rax") _, lateout("rcx") _, lateout("rdx") _, lateout("rsi") _,
-            lateout("rdi") _, lateout("r8") _, lateout("r9") _, lateout("r10") _,
-            lateout("r11") _, lateout("r12") _, lateout("r13") _, lateout("r14") _,
-            lateout("r15") _,
-        );
+        crate::shim::bindings::pac_vmrun(vmcb_pa, host_save_pa, gprs as *mut GuestGprs as *mut core::ffi::c_void) == 0
     }
 }
 
 const _: () = {
     use core::mem::offset_of;
     assert!(offset_of!(GuestGprs, rbx) == 0x00);
+    assert!(offset_of!(GuestGprs, rcx) == 0x08);
+    assert!(offset_of!(GuestGprs, rdx) == 0x10);
+    assert!(offset_of!(GuestGprs, rsi) == 0x18);
     assert!(offset_of!(GuestGprs, rdi) == 0x20);
     assert!(offset_of!(GuestGprs, rbp) == 0x28);
     assert!(offset_of!(GuestGprs, r8) == 0x30);
+    assert!(offset_of!(GuestGprs, r9) == 0x38);
+    assert!(offset_of!(GuestGprs, r10) == 0x40);
+    assert!(offset_of!(GuestGprs, r11) == 0x48);
+    assert!(offset_of!(GuestGprs, r12) == 0x50);
+    assert!(offset_of!(GuestGprs, r13) == 0x58);
+    assert!(offset_of!(GuestGprs, r14) == 0x60);
     assert!(offset_of!(GuestGprs, r15) == 0x68);
+    assert!(core::mem::size_of::<GuestGprs>() == 0x70);
 };

@@ -23,6 +23,8 @@ pub mod emulate_walk;
 pub mod policy_cpuid;
 #[path = "../../../rust/policy/msr.rs"]
 pub mod policy_msr;
+#[path = "../../../rust/policy/state.rs"]
+pub mod policy_state;
 #[path = "../../../rust/mm/npt.rs"]
 pub mod mm_npt;
 #[path = "../../../rust/mm/shadow.rs"]
@@ -45,6 +47,7 @@ pub mod emulate {
 pub mod policy {
     pub use super::policy_cpuid as cpuid;
     pub use super::policy_msr as msr;
+    pub use super::policy_state as state;
 }
 
 pub mod mm {

@@ -81,13 +81,14 @@ fn decodes_mmio_loads() {
 
 #[test]
 fn decodes_lengths_of_intercepted_instructions() {
-    let cases: [(&[u8], Opcode, u8); 8] = [
+    let cases: [(&[u8], Opcode, u8); 9] = [
         (&[0xf4], Opcode::Hlt, 1),
         (&[0x0f, 0xa2], Opcode::Cpuid, 2),
         (&[0x0f, 0x32], Opcode::Rdmsr, 2),
         (&[0x0f, 0x30], Opcode::Wrmsr, 2),
         (&[0x0f, 0x01, 0xd9], Opcode::Vmmcall, 3),
         (&[0x0f, 0x08], Opcode::Invd, 2),
+        (&[0x0f, 0x09], Opcode::Wbinvd, 2),
         (&[0xf3, 0x6e], Opcode::StringIo, 2),
         (&[0x66, 0x67, 0xf3, 0x6d], Opcode::StringIo, 4),
     ];
@@ -739,4 +740,108 @@ proptest! {
             }
         }
     }
+}
+
+/// The harness's 64-bit state, as the selftests and the VMM build it.
+fn long_mode_sregs() -> uapi::Sregs {
+    let seg = |selector: u16, attrib: u16| uapi::Segment { base: 0, limit: 0xffff_ffff, selector, attrib };
+    uapi::Sregs {
+        cs: seg(0x18, 0xa9b),
+        ds: seg(0x10, 0xc93),
+        es: seg(0x10, 0xc93),
+        fs: seg(0x10, 0xc93),
+        gs: seg(0x10, 0xc93),
+        ss: seg(0x10, 0xc93),
+        tr: uapi::Segment { base: 0, limit: 0x67, selector: 0, attrib: 0x8b },
+        ldt: uapi::Segment { base: 0, limit: 0, selector: 0, attrib: 0x82 },
+        gdt: uapi::Dtable { base: 0x1000, limit: 31, pad: [0; 3] },
+        idt: uapi::Dtable::default(),
+        cr0: 0x8000_0011,
+        cr2: 0,
+        cr3: 0x2000,
+        cr4: 0x20,
+        cr8: 0,
+        efer: 0x500,
+    }
+}
+
+#[test]
+fn set_sregs_accepts_the_states_the_tools_use() {
+    use crate::policy::state::check_sregs;
+    let allowed = crate::hw::cr::cr4::BASELINE;
+    let long = long_mode_sregs();
+    assert_eq!(check_sregs(&long, allowed), Ok(()));
+    // 32-bit protected mode, paging off; real mode at reset; LME set with
+    // paging off (legal: the guest is about to turn paging on).
+    let prot = uapi::Sregs { cs: uapi::Segment { selector: 8, attrib: 0xc9b, ..long.cs }, cr0: 0x11, cr4: 0, efer: 0, ..long };
+    assert_eq!(check_sregs(&prot, allowed), Ok(()));
+    let real = uapi::Sregs { cr0: 0x6000_0010, cr3: 0, cr4: 0, efer: 0, ..prot };
+    assert_eq!(check_sregs(&real, allowed), Ok(()));
+    assert_eq!(check_sregs(&uapi::Sregs { efer: 0x100, ..prot }, allowed), Ok(()));
+}
+
+#[test]
+fn set_sregs_refuses_what_vmrun_or_the_testbed_would_not_survive() {
+    use crate::policy::state::{check_sregs, Invalid};
+    let allowed = crate::hw::cr::cr4::BASELINE;
+    let good = long_mode_sregs();
+    let prot = uapi::Sregs { cs: uapi::Segment { selector: 8, attrib: 0xc9b, ..good.cs }, cr0: 0x11, cr4: 0, efer: 0, ..good };
+    let seg = |attrib: u16| uapi::Segment { attrib, ..good.tr };
+    let cases: Vec<(&str, uapi::Sregs, Invalid)> = vec![
+        ("CR0.NW without CD", uapi::Sregs { cr0: 0xa000_0011, ..good }, Invalid::Cr0),
+        ("CR0 upper bits", uapi::Sregs { cr0: 1 << 32 | 0x11, ..prot }, Invalid::Cr0),
+        ("PG without PE", uapi::Sregs { cr0: 0x8000_0010, ..good }, Invalid::Cr0),
+        ("SVME", uapi::Sregs { efer: 0x1500, ..good }, Invalid::Efer),
+        ("a reserved EFER bit", uapi::Sregs { efer: 0x500 | 1 << 20, ..good }, Invalid::Efer),
+        ("CR4.OSXSAVE, not offered", uapi::Sregs { cr4: 0x20 | 1 << 18, ..good }, Invalid::Cr4),
+        ("CR4.LA57", uapi::Sregs { cr4: 0x20 | 1 << 12, ..good }, Invalid::Cr4),
+        ("CR8 above 15", uapi::Sregs { cr8: 16, ..good }, Invalid::Cr8),
+        ("long mode without PAE", uapi::Sregs { cr4: 0, ..good }, Invalid::LongMode),
+        ("LMA in real mode", uapi::Sregs { cr0: 0x10, efer: 0x500, ..prot }, Invalid::LongMode),
+        ("LME and PG without LMA", uapi::Sregs { efer: 0x100, ..good }, Invalid::LongMode),
+        ("LMA without LME", uapi::Sregs { efer: 0x400, ..good }, Invalid::LongMode),
+        ("CS.L and CS.D", uapi::Sregs { cs: uapi::Segment { attrib: 0xe9b, ..good.cs }, ..good }, Invalid::LongMode),
+        ("CR3 above bit 51", uapi::Sregs { cr3: 1 << 52, ..good }, Invalid::Cr3),
+        ("a 64-bit CR3 in 32-bit mode", uapi::Sregs { cr3: 1 << 32, ..prot }, Invalid::Cr3),
+        ("TR not present", uapi::Sregs { tr: seg(0x0b), ..good }, Invalid::Segment("TR")),
+        ("TR an available TSS", uapi::Sregs { tr: seg(0x89), ..good }, Invalid::Segment("TR")),
+        ("TR a code segment", uapi::Sregs { tr: seg(0x9b), ..good }, Invalid::Segment("TR")),
+        ("a 16-bit TSS in long mode", uapi::Sregs { tr: seg(0x83), ..good }, Invalid::Segment("TR")),
+        ("TR in the LDT", uapi::Sregs { tr: uapi::Segment { selector: 4, ..good.tr }, ..good }, Invalid::Segment("TR")),
+        ("a non-canonical TR base", uapi::Sregs { tr: uapi::Segment { base: 1 << 60, ..good.tr }, ..good }, Invalid::Segment("TR")),
+        ("LDTR a TSS", uapi::Sregs { ldt: seg(0x8b), ..good }, Invalid::Segment("LDTR")),
+        ("CS a data segment", uapi::Sregs { cs: uapi::Segment { attrib: 0xc93, ..good.cs }, ..good }, Invalid::Segment("CS")),
+        ("CS not present", uapi::Sregs { cs: uapi::Segment { attrib: 0xa1b, ..good.cs }, ..good }, Invalid::Segment("CS")),
+        ("SS a code segment", uapi::Sregs { ss: uapi::Segment { attrib: 0xc9b, ..good.ss }, ..good }, Invalid::Segment("SS")),
+        ("SS read-only", uapi::Sregs { ss: uapi::Segment { attrib: 0xc91, ..good.ss }, ..good }, Invalid::Segment("SS")),
+        ("CS.DPL 3 with CPL 0", uapi::Sregs { cs: uapi::Segment { attrib: 0xafb, ..good.cs }, ..good }, Invalid::Segment("CS")),
+        ("a null SS at CPL 0 outside long mode", uapi::Sregs { ss: uapi::Segment { attrib: 0, ..prot.ss }, ..prot }, Invalid::Segment("SS")),
+        ("DS a system segment", uapi::Sregs { ds: seg(0x8b), ..good }, Invalid::Segment("DS")),
+        ("a 64-bit DS base", uapi::Sregs { ds: uapi::Segment { base: 1 << 32, ..good.ds }, ..good }, Invalid::Segment("DS")),
+    ];
+    for (what, sregs, why) in cases {
+        assert_eq!(check_sregs(&sregs, allowed), Err(why), "{what}");
+    }
+    // A null SS at CPL 0 in long mode is what SYSRET and interrupts leave.
+    let null_ss = uapi::Sregs { ss: uapi::Segment { attrib: 0, selector: 0, ..good.ss }, ..good };
+    assert_eq!(check_sregs(&null_ss, allowed), Ok(()));
+}
+
+#[test]
+fn cr4_allowed_follows_the_guest_cpuid() {
+    use crate::hw::cr::cr4;
+    // A host with FSGSBASE, SMEP and SMAP in leaf 7.
+    let host = |leaf: u32, _sub: u32| -> [u32; 4] {
+        match leaf {
+            0 => [0xd, 0, 0, 0],
+            7 => [0, 1 | 1 << 7 | 1 << 20, 0, 0],
+            _ => [0; 4],
+        }
+    };
+    let npt = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: false }, host);
+    assert_eq!(npt, cr4::BASELINE | cr4::FSGSBASE | cr4::SMEP | cr4::SMAP);
+    let shadow = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: true }, host);
+    assert_eq!(shadow, cr4::BASELINE | cr4::FSGSBASE);
+    let bare = cpuid::guest_cr4_allowed(cpuid::GuestKind::default(), |_, _| [0; 4]);
+    assert_eq!(bare, cr4::BASELINE);
 }

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Which guest states the module lets reach VMRUN.
+//!
+//! Two sets of rules, both checked at `PACIFICA_SET_SREGS` (an invalid
+//! state gets EINVAL there instead of reaching the CPU):
+//!
+//! - the consistency checks VMRUN makes (APM Vol. 2, 15.5.1, "Canonicalization
+//!   and Consistency Checks") and what no processor could be in (LMA without
+//!   LME and paging, paging without protection, ...), which KVM's
+//!   `set_sregs` and its nested VMRUN checks refuse as well;
+//! - segment state a processor could only reach through a descriptor load
+//!   that checks it (TR a busy TSS, LDTR an LDT, CS code and SS writable
+//!   data in protected mode): a task register that is not a TSS, for
+//!   example, ends QEMU's emulated CPU at the next interrupt through an IST
+//!   gate (Documentation/security.rst).
+//!
+//! Depends on `core` only; host-tested.
+
+use crate::hw::cr::cr0;
+use crate::hw::cr::cr4;
+use crate::hw::svm::efer;
+use crate::policy::msr::is_canonical;
+use crate::uapi::{Segment, Sregs};
+
+/// EFER bits a guest may have: SCE, LME, LMA, NXE, FFXSR. SVME is the
+/// module's; the others are reserved or features the guest is not offered.
+pub const EFER_GUEST_BITS: u64 = efer::SCE | efer::LME | efer::LMA | efer::NXE | efer::FFXSR;
+
+/// Why a state is refused; only for the tests and the log, userspace sees
+/// EINVAL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    Efer,
+    Cr0,
+    Cr3,
+    Cr4,
+    Cr8,
+    LongMode,
+    Segment(&'static str),
+}
+
+/// VMCB segment attribute fields (APM Vol. 2, 15.5.1).
+mod attr {
+    pub const TYPE: u16 = 0xf;
+    pub const S: u16 = 1 << 4;
+    pub const DPL_SHIFT: u16 = 5;
+    pub const P: u16 = 1 << 7;
+    pub const L: u16 = 1 << 9;
+    pub const DB: u16 = 1 << 10;
+    /// Type bits of a code or data segment (S = 1).
+    pub const CODE: u16 = 1 << 3;
+    pub const CONFORMING: u16 = 1 << 2;
+    pub const WRITABLE: u16 = 1 << 1;
+    pub const READABLE: u16 = 1 << 1;
+    /// System segment types (S = 0).
+    pub const LDT: u16 = 0x2;
+    pub const TSS16_BUSY: u16 = 0x3;
+    pub const TSS_BUSY: u16 = 0xb;
+}
+
+fn dpl(s: &Segment) -> u16 {
+    (s.attrib >> attr::DPL_SHIFT) & 3
+}
+
+fn present(s: &Segment) -> bool {
+    s.attrib & attr::P != 0
+}
+
+/// Whether CR0 value `v` is one MOV CR0 accepts (APM Vol. 2, 3.1.1): no
+/// reserved upper bits, no NW without CD, no paging without protection.
+pub fn cr0_valid(v: u64) -> bool {
+    v >> 32 == 0 && !(v & cr0::NW != 0 && v & cr0::CD == 0) && !(v & cr0::PG != 0 && v & cr0::PE == 0)
+}
+
+/// Checks a `PACIFICA_SET_SREGS` argument. `cr4_allowed` is the guest's
+/// [`crate::policy::cpuid::guest_cr4_allowed`].
+pub fn check_sregs(r: &Sregs, cr4_allowed: u64) -> Result<(), Invalid> {
+    if r.efer & !EFER_GUEST_BITS != 0 {
+        return Err(Invalid::Efer);
+    }
+    if !cr0_valid(r.cr0) {
+        return Err(Invalid::Cr0);
+    }
+    if r.cr4 & !cr4_allowed != 0 {
+        return Err(Invalid::Cr4);
+    }
+    if r.cr8 > 0xf {
+        return Err(Invalid::Cr8);
+    }
+    let lme = r.efer & efer::LME != 0;
+    let lma = r.efer & efer::LMA != 0;
+    let pg = r.cr0 & cr0::PG != 0;
+    let pae = r.cr4 & cr4::PAE != 0;
+    // LMA is LME and paging; long mode needs PAE; and a 64-bit code
+    // segment cannot also be 32-bit (APM 15.5.1).
+    if lma != (lme && pg) || (lma && !pae) {
+        return Err(Invalid::LongMode);
+    }
+    if lma && r.cs.attrib & attr::L != 0 && r.cs.attrib & attr::DB != 0 {
+        return Err(Invalid::LongMode);
+    }
+    // CR3 holds a physical address: the bits above 51 are reserved in long
+    // mode, and outside it CR3 is a 32-bit register.
+    if (lma && r.cr3 >> 52 != 0) || (!lma && r.cr3 >> 32 != 0) {
+        return Err(Invalid::Cr3);
+    }
+    check_segments(r, lma)
+}
+
+fn check_segments(r: &Sregs, lma: bool) -> Result<(), Invalid> {
+    // Bases: the 32-bit segments' bases are 32 bits, the others canonical.
+    for (name, s) in [("CS", &r.cs), ("SS", &r.ss), ("DS", &r.ds), ("ES", &r.es)] {
+        if s.base >> 32 != 0 {
+            return Err(Invalid::Segment(name));
+        }
+    }
+    for (name, base) in [
+        ("FS", r.fs.base),
+        ("GS", r.gs.base),
+        ("TR", r.tr.base),
+        ("LDTR", r.ldt.base),
+        ("GDTR", r.gdt.base),
+        ("IDTR", r.idt.base),
+    ] {
+        if !is_canonical(base) {
+            return Err(Invalid::Segment(name));
+        }
+    }
+    // TR: a present, busy TSS in the GDT, in every mode (interrupts through
+    // IST gates and I/O permission checks read it); 16-bit TSSs do not
+    // exist in long mode.
+    let tr = &r.tr;
+    let tr_type = tr.attrib & attr::TYPE;
+    if !present(tr)
+        || tr.attrib & attr::S != 0
+        || tr.selector & 4 != 0
+        || !(tr_type == attr::TSS_BUSY || (!lma && tr_type == attr::TSS16_BUSY))
+    {
+        return Err(Invalid::Segment("TR"));
+    }
+    // LDTR: unusable (not present), or an LDT in the GDT.
+    let ldt = &r.ldt;
+    if present(ldt) && (ldt.attrib & attr::S != 0 || ldt.attrib & attr::TYPE != attr::LDT || ldt.selector & 4 != 0) {
+        return Err(Invalid::Segment("LDTR"));
+    }
+    if r.cr0 & cr0::PE == 0 {
+        // Real mode: the segments are bases and limits, nothing to check.
+        return Ok(());
+    }
+    // Protected mode: CS present code; SS present writable data with the
+    // CPL as its DPL, or (long mode, CPL 0-2) unusable; CS's DPL equal to
+    // the CPL, or at most it for a conforming segment.
+    let cs = &r.cs;
+    if !present(cs) || cs.attrib & attr::S == 0 || cs.attrib & attr::CODE == 0 {
+        return Err(Invalid::Segment("CS"));
+    }
+    let ss = &r.ss;
+    let cpl = dpl(ss);
+    if present(ss) {
+        if ss.attrib & attr::S == 0 || ss.attrib & attr::CODE != 0 || ss.attrib & attr::WRITABLE == 0 {
+            return Err(Invalid::Segment("SS"));
+        }
+    } else if !lma || cpl == 3 {
+        return Err(Invalid::Segment("SS"));
+    }
+    let conforming = cs.attrib & attr::CONFORMING != 0;
+    if (conforming && dpl(cs) > cpl) || (!conforming && dpl(cs) != cpl) {
+        return Err(Invalid::Segment("CS"));
+    }
+    // Data segments: unusable, or data, or readable code.
+    for (name, s) in [("DS", &r.ds), ("ES", &r.es), ("FS", &r.fs), ("GS", &r.gs)] {
+        if present(s) && (s.attrib & attr::S == 0 || (s.attrib & attr::CODE != 0 && s.attrib & attr::READABLE == 0)) {
+            return Err(Invalid::Segment(name));
+        }
+    }
+    Ok(())
+}
