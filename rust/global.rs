@@ -82,7 +82,7 @@ pub(crate) fn init() -> Result {
     let g = get();
     pr_info!(
         "SVM revision {}, {} ASIDs, NPT {} NRIPS {} decode-assists {} flush-by-ASID {} \
-         VMCB-clean {} VGIF {}, enabled on {} CPUs\n",
+         VMCB-clean {} VGIF {}, enabled on {} CPUs{}\n",
         info.revision,
         info.nr_asids,
         yes(info.has(crate::hw::svm::features::NPT)),
@@ -91,7 +91,8 @@ pub(crate) fn init() -> Result {
         yes(info.has(crate::hw::svm::features::FLUSH_BY_ASID)),
         yes(info.has(crate::hw::svm::features::VMCB_CLEAN)),
         yes(info.has(crate::hw::svm::features::VGIF)),
-        g.cpus_enabled()
+        g.cpus_enabled(),
+        if info.qemu_tcg { " (QEMU TCG: testbed workarounds on)" } else { "" }
     );
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::global;
 use crate::hw::cr::cr0;
 use crate::hw::svm::{
     efer, event, features, int_ctl, intercept, tlb_ctl, vector, Exception, INTERCEPT_CR_WORD,
-    INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
+    INTERCEPT_DR_WORD, INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
 };
 use crate::policy::{cpuid, state};
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
@@ -73,12 +73,15 @@ pub(crate) struct VcpuState {
     /// The nested page tables' root (NPT), or 0.
     npt_root: u64,
     /// Nested paging: the guest's EFER.LME is set but its paging is off,
-    /// so the VMCB holds LME = 0 until the guest turns paging on (with CR0
-    /// writes intercepted meanwhile). QEMU's SVM cannot leave a guest with
+    /// so the VMCB holds LME = 0 until the guest turns paging on (CR0
+    /// writes are intercepted). QEMU's SVM cannot leave a guest with
     /// LME = 1 and PAE = 0 (Documentation/security.rst).
     pub(crate) lme_hidden: bool,
     /// The CR4 bits the guest may set (its CPUID's).
     pub(crate) cr4_allowed: u64,
+    /// DR7 as the guest wrote it (MOV DR7 is intercepted); the VMCB may
+    /// hold less (see [`VcpuState::set_guest_dr7`]).
+    pub(crate) guest_dr7: u64,
 }
 
 /// A virtual CPU.
@@ -235,12 +238,7 @@ impl VcpuState {
     fn assert_control(&mut self) {
         let g = global::get();
         let (npt, root) = (self.shadow.is_none(), self.npt_root);
-        let mut intercepts = self.intercepts;
-        if npt && self.lme_hidden {
-            // Turning paging on must go through the module, which puts
-            // LME back and sets LMA.
-            intercepts[INTERCEPT_CR_WORD] |= 1 << 16;
-        }
+        let intercepts = self.intercepts;
         let c = &mut self.vmcb().control;
         c.intercepts = intercepts;
         c.iopm_base_pa = g.iopm.pa();
@@ -287,6 +285,25 @@ impl VcpuState {
     pub(crate) fn shadow_rebuilt(&mut self) {
         self.flush_tlb = true;
         self.load_shadow_regs();
+    }
+
+    /// MOV to DR7. On QEMU's TCG a data breakpoint that fires while an
+    /// event is being delivered aborts QEMU (a #DB loop reaches it from the
+    /// guest: Documentation/security.rst, "Testbed workarounds"), so there
+    /// the hardware gets DR7 without data breakpoints; the guest reads back
+    /// what it wrote.
+    pub(crate) fn set_guest_dr7(&mut self, v: u64) {
+        self.guest_dr7 = v;
+        let mut hw = v;
+        if global::get().cpus.info.qemu_tcg {
+            for i in 0..4 {
+                // R/W 01 (writes) or 11 (reads and writes): a data breakpoint.
+                if (v >> (16 + 4 * i)) & 1 != 0 {
+                    hw &= !(3 << (2 * i));
+                }
+            }
+        }
+        self.vmcb().save.dr7 = hw;
     }
 
     /// Asks for this vCPU's TLB entries to be dropped before the next VMRUN.
@@ -385,6 +402,7 @@ impl Vcpu {
             intercepts,
             npt_root: if vm.paging == Paging::Npt { npt_root } else { 0 },
             lme_hidden: false,
+            guest_dr7: 0x400,
             cr4_allowed: cpuid::guest_cr4_allowed(
                 cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow },
                 |l, s| {
@@ -427,10 +445,15 @@ impl Vcpu {
         // forever in the CPU (CVE-2015-8104, CVE-2015-5307); intercepted,
         // each round is an exit the host can interrupt.
         c[INTERCEPT_EXCEPTION_WORD] |= (1 << vector::DB) | (1 << vector::AC);
+        // DR7: see `VcpuState::set_guest_dr7`.
+        c[INTERCEPT_DR_WORD] |= (1 << 7) | (1 << (16 + 7));
         match paging {
             Paging::Npt => {
-                // CR4: the guest may set only what its CPUID offers.
-                c[INTERCEPT_CR_WORD] |= 1 << (16 + 4);
+                // CR4: the guest may set only what its CPUID offers. CR0:
+                // turning paging on must put a hidden EFER.LME back
+                // (`lme_hidden`), and QEMU's TCG lets 64-bit code clear
+                // CR0.PG, which is #GP.
+                c[INTERCEPT_CR_WORD] |= (1 << 16) | (1 << (16 + 4));
             }
             Paging::Shadow => {
                 // The guest's CR0, CR3 and CR4 are the shadow MMU's; its

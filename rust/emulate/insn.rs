@@ -58,6 +58,8 @@ pub enum Op {
     /// MOV to (`write`) or from a control register: CR`cr` and general
     /// register `gpr` (the ModRM r/m field, always a register).
     MovCr { write: bool, cr: u8, gpr: u8 },
+    /// MOV to or from a debug register.
+    MovDr { write: bool, dr: u8, gpr: u8 },
     /// LMSW from a register: the low four bits of CR0.
     Lmsw { gpr: u8 },
     /// SMSW to a register.
@@ -401,6 +403,10 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                     let m = c.next()?;
                     let cr = ((m >> 3) & 7) | (rex_r << 3);
                     Op::MovCr { write: b2 == 0x22, cr, gpr: (m & 7) | (rex_b << 3) }
+                }
+                0x21 | 0x23 => {
+                    let m = c.next()?;
+                    Op::MovDr { write: b2 == 0x23, dr: (m >> 3) & 7, gpr: (m & 7) | (rex_b << 3) }
                 }
                 0x01 => match c.next()? {
                     0xd9 => Op::Other(Opcode::Vmmcall),

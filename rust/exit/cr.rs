@@ -73,6 +73,36 @@ pub(super) fn access(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     }
 }
 
+/// MOV to or from DR7, the one debug register intercepted (see
+/// `VcpuState::set_guest_dr7`). The CPU checked privilege and CR4.DE
+/// before the intercept.
+pub(super) fn debug_register(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    st.count(uapi::PACIFICA_STAT_OTHER);
+    let i = match fetch_insn(vcpu, st) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    let long = st.cpu_mode() == CpuMode::Bits64;
+    match i.op {
+        Op::MovDr { write: true, dr: 7, gpr } => {
+            let v = if long { st.gpr(gpr) } else { st.gpr(gpr) & 0xffff_ffff };
+            // The upper half of DR7 is reserved (APM Vol. 2, 13.1.1.5).
+            if v >> 32 != 0 {
+                st.count(uapi::PACIFICA_STAT_GP);
+                return exception(vcpu, st, Exception::GP0);
+            }
+            st.set_guest_dr7(v | 0x400);
+        }
+        Op::MovDr { write: false, dr: 7, gpr } => {
+            let v = st.guest_dr7;
+            st.set_gpr(gpr, v);
+        }
+        _ => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+    }
+    advance(st, i.len);
+    Flow::Continue
+}
+
 fn undefined(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.count(uapi::PACIFICA_STAT_UD);
     exception(vcpu, st, Exception::UD)

@@ -69,6 +69,8 @@ enum Exit {
     TaskSwitch,
     /// An intercepted exception the guest gets back (#DB, #AC).
     Exception { vector: u8, error: u32 },
+    /// A read or write of DR7.
+    Dr,
     /// A read or write of CR0, CR3 or CR4 (shadow paging).
     Cr,
     /// A page fault (shadow paging): error code and address.
@@ -103,6 +105,7 @@ impl Exit {
                 Exit::Exception { vector: vector::AC, error: info1 as u32 }
             }
             0x00..=0x1f => Exit::Cr,
+            0x20..=0x3f => Exit::Dr,
             c if c == code::EXCP_BASE + 14 => Exit::PageFault { error: info1, la: info2 },
             code::INVLPG => Exit::Invlpg,
             // EXITCODE is 64 bits, but QEMU writes VMEXIT_INVALID as a
@@ -116,6 +119,15 @@ impl Exit {
 /// Handles the exit that just happened.
 pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.exit_rip = st.vmcb().save.rip;
+    // Under shadow paging the hardware CR3 is the shadow MMU's root, always.
+    // A CPU that does not honour the TASK_SWITCH intercept (QEMU's TCG,
+    // Documentation/security.rst) lets a task switch load the guest's own
+    // CR3: the vCPU stops at the first exit after it.
+    if let Some(root) = st.shadow.as_ref().map(|m| m.hw_cr3()) {
+        if st.vmcb().save.cr3 != root && !matches!(st.vmcb().control.exit_code, code::INVALID | 0xffff_ffff) {
+            return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+        }
+    }
     let c = st.vmcb().control;
     match Exit::decode(c.exit_code, c.exit_info_1, c.exit_info_2) {
         Exit::Intr => {
@@ -172,6 +184,7 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             reflect(vcpu, st, v, error)
         }
         Exit::Cr => cr::access(vcpu, st),
+        Exit::Dr => cr::debug_register(vcpu, st),
         Exit::PageFault { error, la } => cr::page_fault(vcpu, st, error, la),
         Exit::Invlpg => cr::invlpg(vcpu, st),
         Exit::Invalid => {

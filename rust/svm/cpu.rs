@@ -23,6 +23,10 @@ pub(crate) struct SvmInfo {
     /// The host runs with protection keys on (CPUID 7 ECX.OSPKE): PKRU,
     /// which VMRUN does not switch, must be swapped around the guest.
     pub(crate) host_pku: bool,
+    /// The CPU is QEMU's TCG (hypervisor signature "TCGTCGTCGTCG"), whose
+    /// SVM has bugs a guest can reach; `Documentation/security.rst`,
+    /// "Testbed workarounds", lists what the module does about them.
+    pub(crate) qemu_tcg: bool,
 }
 
 impl SvmInfo {
@@ -60,7 +64,10 @@ pub(crate) fn detect() -> Result<SvmInfo> {
     let l = cpuid(0x8000_000a, 0);
     let host_pku = cpuid(0, 0).eax >= 7 && cpuid(7, 0).ecx & (1 << 4) != 0;
     let maxphyaddr = if max_ext >= 0x8000_0008 { cpuid(0x8000_0008, 0).eax as u8 } else { 36 };
-    let info = SvmInfo { revision: l.eax & 0xff, nr_asids: l.ebx, edx: l.edx, maxphyaddr, host_pku };
+    let hv = cpuid(0x4000_0000, 0);
+    let qemu_tcg = cpuid(1, 0).ecx & (1 << 31) != 0
+        && [hv.ebx, hv.ecx, hv.edx] == [u32::from_le_bytes(*b"TCGT"), u32::from_le_bytes(*b"CGTC"), u32::from_le_bytes(*b"GTCG")];
+    let info = SvmInfo { revision: l.eax & 0xff, nr_asids: l.ebx, edx: l.edx, maxphyaddr, host_pku, qemu_tcg };
     if !info.has(features::NPT) {
         pr_err!("this CPU's SVM has no nested paging\n");
         return Err(ENODEV);

@@ -845,3 +845,13 @@ fn cr4_allowed_follows_the_guest_cpuid() {
     let bare = cpuid::guest_cr4_allowed(cpuid::GuestKind::default(), |_, _| [0; 4]);
     assert_eq!(bare, cr4::BASELINE);
 }
+
+#[test]
+fn decodes_debug_register_moves() {
+    // mov dr7, rax; mov rcx, dr7; mov dr7, r9 (REX.B).
+    let d = |b: &[u8]| insn::decode(b, CpuMode::Bits64).unwrap();
+    assert_eq!(d(&[0x0f, 0x23, 0xf8]).op, Op::MovDr { write: true, dr: 7, gpr: 0 });
+    assert_eq!(d(&[0x0f, 0x21, 0xf9]).op, Op::MovDr { write: false, dr: 7, gpr: 1 });
+    assert_eq!(d(&[0x41, 0x0f, 0x23, 0xf9]).op, Op::MovDr { write: true, dr: 7, gpr: 9 });
+    assert_eq!(d(&[0x41, 0x0f, 0x23, 0xf9]).len, 4);
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * hardening.rs: guests that attack the host the ways the hardening issue
+ * found (Documentation/security.rst, "Attacks tested"). Each scenario is a
+ * global label; results go to DATA_BASE.
+ */
+#include "guest.h"
+
+/* The GDT the task-switch scenario builds: the harness's four, two TSSs. */
+#define TS_GDT		(BUF_BASE)
+#define TS_SEL_TSS	0x20
+#define TS_TSS		(BUF_BASE + 0x1000)
+/* A CR3 outside guest RAM: what a host-physical address would look like. */
+#define TS_EVIL_CR3	0x7f000000
+
+#define MSR_EFER	0xc0000080
+
+/*
+ * A hardware task switch through JMP to a TSS whose CR3 field is not a
+ * guest page table: under shadow paging it must never reach the CPU.
+ * DATA_BASE gets 0x7a5c if the new task ran.
+ */
+	.code32
+	.global task_switch32
+task_switch32:
+	/* Copy the harness's GDT and add an available 32-bit TSS. */
+	mov	esi, GDT_BASE
+	mov	edi, TS_GDT
+	mov	ecx, 8
+	rep movsd
+	mov	dword ptr [TS_GDT + TS_SEL_TSS], (TS_TSS << 16) | 0x67
+	mov	dword ptr [TS_GDT + TS_SEL_TSS + 4], ((TS_TSS >> 16) & 0xff) | 0x8900 | (TS_TSS & 0xff000000)
+	lgdt	[ts_gdtr]
+	/* The new task: CR3, EIP, EFLAGS, ESP, segments. */
+	mov	dword ptr [TS_TSS + 0x1c], TS_EVIL_CR3
+	mov	dword ptr [TS_TSS + 0x20], offset ts_target
+	mov	dword ptr [TS_TSS + 0x24], 2
+	mov	dword ptr [TS_TSS + 0x38], STACK_TOP - 0x100
+	mov	dword ptr [TS_TSS + 0x48], SEL_DATA	/* ES */
+	mov	dword ptr [TS_TSS + 0x4c], SEL_CODE32	/* CS */
+	mov	dword ptr [TS_TSS + 0x50], SEL_DATA	/* SS */
+	mov	dword ptr [TS_TSS + 0x54], SEL_DATA	/* DS */
+	mov	dword ptr [TS_TSS + 0x58], SEL_DATA	/* FS */
+	mov	dword ptr [TS_TSS + 0x5c], SEL_DATA	/* GS */
+	mov	dword ptr [TS_TSS + 0x60], 0		/* LDT */
+	mov	dword ptr [TS_TSS + 0x64], 0x00680000	/* no I/O map */
+	.att_syntax
+	ljmp	$TS_SEL_TSS, $0
+	.intel_syntax noprefix
+	HALT
+ts_target:
+	mov	dword ptr [DATA_BASE], 0x7a5c
+	HALT
+
+	.balign 8
+ts_gdtr:
+	.word	TS_SEL_TSS + 8 - 1
+	.long	TS_GDT
+
+/*
+ * EFER.LME with paging and PAE off (legal, and where QEMU's SVM cannot
+ * leave a guest), then the usual way into long mode: PAE, CR3, paging,
+ * a far jump to 64-bit code. DATA_BASE: EFER after the WRMSR;
+ * DATA_BASE+4: EFER in compatibility mode; DATA_BASE+8: 64 from 64-bit
+ * code.
+ */
+	.code32
+	.global lme_paging_off32
+lme_paging_off32:
+	mov	ecx, MSR_EFER
+	rdmsr
+	or	eax, 1 << 8
+	wrmsr
+	rdmsr
+	mov	[DATA_BASE], eax
+	/* A few exits with LME set and paging off. */
+	cpuid
+	mov	eax, cr4
+	or	eax, 1 << 5
+	mov	cr4, eax
+	mov	eax, PML4_BASE
+	mov	cr3, eax
+	mov	eax, cr0
+	or	eax, 1 << 31
+	mov	cr0, eax
+	mov	ecx, MSR_EFER
+	rdmsr
+	mov	[DATA_BASE + 4], eax
+	.att_syntax
+	ljmp	$SEL_CODE64, $lme_long
+	.intel_syntax noprefix
+	.code64
+lme_long:
+	mov	dword ptr [DATA_BASE + 8], 64
+	HALT
+
+/*
+ * A #DB whose delivery raises the next #DB: a data breakpoint on the
+ * stack slot the CPU pushes SS into (CVE-2015-8104). On real hardware an
+ * endless loop inside the CPU; intercepted, an endless loop of exits that
+ * a signal ends. DATA_BASE gets DR7 as read back.
+ */
+	.code64
+	.global db_loop64
+db_loop64:
+	call	idt_init64
+	and	rsp, ~0xf
+	lea	rax, [rsp - 8]
+	mov	dr0, rax
+	/* L0, R/W0 = 01 (data writes), LEN0 = 10 (8 bytes). */
+	mov	rax, (1 << 0) | (1 << 16) | (2 << 18)
+	mov	dr7, rax
+	mov	rbx, dr7
+	mov	[DATA_BASE], rbx
+	/* Single-step the next instruction: its #DB pushes the frame. */
+	pushfq
+	or	qword ptr [rsp], 1 << 8
+	popfq
+	nop
+	HALT
+
+/*
+ * Instructions the guest may not use on the host's behalf, each a TRY:
+ * DATA_BASE+0: RDPMC; +4: MOV CR4 with OSXSAVE; +8: with PKE; +12: with
+ * PCIDE; +16: with LA57 (none is in the guest's CPUID: #GP); +20: clearing
+ * CR0.PG in 64-bit mode (#GP); +24: WBINVD (no fault); +28: RSM (#UD).
+ */
+	.code64
+	.global forbidden64
+forbidden64:
+	call	idt_init64
+	xor	ecx, ecx
+	TRY	DATA_BASE+0, rdpmc
+	mov	rbx, cr4
+	mov	rax, rbx
+	bts	rax, 18
+	TRY	DATA_BASE+4, mov cr4, rax
+	mov	rax, rbx
+	bts	rax, 22
+	TRY	DATA_BASE+8, mov cr4, rax
+	mov	rax, rbx
+	bts	rax, 17
+	TRY	DATA_BASE+12, mov cr4, rax
+	mov	rax, rbx
+	bts	rax, 12
+	TRY	DATA_BASE+16, mov cr4, rax
+	mov	rax, cr0
+	btr	rax, 31
+	TRY	DATA_BASE+20, mov cr0, rax
+	TRY	DATA_BASE+24, wbinvd
+	TRY	DATA_BASE+28, rsm
+	mov	dword ptr [DATA_BASE+32], 1
+	HALT
+
+/* Spins with interrupts off: the host's own interrupts must still end it. */
+	.code64
+	.global cli_spin64
+cli_spin64:
+	cli
+1:
+	jmp	1b
+
+/* Raises its TPR to 15, enables interrupts and spins. */
+	.code64
+	.global cr8_spin64
+cr8_spin64:
+	mov	eax, 15
+	mov	cr8, rax
+	sti
+1:
+	jmp	1b
+
+#include "exc64.inc"
