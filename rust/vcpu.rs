@@ -780,6 +780,13 @@ impl Vcpu {
         if refused {
             if st.unverified {
                 st.vmcb.bytes_mut()[SAVE_AREA].copy_from_slice(&st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN]);
+            } else {
+                // The guest itself reached a state the CPU refused (QEMU
+                // accepts some that real CPUs fault on) and there is no
+                // snapshot: the save area may now hold the host's state,
+                // which userspace must never read. The vCPU stops.
+                st.vmcb.bytes_mut()[SAVE_AREA].fill(0);
+                st.gprs = GuestGprs::default();
             }
         } else {
             // The flushes asked for took place.
