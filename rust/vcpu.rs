@@ -65,10 +65,10 @@ pub(crate) struct VcpuState {
     /// refused VMRUN may leave other values there (QEMU writes the host's),
     /// and userspace must get back what it set.
     entry_snapshot: HwPages,
-    /// The intercepts this vCPU runs with, written into the VMCB before
-    /// every VMRUN together with the rest of the control area the module
-    /// owns ([`VcpuState::assert_control`]): nothing the CPU writes back
-    /// (a refused VMRUN may write anything) outlives one entry.
+    /// The intercepts this vCPU runs with, written into the VMCB at
+    /// creation and after every refused VMRUN together with the rest of
+    /// the control area the module owns ([`VcpuState::assert_control`]):
+    /// nothing a refused VMRUN writes back outlives it.
     intercepts: [u32; 6],
     /// The nested page tables' root (NPT), or 0.
     npt_root: u64,
@@ -231,7 +231,7 @@ impl VcpuState {
         }
     }
 
-    /// Writes the control area the module owns before a VMRUN: the
+    /// Writes the control area the module owns: the
     /// intercepts, the permission maps, nested paging, and interrupt
     /// masking (V_INTR_MASKING: without it a guest with IF = 0 would keep
     /// the host's interrupts out, and its CR8 would be the host's TPR).
@@ -411,6 +411,8 @@ impl Vcpu {
                 },
             ),
         };
+        let mut state = state;
+        state.assert_control();
         let run_page = HwPages::page()?;
         Arc::pin_init(
             pin_init!(Vcpu {
@@ -684,8 +686,6 @@ impl Vcpu {
         let _fpu = FpuSection::begin(); // also keeps us on this CPU
         let cpu = shim::smp_processor_id();
         let pc = g.cpus.get(cpu).ok_or(EIO)?;
-        st.assert_control();
-        st.hide_lme();
         // A vCPU needs a fresh ASID on a CPU it has not run on in this
         // ASID generation: the TLB may hold another VM's translations under
         // an ASID it last gave out (APM 15.16). Without flush-by-ASID, a
@@ -778,6 +778,9 @@ impl Vcpu {
         let code = st.vmcb().control.exit_code;
         let refused = code == u64::MAX || code == 0xffff_ffff;
         if refused {
+            // A refused VMRUN may have written anything into the control
+            // area (QEMU writes int_ctl back as 0).
+            st.assert_control();
             if st.unverified {
                 st.vmcb.bytes_mut()[SAVE_AREA].copy_from_slice(&st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN]);
             } else {
