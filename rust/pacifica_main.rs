@@ -20,6 +20,7 @@ mod vm;
 mod hw {
     pub(crate) mod cr;
     pub(crate) mod paging;
+    pub(crate) mod seg;
     pub(crate) mod svm;
     pub(crate) mod vmcb;
 }

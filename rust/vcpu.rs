@@ -8,6 +8,7 @@ use crate::emulate::walk::PagingState;
 use crate::exit::{self, Flow, Pending};
 use crate::global;
 use crate::hw::cr::cr0;
+use crate::hw::seg;
 use crate::hw::svm::{
     efer, event, features, int_ctl, intercept, tlb_ctl, vector, Exception, INTERCEPT_CR_WORD,
     INTERCEPT_DR_WORD, INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
@@ -306,6 +307,28 @@ impl VcpuState {
         self.vmcb().save.dr7 = hw;
     }
 
+    /// Loads TR (validated already). QEMU's TCG keeps a TSS type that is
+    /// available in its TR, marking only the descriptor busy, and aborts
+    /// when an interrupt that changes privilege finds the busy type VMRUN
+    /// gave it: there the VMCB gets the available type, and under shadow
+    /// paging the page at TR's base is guarded (`ShadowMmu::guard_tss`).
+    /// `PACIFICA_GET_SREGS` reports the busy type, as a CPU would.
+    pub(crate) fn set_tr(&mut self, tr: VmcbSeg) -> Result {
+        let mut hw = tr;
+        if global::get().cpus.info.qemu_tcg {
+            if seg::is_tss(hw.attrib) {
+                hw.attrib &= !seg::attr::TSS_BUSY_BIT;
+            }
+            if let Some(m) = self.shadow.as_mut() {
+                if m.guard_tss(Some(tr.base))? {
+                    self.shadow_rebuilt();
+                }
+            }
+        }
+        self.vmcb().save.tr = hw;
+        Ok(())
+    }
+
     /// Asks for this vCPU's TLB entries to be dropped before the next VMRUN.
     pub(crate) fn request_tlb_flush(&mut self) {
         self.flush_tlb = true;
@@ -447,6 +470,10 @@ impl Vcpu {
         // forever in the CPU (CVE-2015-8104, CVE-2015-5307); intercepted,
         // each round is an exit the host can interrupt.
         c[INTERCEPT_EXCEPTION_WORD] |= (1 << vector::DB) | (1 << vector::AC);
+        // LTR: see `exit/seg.rs`.
+        if global::get().cpus.info.qemu_tcg {
+            set(&mut c, intercept::TR_WRITE);
+        }
         // DR7: see `VcpuState::set_guest_dr7`.
         c[INTERCEPT_DR_WORD] |= (1 << 7) | (1 << (16 + 7));
         match paging {
@@ -590,6 +617,9 @@ impl Vcpu {
             cr8: u64::from(v.control.int_ctl & int_ctl::V_TPR_MASK) & 0xf,
             efer,
         };
+        if seg::is_tss(sregs.tr.attrib) {
+            sregs.tr.attrib |= seg::attr::TSS_BUSY_BIT;
+        }
         if let Some(m) = &st.shadow {
             sregs.cr0 = m.crs.cr0;
             sregs.cr3 = m.crs.cr3;
@@ -619,7 +649,6 @@ impl Vcpu {
         s.fs = seg_to_vmcb(&r.fs);
         s.gs = seg_to_vmcb(&r.gs);
         s.ss = seg_to_vmcb(&r.ss);
-        s.tr = seg_to_vmcb(&r.tr);
         s.ldtr = seg_to_vmcb(&r.ldt);
         s.gdtr = VmcbSeg { base: r.gdt.base, limit: u32::from(r.gdt.limit), ..Default::default() };
         s.idtr = VmcbSeg { base: r.idt.base, limit: u32::from(r.idt.limit), ..Default::default() };
@@ -633,6 +662,7 @@ impl Vcpu {
         v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
         st.lme_hidden = false;
         st.hide_lme();
+        st.set_tr(seg_to_vmcb(&r.tr))?;
         // Under shadow paging the hardware gets the shadow MMU's registers,
         // never the guest's.
         st.shadow_rebuilt();

@@ -64,6 +64,9 @@ pub enum Op {
     Lmsw { gpr: u8 },
     /// SMSW to a register.
     Smsw { gpr: u8 },
+    /// LTR: the selector in register `gpr`, or (`None`) in the memory
+    /// operand.
+    Ltr { gpr: Option<u8> },
     /// An instruction whose only emulation is to be skipped or answered by
     /// an exit handler; decoded for its length.
     Other(Opcode),
@@ -165,6 +168,8 @@ impl Cursor<'_> {
 struct ModRm {
     md: u8,
     reg: u8,
+    /// The r/m field with REX.B: the register when `md` is 3.
+    rm: u8,
     mem: Option<MemOperand>,
 }
 
@@ -203,10 +208,10 @@ fn disp(c: &mut Cursor<'_>, len: usize) -> Result<i64, DecodeError> {
 fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm, DecodeError> {
     let b = c.next()?;
     let (md, reg, rm) = (b >> 6, (b >> 3) & 7, b & 7);
-    if md == 3 {
-        return Ok(ModRm { md, reg, mem: None });
-    }
     let (rex_x, rex_b) = (((rex >> 1) & 1) << 3, (rex & 1) << 3);
+    if md == 3 {
+        return Ok(ModRm { md, reg, rm: rm | rex_b, mem: None });
+    }
     let mut mem = MemOperand::default();
     if addr_size == 2 {
         let (base, index) = match rm {
@@ -228,7 +233,7 @@ fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm
             1 => disp(c, 1)?,
             _ => disp(c, 2)?,
         };
-        return Ok(ModRm { md, reg, mem: Some(mem) });
+        return Ok(ModRm { md, reg, rm, mem: Some(mem) });
     }
     let mut disp32 = false;
     if rm == 4 {
@@ -254,7 +259,7 @@ fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm
         1 => disp(c, 1)?,
         _ => disp(c, 4)?,
     };
-    Ok(ModRm { md, reg, mem: Some(mem) })
+    Ok(ModRm { md, reg, rm, mem: Some(mem) })
 }
 
 impl MemOperand {
@@ -398,6 +403,14 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                 0x08 => Op::Other(Opcode::Invd),
                 0x09 => Op::Other(Opcode::Wbinvd),
                 0x06 => Op::Other(Opcode::Clts),
+                0x00 => {
+                    let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+                    if m.reg != 3 {
+                        return Err(DecodeError::Unsupported(b));
+                    }
+                    mem = m.mem;
+                    Op::Ltr { gpr: (m.md == 3).then_some(m.rm) }
+                }
                 0x20 | 0x22 => {
                     // The r/m field names a register whatever the mod bits say.
                     let m = c.next()?;
@@ -423,7 +436,7 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                 },
                 0xb6 | 0xb7 | 0xbe | 0xbf => {
                     let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
-            mem = m.mem;
+                    mem = m.mem;
                     if m.md == 3 {
                         return Err(DecodeError::Unsupported(b));
                     }

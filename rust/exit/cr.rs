@@ -257,6 +257,7 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
             let fetch = if access.fetch { npf::FETCH } else { 0 };
             mmio::handle(vcpu, st, gpa, fetch)
         }
+        Fault::Guarded => super::seg::tss_page_write(vcpu, st),
         // The shadow MMU resolves these itself; it returns them only if
         // retrying did not converge.
         Fault::TableNotInRam(_) | Fault::NoMemory | Fault::MustProtect(_) | Fault::PageTableWrite(_) => {

@@ -8,6 +8,7 @@
 mod cr;
 mod io;
 mod mmio;
+mod seg;
 mod sysreg;
 
 use crate::emulate::insn::{self, Insn, Opcode, Op};
@@ -77,6 +78,8 @@ enum Exit {
     PageFault { error: u64, la: u64 },
     /// INVLPG (shadow paging).
     Invlpg,
+    /// LTR (QEMU's TCG only: `seg`).
+    Ltr,
     Invalid,
     Unknown(u64),
 }
@@ -108,6 +111,7 @@ impl Exit {
             0x20..=0x3f => Exit::Dr,
             c if c == code::EXCP_BASE + 14 => Exit::PageFault { error: info1, la: info2 },
             code::INVLPG => Exit::Invlpg,
+            code::TR_WRITE => Exit::Ltr,
             // EXITCODE is 64 bits, but QEMU writes VMEXIT_INVALID as a
             // 32-bit -1, as KVM's exit_code/exit_code_hi split also allows.
             code::INVALID | 0xffff_ffff => Exit::Invalid,
@@ -187,6 +191,7 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         Exit::Dr => cr::debug_register(vcpu, st),
         Exit::PageFault { error, la } => cr::page_fault(vcpu, st, error, la),
         Exit::Invlpg => cr::invlpg(vcpu, st),
+        Exit::Ltr => seg::ltr(vcpu, st),
         Exit::Invalid => {
             st.count(uapi::PACIFICA_STAT_INTERNAL);
             let data = internal_data(st, 0);
@@ -298,13 +303,64 @@ fn fault(vcpu: &Vcpu, st: &mut VcpuState, la: u64, e: WalkError) -> Flow {
     }
 }
 
+/// Calls `each(gpa, range)` for the pieces, one per page, of `len` bytes
+/// of guest linear memory at `la`, translated for `access`. Linear
+/// addresses wrap at 4 GiB outside long mode. A failed translation becomes
+/// the guest's page fault, memory outside RAM an internal error; either
+/// way `Err` holds the flow to return.
+fn for_each_linear(
+    vcpu: &Vcpu,
+    st: &mut VcpuState,
+    la: u64,
+    len: usize,
+    access: Access,
+    mut each: impl FnMut(&mut VcpuState, u64, core::ops::Range<usize>) -> bool,
+) -> Result<(), Flow> {
+    let long = st.guest_efer() & crate::hw::svm::efer::LMA != 0;
+    let mut done = 0;
+    while done < len {
+        let mut at = la.wrapping_add(done as u64);
+        if !long {
+            at &= 0xffff_ffff;
+        }
+        let n = (4096 - (at & 4095) as usize).min(len - done);
+        let gpa = walk(vcpu, st, at, access).map_err(|e| fault(vcpu, st, at, e))?;
+        if !each(st, gpa, done..done + n) {
+            return Err(internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Reads guest linear memory, as the CPU would for `access`.
+fn read_linear(vcpu: &Vcpu, st: &mut VcpuState, la: u64, buf: &mut [u8], access: Access) -> Result<(), Flow> {
+    for_each_linear(vcpu, st, la, buf.len(), access, |_, gpa, r| vcpu.vm.mem.lock().read(gpa, &mut buf[r]))
+}
+
+/// Writes guest linear memory, as the CPU would for `access`; the shadow
+/// MMU learns of writes to the guest's page tables.
+fn write_linear(vcpu: &Vcpu, st: &mut VcpuState, la: u64, data: &[u8], access: Access) -> Result<(), Flow> {
+    for_each_linear(vcpu, st, la, data.len(), access, |st, gpa, r| {
+        if !vcpu.vm.mem.lock().write(gpa, &data[r]) {
+            return false;
+        }
+        if let Some(m) = st.shadow.as_mut() {
+            m.module_wrote(gpa >> 12);
+        }
+        true
+    })
+}
+
 /// Whether the guest runs at CPL 3.
 fn user_mode(st: &mut VcpuState) -> bool {
     st.vmcb().save.cpl == 3
 }
 
-/// Fetches and decodes the instruction at the guest's RIP.
-fn fetch_insn(vcpu: &Vcpu, st: &mut VcpuState) -> Result<Insn, Flow> {
+/// Fetches the bytes at the guest's RIP: up to [`insn::MAX_INSN_LEN`],
+/// fewer if the second page does not translate. Fails with the guest's
+/// page fault if the first page does not.
+fn fetch_insn_bytes(vcpu: &Vcpu, st: &mut VcpuState) -> Result<([u8; insn::MAX_INSN_LEN], usize), Flow> {
     let (cs_base, rip) = {
         let s = &st.vmcb().save;
         (s.cs.base, s.rip)
@@ -327,7 +383,7 @@ fn fetch_insn(vcpu: &Vcpu, st: &mut VcpuState) -> Result<Insn, Flow> {
             // tables meanwhile, and it gets the fault it would now get.
             Err(e) if start == 0 => return Err(fault(vcpu, st, la, e)),
             // The second page matters only if the decoder needs its bytes,
-            // which it reports as truncation below.
+            // which it reports as truncation.
             Err(_) => false,
         };
         if !ok {
@@ -335,7 +391,14 @@ fn fetch_insn(vcpu: &Vcpu, st: &mut VcpuState) -> Result<Insn, Flow> {
         }
         have = start + len;
     }
-    insn::decode(&bytes[..have], mode)
+    Ok((bytes, have))
+}
+
+/// Fetches and decodes the instruction at the guest's RIP; one the decoder
+/// does not know is an emulation failure.
+fn fetch_insn(vcpu: &Vcpu, st: &mut VcpuState) -> Result<Insn, Flow> {
+    let (bytes, have) = fetch_insn_bytes(vcpu, st)?;
+    insn::decode(&bytes[..have], st.cpu_mode())
         .map_err(|_| internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION))
 }
 

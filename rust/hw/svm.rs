@@ -53,6 +53,8 @@ pub mod intercept {
     pub const NMI: (usize, u32) = w3(1);
     pub const SMI: (usize, u32) = w3(2);
     pub const INIT: (usize, u32) = w3(3);
+    /// LTR ("TR write" in APM Table B-1).
+    pub const TR_WRITE: (usize, u32) = w3(13);
     pub const RDPMC: (usize, u32) = w3(15);
     pub const CPUID: (usize, u32) = w3(18);
     pub const RSM: (usize, u32) = w3(19);
@@ -100,6 +102,7 @@ pub mod exit {
     pub const SMI: u64 = 0x062;
     pub const INIT: u64 = 0x063;
     pub const VINTR: u64 = 0x064;
+    pub const TR_WRITE: u64 = 0x06d;
     pub const RDPMC: u64 = 0x06f;
     pub const CPUID: u64 = 0x072;
     pub const RSM: u64 = 0x073;
@@ -202,6 +205,7 @@ pub mod vector {
     pub const UD: u8 = 6;
     pub const NM: u8 = 7;
     pub const DF: u8 = 8;
+    pub const NP: u8 = 11;
     pub const GP: u8 = 13;
     pub const PF: u8 = 14;
     pub const AC: u8 = 17;

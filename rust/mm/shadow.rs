@@ -123,6 +123,10 @@ pub enum Fault {
     /// drops every cached root but the current one, marks the current one
     /// to be dropped at the next CR3 write, and retries.
     PageTableWrite(u64),
+    /// The guest writes to the guarded page (see [`fault`]'s `guard`),
+    /// which its own tables let it write: the caller emulates the write,
+    /// or stops a task switch.
+    Guarded,
 }
 
 /// The leaf for a guest translation `t` reached by `access`; read-only if
@@ -156,6 +160,11 @@ fn leaf(t: &walk::Translation, hpa: u64, access: Access, st: &PagingState, prote
 /// `hpa_of` giving the host-physical address of a guest-physical page in
 /// RAM. Makes the 4 KiB shadow entry the guest's tables allow, keeping the
 /// guest's page tables write-protected (see [`Tracker`]).
+///
+/// `guard`, a page-aligned linear address, is mapped read-only whatever
+/// the guest's tables say while the guest is outside long mode: there a
+/// write to it is the first thing a hardware task switch does (see
+/// `ShadowMmu::guard_tss`).
 #[allow(clippy::too_many_arguments)]
 pub fn fault(
     t: &mut impl Tables,
@@ -167,6 +176,7 @@ pub fn fault(
     access: Access,
     hpa_of: impl Fn(u64) -> Option<u64>,
     track: &mut impl Tracker,
+    guard: Option<u64>,
 ) -> Fault {
     let tr = match walk::walk(mem, st, la, access) {
         Ok(tr) => tr,
@@ -190,7 +200,13 @@ pub fn fault(
         return Fault::Mmio(tr.gpa);
     };
     let protected = track.protected(gfn) && !track.exempt(gfn);
-    let e = leaf(&tr, hpa, access, st, protected);
+    let mut e = leaf(&tr, hpa, access, st, protected);
+    if st.efer & EFER_LMA == 0 && guard == Some(la & !0xfff) {
+        if access.write {
+            return Fault::Guarded;
+        }
+        e &= !PTE_RW;
+    }
     if protected && access.write {
         // The guest may write this page (its walk allowed it): it is
         // changing one of its own page tables.

@@ -227,6 +227,8 @@ pub(crate) struct ShadowMmu {
     /// Entries of the current root were made read-only: the vCPU's TLB
     /// must be flushed before the guest runs again.
     flush_needed: bool,
+    /// The page [`Self::guard_tss`] keeps read-only.
+    tss_guard: Option<u64>,
 }
 
 impl ShadowMmu {
@@ -239,7 +241,7 @@ impl ShadowMmu {
         }
         // INVARIANT: `roots[0]` is a root, in the format of a reset guest.
         roots[0] = Some(Root::new(0, Format::Pae3)?);
-        Ok(ShadowMmu { crs, roots, cur: 0, format: Format::Pae3, clock: 0, flush_needed: false })
+        Ok(ShadowMmu { crs, roots, cur: 0, format: Format::Pae3, clock: 0, flush_needed: false, tss_guard: None })
     }
 
     /// The guest's paging state, for walking its tables.
@@ -339,7 +341,8 @@ impl ShadowMmu {
             // The tables are taken out while the tracker borrows every root.
             let mut tables = core::mem::replace(&mut root.tables, TablePages::empty());
             let mut track = Track { roots: &mut self.roots, cur };
-            let f = shadow::fault(&mut tables, pa, format, mem, &st, la, access, |gpa| mem.hpa(gpa), &mut track);
+            let guard = self.tss_guard;
+            let f = shadow::fault(&mut tables, pa, format, mem, &st, la, access, |gpa| mem.hpa(gpa), &mut track, guard);
             let Some(root) = self.roots[cur].as_mut() else { return Fault::NoMemory };
             root.tables = tables;
             match f {
@@ -403,6 +406,25 @@ impl ShadowMmu {
             }
         }
         true
+    }
+
+    /// Keeps the page of linear address `tss` (TR's base), or none, mapped
+    /// read-only outside long mode. A CPU that ignores the TASK_SWITCH
+    /// intercept (QEMU's TCG) would let a task switch load CR3 from the new
+    /// TSS into the hardware, past the shadow MMU; its first memory write
+    /// is a store to the current TSS, at TR's base, so with that page
+    /// read-only every task switch faults before it changes anything
+    /// (Documentation/security.rst, "Testbed workarounds"). Returns whether
+    /// the guard moved: then the tables were rebuilt without writable
+    /// entries for it, and the caller must pass the new root on.
+    pub(crate) fn guard_tss(&mut self, tss: Option<u64>) -> Result<bool> {
+        let page = tss.map(|la| la & 0xffff_f000);
+        if page == self.tss_guard {
+            return Ok(false);
+        }
+        self.tss_guard = page;
+        self.reset()?;
+        Ok(true)
     }
 
     /// Whether a TLB flush is owed since the last call: entries of the

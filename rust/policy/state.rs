@@ -19,6 +19,7 @@
 
 use crate::hw::cr::cr0;
 use crate::hw::cr::cr4;
+use crate::hw::seg::attr;
 use crate::hw::svm::efer;
 use crate::policy::msr::is_canonical;
 use crate::uapi::{Segment, Sregs};
@@ -40,24 +41,6 @@ pub enum Invalid {
     Segment(&'static str),
 }
 
-/// VMCB segment attribute fields (APM Vol. 2, 15.5.1).
-mod attr {
-    pub const TYPE: u16 = 0xf;
-    pub const S: u16 = 1 << 4;
-    pub const DPL_SHIFT: u16 = 5;
-    pub const P: u16 = 1 << 7;
-    pub const L: u16 = 1 << 9;
-    pub const DB: u16 = 1 << 10;
-    /// Type bits of a code or data segment (S = 1).
-    pub const CODE: u16 = 1 << 3;
-    pub const CONFORMING: u16 = 1 << 2;
-    pub const WRITABLE: u16 = 1 << 1;
-    pub const READABLE: u16 = 1 << 1;
-    /// System segment types (S = 0).
-    pub const LDT: u16 = 0x2;
-    pub const TSS16_BUSY: u16 = 0x3;
-    pub const TSS_BUSY: u16 = 0xb;
-}
 
 fn dpl(s: &Segment) -> u16 {
     (s.attrib >> attr::DPL_SHIFT) & 3

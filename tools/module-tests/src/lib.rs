@@ -11,6 +11,8 @@
 pub mod hw_cr;
 #[path = "../../../rust/hw/paging.rs"]
 pub mod hw_paging;
+#[path = "../../../rust/hw/seg.rs"]
+pub mod hw_seg;
 #[path = "../../../rust/hw/svm.rs"]
 pub mod hw_svm;
 #[path = "../../../rust/hw/vmcb.rs"]
@@ -35,6 +37,7 @@ pub mod uapi;
 pub mod hw {
     pub use super::hw_cr as cr;
     pub use super::hw_paging as paging;
+    pub use super::hw_seg as seg;
     pub use super::hw_svm as svm;
     pub use super::hw_vmcb as vmcb;
 }

@@ -103,6 +103,35 @@ fn decodes_lengths_of_intercepted_instructions() {
 }
 
 #[test]
+fn decodes_ltr_from_a_register_or_memory() {
+    let i = insn::decode(&[0x0f, 0x00, 0xd8], CpuMode::Bits32).unwrap();
+    assert_eq!((i.op, i.len), (Op::Ltr { gpr: Some(0) }, 3));
+    let i = insn::decode(&[0x41, 0x0f, 0x00, 0xdb], CpuMode::Bits64).unwrap();
+    assert_eq!(i.op, Op::Ltr { gpr: Some(11) });
+    let i = insn::decode(&[0x0f, 0x00, 0x5b, 0x10], CpuMode::Bits32).unwrap();
+    assert_eq!((i.op, i.len), (Op::Ltr { gpr: None }, 4));
+    assert_eq!(i.mem.unwrap().effective_address(4, 0, |r| if r == 3 { 0x1000 } else { 0 }), 0x1010);
+    // SLDT, STR, LLDT, VERR: not LTR.
+    for reg in [0u8, 1, 2, 4] {
+        assert!(insn::decode(&[0x0f, 0x00, 0xc0 | (reg << 3)], CpuMode::Bits32).is_err());
+    }
+}
+
+#[test]
+fn descriptors_decode_to_vmcb_attributes() {
+    use crate::hw::seg::{self, attr, Descriptor};
+    // An available 32-bit TSS at 0x12345678, limit 0x67, DPL 0.
+    let d = Descriptor::from_bytes(0x1200_8934_5678_0067u64.to_le_bytes());
+    assert_eq!((d.base(), d.limit(), d.attrib()), (0x1234_5678, 0x67, 0x89));
+    assert!(d.is_system(attr::TSS_AVAILABLE) && d.present());
+    assert_eq!(d.with_busy().attrib(), 0x8b);
+    assert!(seg::is_tss(0x8b) && seg::is_tss(0x89) && !seg::is_tss(0x82) && !seg::is_tss(0x9b));
+    // Flat 4 GiB code: G scales the limit; D/B and G land in bits 10-11.
+    let code = Descriptor::from_bytes(0x00cf_9b00_0000_ffffu64.to_le_bytes());
+    assert_eq!((code.base(), code.limit(), code.attrib()), (0, 0xffff_ffff, 0xc9b));
+}
+
+#[test]
 fn decodes_invlpg_operands_to_effective_addresses() {
     let regs = |r: u8| [0x1000u64, 0, 0, 0x2000, 0x100, 0x3000, 0x10, 0x20][r as usize];
     let ea = |bytes: &[u8], mode| {
@@ -555,7 +584,7 @@ fn shadow_access(
         if let Some(hpa) = shadow::translate(t, root, format, la, access) {
             return Ok(hpa);
         }
-        match shadow::fault(t, root, format, m, st, la, access, test_hpa, &mut track) {
+        match shadow::fault(t, root, format, m, st, la, access, test_hpa, &mut track, None) {
             Fault::Mapped { .. } => continue,
             other => return Err(other),
         }
@@ -635,8 +664,8 @@ fn shadow_invlpg_of_a_large_page_drops_all_of_it() {
     let st = long_mode();
     let (mut t, root) = fake_tables(100);
     let r = Access::default();
-    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x20_0000, r, test_hpa, &mut Track::default()), Fault::Mapped { guest_page: 2 << 20 });
-    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x3f_f000, r, test_hpa, &mut Track::default()), Fault::Mapped { .. }));
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x20_0000, r, test_hpa, &mut Track::default(), None), Fault::Mapped { guest_page: 2 << 20 });
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x3f_f000, r, test_hpa, &mut Track::default(), None), Fault::Mapped { .. }));
     // The guest moves the large page and invalidates one address in it.
     m.write64(0x3000 + 8, 0x60_0000 | P | RW | US | PS | D);
     shadow::invalidate(&mut t, root, Format::Long4, 0x20_0000, 2 << 20);
@@ -657,25 +686,25 @@ fn shadow_write_protects_guest_page_tables() {
     let mut track = Track::default();
     let w = Access { write: true, ..Default::default() };
     // Data is writable; the walk protected the four tables.
-    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, w, test_hpa, &mut track), Fault::Mapped { .. }));
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, w, test_hpa, &mut track, None), Fault::Mapped { .. }));
     assert_eq!(track.protected.iter().copied().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert!(track.writable.contains(&9));
     // The page table, mapped at linear 0, is read-only, and a write to it
     // is reported as a page-table write.
     let r = Access::default();
-    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, r, test_hpa, &mut track), Fault::Mapped { .. }));
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, r, test_hpa, &mut track, None), Fault::Mapped { .. }));
     assert_eq!(shadow::translate(&t, root, Format::Long4, 0, w), None);
-    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, w, test_hpa, &mut track), Fault::PageTableWrite(4));
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, w, test_hpa, &mut track, None), Fault::PageTableWrite(4));
     // Once the stale root exempts it, the write goes through.
     track.exempt.insert(4);
-    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, w, test_hpa, &mut track), Fault::Mapped { .. }));
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0, w, test_hpa, &mut track, None), Fault::Mapped { .. }));
     // A page mapped writable cannot silently become a page table: the walk
     // through it asks for its writable entries to be made read-only first.
     let mut fresh = Track::default();
     fresh.writable.insert(3);
-    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, r, test_hpa, &mut fresh), Fault::MustProtect(3));
+    assert_eq!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x1000, r, test_hpa, &mut fresh, None), Fault::MustProtect(3));
     // Which write_protect does, for the entry that maps it.
-    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x2000, w, test_hpa, &mut Track::default()), Fault::Guest(_) | Fault::Mapped { .. }));
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &st, 0x2000, w, test_hpa, &mut Track::default(), None), Fault::Guest(_) | Fault::Mapped { .. }));
     assert!(shadow::write_protect(&mut t, root, Format::Long4, 0x1000, test_hpa(0x9000).unwrap()));
     assert_eq!(shadow::translate(&t, root, Format::Long4, 0x1000, w), None);
     assert!(!shadow::write_protect(&mut t, root, Format::Long4, 0x1000, test_hpa(0x8000).unwrap()), "another page");
@@ -695,7 +724,32 @@ fn shadow_runs_out_of_tables_without_mapping_anything() {
     let m = FakeMem::new(16 << 20);
     let st = PagingState { cr0: 1, ..Default::default() };
     let (mut t, root) = fake_tables(1);
-    assert_eq!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x1000, Access::default(), test_hpa, &mut Track::default()), Fault::NoMemory);
+    assert_eq!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x1000, Access::default(), test_hpa, &mut Track::default(), None), Fault::NoMemory);
+}
+
+#[test]
+fn shadow_guard_keeps_the_tss_page_read_only_outside_long_mode() {
+    let m = FakeMem::new(16 << 20);
+    let st = PagingState { cr0: 1, ..Default::default() };
+    let (mut t, root) = fake_tables(64);
+    let (r, w) = (Access::default(), Access { write: true, ..Default::default() });
+    let guard = Some(0x5000);
+    // Reads map the page, read-only; a write is the caller's to emulate.
+    assert!(matches!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x5123, r, test_hpa, &mut Track::default(), guard), Fault::Mapped { .. }));
+    assert_eq!(shadow::translate(&t, root, Format::Pae3, 0x5123, r), Some(test_hpa(0x5123).unwrap()));
+    assert_eq!(shadow::translate(&t, root, Format::Pae3, 0x5123, w), None);
+    assert_eq!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x5fff, w, test_hpa, &mut Track::default(), guard), Fault::Guarded);
+    // The pages around it are the guest's to write.
+    assert!(matches!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x6000, w, test_hpa, &mut Track::default(), guard), Fault::Mapped { .. }));
+    assert!(shadow::translate(&t, root, Format::Pae3, 0x6000, w).is_some());
+    // In long mode there are no task switches, and no guard.
+    m.write64(0x1000, 0x2000 | P | RW);
+    m.write64(0x2000, 0x3000 | P | RW);
+    m.write64(0x3000, 0x4000 | P | RW);
+    m.write64(0x4000 + 5 * 8, 0x5000 | P | RW | D | A);
+    let long = PagingState { cr0: PG | 1, cr3: 0x1000, cr4: PAE, efer: LMA, maxphyaddr: 48 };
+    let (mut t, root) = fake_tables(64);
+    assert!(matches!(shadow::fault(&mut t, root, Format::Long4, &m, &long, 0x5000, w, test_hpa, &mut Track::default(), guard), Fault::Mapped { .. }));
 }
 
 proptest! {

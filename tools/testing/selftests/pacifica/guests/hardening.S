@@ -15,6 +15,21 @@
 
 #define MSR_EFER	0xc0000080
 
+/* The GDT the LTR and ring-3 scenarios build: the harness's four, then one more pair of entries. */
+#define SEG_GDT		(BUF_BASE + 0x2000)
+#define SEG_SEL_TSS	0x20
+#define SEG_TSS		(BUF_BASE + 0x3000)
+#define SEG_SEL_CODE3	(0x20 | 3)
+#define SEG_SEL_DATA3	(0x28 | 3)
+
+/* Copies the harness's GDT to SEG_GDT (leaves ECX, ESI, EDI changed). */
+.macro COPY_GDT32
+	mov	esi, GDT_BASE
+	mov	edi, SEG_GDT
+	mov	ecx, 8
+	rep movsd
+.endm
+
 /*
  * A hardware task switch through JMP to a TSS whose CR3 field is not a
  * guest page table: under shadow paging it must never reach the CPU.
@@ -44,6 +59,8 @@ task_switch32:
 	mov	dword ptr [TS_TSS + 0x5c], SEL_DATA	/* GS */
 	mov	dword ptr [TS_TSS + 0x60], 0		/* LDT */
 	mov	dword ptr [TS_TSS + 0x64], 0x00680000	/* no I/O map */
+	.global ts_ljmp
+ts_ljmp:
 	.att_syntax
 	ljmp	$TS_SEL_TSS, $0
 	.intel_syntax noprefix
@@ -170,4 +187,88 @@ cr8_spin64:
 1:
 	jmp	1b
 
+/*
+ * LTR, which the module does itself on QEMU's TCG (that CPU takes a null
+ * selector, then aborts at the next change of privilege). Each a TRY:
+ * DATA_BASE+0: the null selector (#GP); +4: the same from memory (#GP);
+ * +8: an available TSS (no fault); +12: the same descriptor, busy now
+ * (#GP); +16: the descriptor's type afterwards (0xb).
+ */
+	.code32
+	.global ltr32
+ltr32:
+	call	idt_init32
+	COPY_GDT32
+	mov	dword ptr [SEG_GDT + SEG_SEL_TSS], (SEG_TSS << 16) | 0x67
+	mov	dword ptr [SEG_GDT + SEG_SEL_TSS + 4], ((SEG_TSS >> 16) & 0xff) | 0x8900 | (SEG_TSS & 0xff000000)
+	lgdt	[seg_gdtr]
+	xor	eax, eax
+	TRY	DATA_BASE+0, ltr ax
+	TRY	DATA_BASE+4, ltr word ptr [ltr_null]
+	mov	eax, SEG_SEL_TSS
+	TRY	DATA_BASE+8, ltr ax
+	TRY	DATA_BASE+12, ltr ax
+	movzx	eax, byte ptr [SEG_GDT + SEG_SEL_TSS + 5]
+	and	eax, 0xf
+	mov	dword ptr [DATA_BASE+16], eax
+	HALT
+
+ltr_null:
+	.word	0
+
+	.balign 8
+seg_gdtr:
+	.word	0x30 - 1
+	.long	SEG_GDT
+
+/*
+ * A change of privilege through the TSS SET_SREGS gave (busy, at linear 0,
+ * as every harness vCPU has): IRET to CPL 3, then INT 0x80 through a DPL-3
+ * gate back to CPL 0, which takes SS0:ESP0 from the TSS. QEMU's TCG
+ * aborted there while TR's type was busy. The CPL-0 handler leaves
+ * 0x3a11 at DATA_BASE and the CS it interrupted at DATA_BASE+4.
+ */
+	.code32
+	.global ring3_int32
+ring3_int32:
+	call	idt_init32
+	mov	eax, offset int80_32
+	mov	word ptr [IDT_BASE + 0x80 * 8], ax
+	mov	word ptr [IDT_BASE + 0x80 * 8 + 2], SEL_CODE32
+	mov	word ptr [IDT_BASE + 0x80 * 8 + 4], 0xee00	/* P, DPL 3, 32-bit interrupt gate */
+	shr	eax, 16
+	mov	word ptr [IDT_BASE + 0x80 * 8 + 6], ax
+	lidt	[r3_idtr]
+	COPY_GDT32
+	mov	dword ptr [SEG_GDT + 0x20], 0x0000ffff		/* code, DPL 3 */
+	mov	dword ptr [SEG_GDT + 0x24], 0x00cffb00
+	mov	dword ptr [SEG_GDT + 0x28], 0x0000ffff		/* data, DPL 3 */
+	mov	dword ptr [SEG_GDT + 0x2c], 0x00cff300
+	lgdt	[seg_gdtr]
+	/* The TSS at TR's base: SS0 and ESP0. */
+	mov	dword ptr [4], STACK_TOP
+	mov	dword ptr [8], SEL_DATA
+	push	SEG_SEL_DATA3
+	push	STACK_TOP - 0x1000
+	push	2
+	push	SEG_SEL_CODE3
+	push	offset ring3_32
+	iretd
+ring3_32:
+	int	0x80
+	HALT
+int80_32:
+	mov	eax, SEL_DATA
+	mov	ds, eax
+	mov	eax, [esp + 4]
+	mov	dword ptr [DATA_BASE + 4], eax
+	mov	dword ptr [DATA_BASE], 0x3a11
+	HALT
+
+	.balign 8
+r3_idtr:
+	.word	0x81 * 8 - 1
+	.long	IDT_BASE
+
+#include "exc32.inc"
 #include "exc64.inc"

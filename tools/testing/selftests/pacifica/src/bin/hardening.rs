@@ -49,6 +49,10 @@ fn task_switch_cannot_load_cr3() -> TestResult {
     if shadow() {
         ensure_eq!(exit, Some(uapi::PACIFICA_INTERNAL_UNSUPPORTED), "the task switch's exit");
         ensure!(!ran, "the new task ran under shadow paging with its own CR3");
+        // Stopped before the switch changed anything, not noticed after.
+        let sregs = vm.vcpu.get_sregs().context("GET_SREGS")?;
+        ensure_eq!(sregs.tr.selector, 0, "TR after the refused task switch");
+        ensure_eq!(vm.regs()?.rip, guest::TS_LJMP, "RIP after the refused task switch");
     } else {
         ensure_eq!(exit, None, "HLT in the new task");
         ensure!(ran, "the new task did not run under nested paging");
@@ -184,6 +188,49 @@ fn forbidden_instructions_fault() -> TestResult {
         }
     }
     ensure!(wrong.is_empty(), "{}", wrong.join("; "));
+    Ok(())
+}
+
+/// Finding 4, from the guest's side: LTR of a null selector, which QEMU's
+/// TCG accepts and then aborts on at the next change of privilege, is
+/// #GP; LTR of an available TSS loads TR and marks the descriptor busy,
+/// and a second LTR of it is #GP, as on hardware.
+fn ltr_checks_its_selector() -> TestResult {
+    let mut vm = TestVm::new(Mode::Protected32, guest::IMAGE, guest::LTR32)?;
+    vm.run_to_hlt()?;
+    let expect = [
+        ("LTR of the null selector", 13),
+        ("LTR of the null selector from memory", 13),
+        ("LTR of an available TSS", NO_FAULT as u32),
+        ("LTR of a busy TSS", 13),
+        ("the TSS descriptor's type afterwards", 0xb),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (what, want)) in expect.iter().enumerate() {
+        let got = vm.read_u32(DATA_BASE + 4 * i as u64)?;
+        if got != *want {
+            wrong.push(format!("{what}: {got:#x}, expected {want:#x}"));
+        }
+    }
+    ensure!(wrong.is_empty(), "{}", wrong.join("; "));
+    let tr = vm.vcpu.get_sregs().context("GET_SREGS")?.tr;
+    ensure_eq!(
+        (tr.selector, tr.base, tr.limit, tr.attrib),
+        (0x20, 0x43000, 0x67, 0x8b),
+        "TR (selector, base, limit, attributes) after LTR"
+    );
+    Ok(())
+}
+
+/// Finding 4, continued: a change of privilege (INT from CPL 3) through
+/// the busy TSS SET_SREGS gave. QEMU's TCG aborted there (L1 died) when
+/// VMRUN handed it TR with the busy type.
+fn ring_transition_through_the_tss() -> TestResult {
+    let mut vm = TestVm::new(Mode::Protected32, guest::IMAGE, guest::RING3_INT32)?;
+    vm.run_to_hlt()?;
+    ensure_eq!(vm.read_u32(DATA_BASE)?, 0x3a11, "the CPL-0 handler's marker");
+    ensure_eq!(vm.read_u32(DATA_BASE + 4)? & 0xffff, 0x23, "the CS INT 0x80 interrupted");
+    vm.ensure_no_exceptions()?;
     Ok(())
 }
 
@@ -379,6 +426,8 @@ fn main() {
         test!(set_sregs_checks_segments),
         test!(db_loop_is_interruptible),
         test!(forbidden_instructions_fault),
+        test!(ltr_checks_its_selector),
+        test!(ring_transition_through_the_tss),
         test!(huge_regions_refused_before_allocating),
         test!(run_page_mapping_keeps_nothing_alive),
         test!(vcpu_ioctl_waits_interruptibly),

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The task register on a CPU that mishandles it: QEMU's TCG, the testbed
+//! (Documentation/security.rst, "Testbed workarounds").
+//!
+//! That CPU accepts LTR of a null selector, and aborts at the next
+//! interrupt that changes privilege; and it ignores the TASK_SWITCH
+//! intercept, so that under shadow paging a task switch would load CR3
+//! from the new TSS into the hardware. There the module intercepts LTR and
+//! does it itself, as APM Vol. 3 ("LTR") describes, and keeps the page at
+//! TR's base read-only under shadow paging (`ShadowMmu::guard_tss`): a
+//! task switch stores to that page before it changes anything, and the
+//! store faults into [`tss_page_write`].
+
+use super::{
+    advance, exception, fetch_insn, fetch_insn_bytes, internal_error, operand_linear_address, read_linear,
+    write_linear, Flow,
+};
+use crate::emulate::insn::{self, Op};
+use crate::emulate::walk::Access;
+use crate::hw::cr::cr0;
+use crate::hw::seg::{attr, selector, Descriptor};
+use crate::hw::svm::{efer, event, vector, Exception};
+use crate::hw::vmcb::VmcbSeg;
+use crate::policy::msr::is_canonical;
+use crate::uapi;
+use crate::vcpu::{Vcpu, VcpuState};
+
+/// EFLAGS.VM: virtual-8086 mode.
+const RFLAGS_VM: u64 = 1 << 17;
+
+/// The CPU's own accesses to descriptor tables are supervisor accesses.
+const SUPERVISOR_READ: Access = Access { write: false, user: false, fetch: false };
+const SUPERVISOR_WRITE: Access = Access { write: true, user: false, fetch: false };
+
+/// A fault whose error code is the selector `sel` (APM Vol. 2, 8.4.1).
+fn selector_fault(v: u8, sel: u16) -> Exception {
+    Exception { vector: v, error_code: Some(u32::from(sel & selector::INDEX_TI)) }
+}
+
+/// LTR, intercepted (TR_WRITE).
+pub(super) fn ltr(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    st.count(uapi::PACIFICA_STAT_OTHER);
+    let i = match fetch_insn(vcpu, st) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    let Op::Ltr { gpr } = i.op else {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+    };
+    let (pe, vm86, cpl, gdtr) = {
+        let s = &st.vmcb().save;
+        (s.cr0 & cr0::PE != 0, s.rflags & RFLAGS_VM != 0, s.cpl, s.gdtr)
+    };
+    if !pe || vm86 {
+        return exception(vcpu, st, Exception::UD);
+    }
+    if cpl != 0 {
+        return exception(vcpu, st, Exception::GP0);
+    }
+    let sel = match (gpr, i.mem) {
+        (Some(r), _) => st.gpr(r) as u16,
+        (None, Some(mem)) => {
+            let la = operand_linear_address(st, &i, &mem);
+            let mut b = [0u8; 2];
+            if let Err(f) = read_linear(vcpu, st, la, &mut b, SUPERVISOR_READ) {
+                return f;
+            }
+            u16::from_le_bytes(b)
+        }
+        (None, None) => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+    };
+    if sel & selector::INDEX_TI == 0 {
+        return exception(vcpu, st, Exception::GP0);
+    }
+    let gp = selector_fault(vector::GP, sel);
+    let long = st.guest_efer() & efer::LMA != 0;
+    // In long mode a system descriptor takes sixteen bytes.
+    let size: u64 = if long { 16 } else { 8 };
+    let off = selector::offset(sel);
+    if sel & selector::TI != 0 || off + size - 1 > u64::from(gdtr.limit) {
+        return exception(vcpu, st, gp);
+    }
+    let la = gdtr.base.wrapping_add(off);
+    let mut b = [0u8; 16];
+    if let Err(f) = read_linear(vcpu, st, la, &mut b[..size as usize], SUPERVISOR_READ) {
+        return f;
+    }
+    let mut lo = [0u8; 8];
+    lo.copy_from_slice(&b[..8]);
+    let d = Descriptor::from_bytes(lo);
+    let available = d.is_system(attr::TSS_AVAILABLE) || (!long && d.is_system(attr::TSS16_AVAILABLE));
+    if !available {
+        return exception(vcpu, st, gp);
+    }
+    if !d.present() {
+        return exception(vcpu, st, selector_fault(vector::NP, sel));
+    }
+    let mut base = d.base();
+    if long {
+        let upper = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+        // The upper half's type field must be zero, and the base canonical.
+        base |= (upper & 0xffff_ffff) << 32;
+        if (upper >> 40) & 0x1f != 0 || !is_canonical(base) {
+            return exception(vcpu, st, gp);
+        }
+    }
+    // The CPU marks the descriptor busy, then loads TR from it.
+    let busy = d.with_busy();
+    if let Err(f) = write_linear(vcpu, st, la.wrapping_add(4), &busy.hi.to_le_bytes(), SUPERVISOR_WRITE) {
+        return f;
+    }
+    let tr = VmcbSeg { selector: sel, attrib: busy.attrib(), limit: d.limit(), base };
+    if st.set_tr(tr).is_err() {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+    }
+    advance(st, i.len);
+    Flow::Continue
+}
+
+/// A write fault on the page at TR's base, which the guest's tables allow
+/// (shadow paging on QEMU's TCG; see the module documentation). A MOV into
+/// the guest's TSS is done here. Anything else is the store a task switch
+/// starts with (JMP or CALL to a TSS or task gate, IRET with NT, an
+/// interrupt or exception through a task gate), or a write the module does
+/// not emulate: the vCPU stops with `PACIFICA_INTERNAL_UNSUPPORTED`, as
+/// for the TASK_SWITCH intercept of a CPU that honours it.
+pub(super) fn tss_page_write(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+    if st.vmcb().control.exit_int_info & event::VALID != 0 {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+    }
+    let (bytes, have) = match fetch_insn_bytes(vcpu, st) {
+        Ok(b) => b,
+        Err(f) => return f,
+    };
+    let Ok(i) = insn::decode(&bytes[..have], st.cpu_mode()) else {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+    };
+    let (Op::Store { size, src }, Some(mem)) = (i.op, i.mem) else {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+    };
+    let la = operand_linear_address(st, &i, &mem);
+    let value = insn::store_value(src, size, |r| st.gpr(r)).to_le_bytes();
+    let access = Access { write: true, user: st.vmcb().save.cpl == 3, fetch: false };
+    if let Err(f) = write_linear(vcpu, st, la, &value[..usize::from(size)], access) {
+        return f;
+    }
+    advance(st, i.len);
+    Flow::Continue
+}
