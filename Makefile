@@ -18,7 +18,7 @@ TOOLS_OUT  := tools/target/$(TARGET)/release
 KRUST = LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	BINDGEN=$(shell . $(QEMU_DIR)/env.sh && echo $$BINDGEN)
 
-.PHONY: all deps kernel module tools unit l1-inputs run test shell clean bench
+.PHONY: all deps kernel module tools unit l1-inputs run test test-kasan shell clean bench
 
 all: module tools
 
@@ -55,6 +55,11 @@ run:
 
 test: deps
 	@$(QEMU_DIR)/test.sh
+
+# All of `make test` on a second cached kernel with KASAN and KCOV
+# (tools/qemu/l1-kasan.config); about 25 minutes more the first time.
+test-kasan: deps
+	@$(QEMU_DIR)/test-kasan
 
 shell:
 	@$(QEMU_DIR)/run-l1 --interactive

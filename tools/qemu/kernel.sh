@@ -8,14 +8,25 @@
 # The build directory is keyed by the kernel source version, the fragment and
 # the toolchain versions: changing any of them builds a new kernel beside the
 # old one, and a second run with the same inputs reuses the first.
+#
+# PACIFICA_KERNEL=kasan selects the KASAN lane's kernel: l1-kasan.config on
+# top of l1.config (`make test-kasan`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
 
+fragments=("$here/l1.config")
+suffix=""
+case "${PACIFICA_KERNEL:-default}" in
+default) ;;
+kasan) fragments+=("$here/l1-kasan.config"); suffix=-kasan ;;
+*) die "PACIFICA_KERNEL must be default or kasan" ;;
+esac
+
 kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-key=$( { echo "$kver"; cat "$here/l1.config"; /usr/bin/rustc --version; echo "$BINDGEN_VERSION"; clang --version | head -1; } | sha256sum | cut -c1-12)
+key=$( { echo "$kver"; cat "${fragments[@]}"; /usr/bin/rustc --version; echo "$BINDGEN_VERSION"; clang --version | head -1; } | sha256sum | cut -c1-12)
 src=$PACIFICA_CACHE/src/linux-$kver
-out=$PACIFICA_CACHE/build/linux-$kver-$key
+out=$PACIFICA_CACHE/build/linux-$kver-$key$suffix
 
 case "${1:-}" in
 path) echo "$out"; exit 0 ;;
@@ -40,17 +51,17 @@ mkdir -p "$out"
 kmake() { make -C "$src" O="$out" "${KRUST[@]}" "$@"; }
 step "configuring the L1 kernel in $out"
 kmake -s tinyconfig >/dev/null
-"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$here/l1.config" >/dev/null
+"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
 kmake -s olddefconfig >/dev/null
 # A symbol whose dependencies are not met is silently dropped by Kconfig.
 bad=0
 while IFS= read -r line; do
 	case "$line" in CONFIG_*) ;; *) continue ;; esac
 	grep -qxF "$line" "$out/.config" || { echo "not in .config: $line" >&2; bad=1; }
-done <"$here/l1.config"
+done < <(cat "${fragments[@]}")
 [ $bad = 0 ] || die "the L1 kernel configuration lost options (see above)"
 
-step "building the L1 kernel (bzImage and modules; 11-13 minutes on 2 cores)"
+step "building the L1 kernel$suffix (bzImage and modules; 11-13 minutes on 2 cores, KASAN's about twice that)"
 kmake -j"$(nproc)" -s bzImage modules
 rm -rf "$out/modroot"
 kmake -s INSTALL_MOD_PATH="$out/modroot" modules_install >/dev/null

@@ -20,7 +20,7 @@ rm -f "$unit_log"
 
 step "selftests in L1"
 tap=$(mktemp)
-"$here/run-l1" --smp 2 -- /usr/lib/pacifica/run-selftests | tee "$tap"
+"$here/run-l1" --smp 2 --timeout "${PACIFICA_L1_TIMEOUT:-1500}" -- /usr/lib/pacifica/run-selftests | tee "$tap"
 l1=${PIPESTATUS[0]}
 p=$(grep -cE '^ok [0-9]+' "$tap" | tr -d ' ')
 s=$(grep -cE '^ok [0-9]+.*# SKIP' "$tap" | tr -d ' ')
