@@ -633,7 +633,7 @@ impl Vcpu {
     /// (`policy/state.rs`); SVME, which the guest must not see, is reserved.
     pub(crate) fn set_sregs(&self, r: &uapi::Sregs) -> Result {
         let mut st = self.lock()?;
-        state::check_sregs(r, st.cr4_allowed).map_err(|_| EINVAL)?;
+        state::check_sregs(r, st.cr4_allowed, global::get().cpus.info.maxphyaddr).map_err(|_| EINVAL)?;
         // Until this call succeeds the vCPU cannot run: a failure below must
         // not leave a half-written state behind that RUN would enter.
         st.sregs_set = false;

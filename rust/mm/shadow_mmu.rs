@@ -506,7 +506,8 @@ impl ShadowMmu {
     /// `cache` (see [`Self::caching_allowed`]), else built afresh. The
     /// caller must pass the root on and flush the TLB.
     pub(crate) fn set_cr3(&mut self, v: u64, cache: bool) -> core::result::Result<(), Refused> {
-        if self.crs.efer & efer::LMA != 0 && v >> 52 != 0 {
+        let maxphyaddr = crate::global::get().cpus.info.maxphyaddr.min(52);
+        if self.crs.efer & efer::LMA != 0 && v >> maxphyaddr != 0 {
             return Err(Refused);
         }
         self.crs.cr3 = if self.crs.efer & efer::LMA != 0 { v } else { v & 0xffff_ffff };

@@ -57,8 +57,9 @@ pub fn cr0_valid(v: u64) -> bool {
 }
 
 /// Checks a `PACIFICA_SET_SREGS` argument. `cr4_allowed` is the guest's
-/// [`crate::policy::cpuid::guest_cr4_allowed`].
-pub fn check_sregs(r: &Sregs, cr4_allowed: u64) -> Result<(), Invalid> {
+/// [`crate::policy::cpuid::guest_cr4_allowed`], `maxphyaddr` the
+/// processor's physical address width.
+pub fn check_sregs(r: &Sregs, cr4_allowed: u64, maxphyaddr: u8) -> Result<(), Invalid> {
     if r.efer & !EFER_GUEST_BITS != 0 {
         return Err(Invalid::Efer);
     }
@@ -83,9 +84,10 @@ pub fn check_sregs(r: &Sregs, cr4_allowed: u64) -> Result<(), Invalid> {
     if lma && r.cs.attrib & attr::L != 0 && r.cs.attrib & attr::DB != 0 {
         return Err(Invalid::LongMode);
     }
-    // CR3 holds a physical address: the bits above 51 are reserved in long
-    // mode, and outside it CR3 is a 32-bit register.
-    if (lma && r.cr3 >> 52 != 0) || (!lma && r.cr3 >> 32 != 0) {
+    // CR3 holds a physical address: the bits above the address width are
+    // reserved in long mode (VMRUN checks them), and outside it CR3 is a
+    // 32-bit register.
+    if (lma && r.cr3 >> maxphyaddr.min(52) != 0) || (!lma && r.cr3 >> 32 != 0) {
         return Err(Invalid::Cr3);
     }
     check_segments(r, lma)

@@ -824,14 +824,14 @@ fn set_sregs_accepts_the_states_the_tools_use() {
     use crate::policy::state::check_sregs;
     let allowed = crate::hw::cr::cr4::BASELINE;
     let long = long_mode_sregs();
-    assert_eq!(check_sregs(&long, allowed), Ok(()));
+    assert_eq!(check_sregs(&long, allowed, 40), Ok(()));
     // 32-bit protected mode, paging off; real mode at reset; LME set with
     // paging off (legal: the guest is about to turn paging on).
     let prot = uapi::Sregs { cs: uapi::Segment { selector: 8, attrib: 0xc9b, ..long.cs }, cr0: 0x11, cr4: 0, efer: 0, ..long };
-    assert_eq!(check_sregs(&prot, allowed), Ok(()));
+    assert_eq!(check_sregs(&prot, allowed, 40), Ok(()));
     let real = uapi::Sregs { cr0: 0x6000_0010, cr3: 0, cr4: 0, efer: 0, ..prot };
-    assert_eq!(check_sregs(&real, allowed), Ok(()));
-    assert_eq!(check_sregs(&uapi::Sregs { efer: 0x100, ..prot }, allowed), Ok(()));
+    assert_eq!(check_sregs(&real, allowed, 40), Ok(()));
+    assert_eq!(check_sregs(&uapi::Sregs { efer: 0x100, ..prot }, allowed, 40), Ok(()));
 }
 
 #[test]
@@ -856,6 +856,7 @@ fn set_sregs_refuses_what_vmrun_or_the_testbed_would_not_survive() {
         ("LMA without LME", uapi::Sregs { efer: 0x400, ..good }, Invalid::LongMode),
         ("CS.L and CS.D", uapi::Sregs { cs: uapi::Segment { attrib: 0xe9b, ..good.cs }, ..good }, Invalid::LongMode),
         ("CR3 above bit 51", uapi::Sregs { cr3: 1 << 52, ..good }, Invalid::Cr3),
+        ("CR3 above a 40-bit address width", uapi::Sregs { cr3: 1 << 45, ..good }, Invalid::Cr3),
         ("a 64-bit CR3 in 32-bit mode", uapi::Sregs { cr3: 1 << 32, ..prot }, Invalid::Cr3),
         ("TR not present", uapi::Sregs { tr: seg(0x0b), ..good }, Invalid::Segment("TR")),
         ("TR an available TSS", uapi::Sregs { tr: seg(0x89), ..good }, Invalid::Segment("TR")),
@@ -874,11 +875,11 @@ fn set_sregs_refuses_what_vmrun_or_the_testbed_would_not_survive() {
         ("a 64-bit DS base", uapi::Sregs { ds: uapi::Segment { base: 1 << 32, ..good.ds }, ..good }, Invalid::Segment("DS")),
     ];
     for (what, sregs, why) in cases {
-        assert_eq!(check_sregs(&sregs, allowed), Err(why), "{what}");
+        assert_eq!(check_sregs(&sregs, allowed, 40), Err(why), "{what}");
     }
     // A null SS at CPL 0 in long mode is what SYSRET and interrupts leave.
     let null_ss = uapi::Sregs { ss: uapi::Segment { attrib: 0, selector: 0, ..good.ss }, ..good };
-    assert_eq!(check_sregs(&null_ss, allowed), Ok(()));
+    assert_eq!(check_sregs(&null_ss, allowed, 40), Ok(()));
 }
 
 #[test]

@@ -119,6 +119,8 @@ fn set_sregs_checks_segments() -> TestResult {
         ("SS a code segment", uapi::Sregs { ss: uapi::Segment { attrib: 0xc9b, ..good.ss }, ..good }),
         ("CS a data segment", uapi::Sregs { cs: uapi::Segment { attrib: 0xc93, ..good.cs }, ..good }),
         ("CR4.OSXSAVE, not offered", uapi::Sregs { cr4: good.cr4 | 1 << 18, ..good }),
+        // VMRUN refused it (FAIL_ENTRY) when SET_SREGS let it through.
+        ("CR3 above the address width", uapi::Sregs { cr3: good.cr3 | 1 << 51, ..good }),
     ];
     for (what, sregs) in cases {
         expect_errno(&format!("SET_SREGS with {what}"), vm.vcpu.set_sregs(&sregs), &[libc::EINVAL])?;
