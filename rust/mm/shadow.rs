@@ -38,6 +38,7 @@ pub enum Format {
 
 const EFER_LMA: u64 = crate::hw::svm::efer::LMA;
 const CR0_WP: u64 = crate::hw::cr::cr0::WP;
+const CR0_PE: u64 = crate::hw::cr::cr0::PE;
 
 impl Format {
     /// The format a guest in paging state `st` needs.
@@ -162,9 +163,11 @@ fn leaf(t: &walk::Translation, hpa: u64, access: Access, st: &PagingState, prote
 /// guest's page tables write-protected (see [`Tracker`]).
 ///
 /// `guard`, a page-aligned linear address, is mapped read-only whatever
-/// the guest's tables say while the guest is outside long mode: there a
-/// write to it is the first thing a hardware task switch does (see
-/// `ShadowMmu::guard_tss`).
+/// the guest's tables say while the guest is in legacy protected mode, the
+/// one mode with task switches: there a write to it is the first thing a
+/// task switch does (see `ShadowMmu::guard_tss`). A change of CR0.PE or
+/// EFER.LMA rebuilds the tables, so no entry outlives the mode it was
+/// made for.
 #[allow(clippy::too_many_arguments)]
 pub fn fault(
     t: &mut impl Tables,
@@ -201,7 +204,7 @@ pub fn fault(
     };
     let protected = track.protected(gfn) && !track.exempt(gfn);
     let mut e = leaf(&tr, hpa, access, st, protected);
-    if st.efer & EFER_LMA == 0 && guard == Some(la & !0xfff) {
+    if st.cr0 & CR0_PE != 0 && st.efer & EFER_LMA == 0 && guard == Some(la & !0xfff) {
         if access.write {
             return Fault::Guarded;
         }

@@ -409,7 +409,7 @@ impl ShadowMmu {
     }
 
     /// Keeps the page of linear address `tss` (TR's base), or none, mapped
-    /// read-only outside long mode. A CPU that ignores the TASK_SWITCH
+    /// read-only in legacy protected mode. A CPU that ignores the TASK_SWITCH
     /// intercept (QEMU's TCG) would let a task switch load CR3 from the new
     /// TSS into the hardware, past the shadow MMU; its first memory write
     /// is a store to the current TSS, at TR's base, so with that page

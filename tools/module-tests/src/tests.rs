@@ -728,7 +728,7 @@ fn shadow_runs_out_of_tables_without_mapping_anything() {
 }
 
 #[test]
-fn shadow_guard_keeps_the_tss_page_read_only_outside_long_mode() {
+fn shadow_guard_keeps_the_tss_page_read_only_in_legacy_protected_mode() {
     let m = FakeMem::new(16 << 20);
     let st = PagingState { cr0: 1, ..Default::default() };
     let (mut t, root) = fake_tables(64);
@@ -742,7 +742,10 @@ fn shadow_guard_keeps_the_tss_page_read_only_outside_long_mode() {
     // The pages around it are the guest's to write.
     assert!(matches!(shadow::fault(&mut t, root, Format::Pae3, &m, &st, 0x6000, w, test_hpa, &mut Track::default(), guard), Fault::Mapped { .. }));
     assert!(shadow::translate(&t, root, Format::Pae3, 0x6000, w).is_some());
-    // In long mode there are no task switches, and no guard.
+    // In real mode and in long mode there are no task switches, and no guard.
+    let real = PagingState { cr0: 0, ..Default::default() };
+    let (mut t, root) = fake_tables(64);
+    assert!(matches!(shadow::fault(&mut t, root, Format::Pae3, &m, &real, 0x5000, w, test_hpa, &mut Track::default(), guard), Fault::Mapped { .. }));
     m.write64(0x1000, 0x2000 | P | RW);
     m.write64(0x2000, 0x3000 | P | RW);
     m.write64(0x3000, 0x4000 | P | RW);
