@@ -18,7 +18,7 @@ TOOLS_OUT  := tools/target/$(TARGET)/release
 KRUST = LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	BINDGEN=$(shell . $(QEMU_DIR)/env.sh && echo $$BINDGEN)
 
-.PHONY: all deps kernel module tools unit l1-inputs run test test-kasan shell clean bench
+.PHONY: all deps kernel module tools unit l1-inputs run test test-kasan fuzz shell clean bench
 
 all: module tools
 
@@ -60,6 +60,11 @@ test: deps
 # (tools/qemu/l1-kasan.config); about 25 minutes more the first time.
 test-kasan: deps
 	@$(QEMU_DIR)/test-kasan
+
+# The ioctl and guest fuzzers for FUZZ_SECONDS (default 1800) in L1;
+# FUZZ_SEED=N replays, KASAN=1 uses the KASAN kernel (with KCOV).
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) KASAN=$(KASAN) $(QEMU_DIR)/fuzz
 
 shell:
 	@$(QEMU_DIR)/run-l1 --interactive

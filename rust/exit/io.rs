@@ -7,7 +7,7 @@
 
 use super::{fault, fetch_insn, segment_base, user_exit, user_mode, walk, Flow, Pending};
 use crate::emulate::insn::SegOverride;
-use crate::emulate::walk::Access;
+use crate::emulate::walk::{Access, WalkError};
 use crate::hw::svm::ioio;
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
@@ -116,6 +116,52 @@ fn advance_string(st: &mut VcpuState, op: &StringOp, index_reg: u8) {
 const RSI: u8 = 6;
 const RDI: u8 = 7;
 
+/// Where one element lies in guest-physical memory: one piece, or two
+/// where it straddles a page boundary (`first` bytes at `gpa[0]`, the rest
+/// at `gpa[1]`).
+struct Element {
+    gpa: [u64; 2],
+    first: usize,
+    size: usize,
+}
+
+impl Element {
+    /// Translates the element of `op` at linear address `la`; a failure
+    /// gives the linear address that did not translate.
+    fn at(vcpu: &Vcpu, st: &mut VcpuState, op: &StringOp, la: u64, access: Access) -> Result<Self, (u64, WalkError)> {
+        let size = usize::from(op.size);
+        let first = (4096 - (la & 4095) as usize).min(size);
+        let mut gpa = [walk(vcpu, st, la, access).map_err(|e| (la, e))?, 0];
+        if first < size {
+            let next = la.wrapping_add(first as u64);
+            let next = if op.addr_size == 8 { next } else { next & 0xffff_ffff };
+            gpa[1] = walk(vcpu, st, next, access).map_err(|e| (next, e))?;
+        }
+        Ok(Self { gpa, first, size })
+    }
+
+    fn pieces(&self) -> [(u64, core::ops::Range<usize>); 2] {
+        [(self.gpa[0], 0..self.first), (self.gpa[1], self.first..self.size)]
+    }
+
+    fn read(&self, vcpu: &Vcpu, buf: &mut [u8]) -> bool {
+        let mem = vcpu.vm.mem.lock();
+        self.pieces().into_iter().all(|(gpa, r)| r.is_empty() || mem.read(gpa, &mut buf[r]))
+    }
+
+    fn write(&self, vcpu: &Vcpu, st: &mut VcpuState, data: &[u8]) {
+        for (gpa, r) in self.pieces() {
+            if r.is_empty() {
+                continue;
+            }
+            vcpu.vm.mem.lock().write(gpa, &data[r]);
+            if let Some(m) = st.shadow.as_mut() {
+                m.module_wrote(gpa >> 12);
+            }
+        }
+    }
+}
+
 fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, next_rip: u64) -> Flow {
     // QEMU leaves EXITINFO1's address-size bits empty, so the prefixes are
     // decoded from the instruction itself.
@@ -151,17 +197,17 @@ fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, nex
     // the re-executed instruction then reaches first.
     for k in 0..op.count {
         let la = element_la(st, &op, index_reg, k);
-        match walk(vcpu, st, la, access) {
-            Ok(gpa) if !input => {
+        match Element::at(vcpu, st, &op, la, access) {
+            Ok(e) if !input => {
                 let mut buf = [0u8; 4];
                 let buf = &mut buf[..usize::from(size)];
-                if !vcpu.vm.mem.lock().read(gpa, buf) {
+                if !e.read(vcpu, buf) {
                     return super::internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
                 }
                 vcpu.io_write(k as usize * usize::from(size), buf);
             }
             Ok(_) => {}
-            Err(e) if k == 0 => return fault(vcpu, st, la, e),
+            Err((at, e)) if k == 0 => return fault(vcpu, st, at, e),
             Err(_) => {
                 op.count = k;
                 break;
@@ -189,13 +235,8 @@ pub(super) fn complete_string_in(vcpu: &Vcpu, st: &mut VcpuState, op: StringOp) 
         vcpu.io_read(at, &mut buf[..usize::from(op.size)]);
         // Translated successfully at the exit; the guest cannot have run
         // since, so this only fails if another vCPU changed the tables.
-        if let Ok(gpa) = walk(vcpu, st, la, access) {
-            vcpu.vm.mem.lock().write(gpa, &buf[..usize::from(op.size)]);
-            // An element may straddle two pages.
-            if let Some(m) = st.shadow.as_mut() {
-                m.module_wrote(gpa >> 12);
-                m.module_wrote((gpa + u64::from(op.size) - 1) >> 12);
-            }
+        if let Ok(e) = Element::at(vcpu, st, &op, la, access) {
+            e.write(vcpu, st, &buf[..usize::from(op.size)]);
         }
     }
     advance_string(st, &op, RDI);
