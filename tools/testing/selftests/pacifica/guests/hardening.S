@@ -31,14 +31,49 @@
 .endm
 
 /*
- * A hardware task switch through JMP to a TSS whose CR3 field is not a
- * guest page table: under shadow paging it must never reach the CPU.
- * DATA_BASE gets 0x7a5c if the new task ran.
+ * Hardware task switches to a TSS whose CR3 field is not a guest page
+ * table, started each way a task switch can start: under shadow paging
+ * none may reach the CPU. DATA_BASE gets 0x7a5c if the new task ran.
  */
 	.code32
+	/* JMP to the TSS. */
 	.global task_switch32
 task_switch32:
-	/* Copy the harness's GDT and add an available 32-bit TSS. */
+	call	ts_setup
+	.global ts_ljmp
+ts_ljmp:
+	.att_syntax
+	ljmp	$TS_SEL_TSS, $0
+	.intel_syntax noprefix
+	HALT
+
+	/* INT through a task gate (as an exception through one would). */
+	.global task_gate32
+task_gate32:
+	call	ts_setup
+	mov	dword ptr [IDT_BASE + 0x40 * 8], TS_SEL_TSS << 16
+	mov	dword ptr [IDT_BASE + 0x40 * 8 + 4], 0x8500	/* P, DPL 0, task gate */
+	lidt	[ts_idtr]
+	int	0x40
+	HALT
+
+	/* IRET with NT set, back to the task the current TSS links to. */
+	.global iret_nt32
+iret_nt32:
+	call	ts_setup
+	/* That task is busy, and the current TSS (at TR's base, 0) links to it. */
+	or	dword ptr [TS_GDT + TS_SEL_TSS + 4], 0x200
+	mov	word ptr [0], TS_SEL_TSS
+	pushfd
+	or	dword ptr [esp], 0x4000
+	popfd
+	.global ts_iret
+ts_iret:
+	iretd
+	HALT
+
+/* Builds the GDT with an available TSS at TS_SEL_TSS, and the new task. */
+ts_setup:
 	mov	esi, GDT_BASE
 	mov	edi, TS_GDT
 	mov	ecx, 8
@@ -59,12 +94,7 @@ task_switch32:
 	mov	dword ptr [TS_TSS + 0x5c], SEL_DATA	/* GS */
 	mov	dword ptr [TS_TSS + 0x60], 0		/* LDT */
 	mov	dword ptr [TS_TSS + 0x64], 0x00680000	/* no I/O map */
-	.global ts_ljmp
-ts_ljmp:
-	.att_syntax
-	ljmp	$TS_SEL_TSS, $0
-	.intel_syntax noprefix
-	HALT
+	ret
 ts_target:
 	mov	dword ptr [DATA_BASE], 0x7a5c
 	HALT
@@ -73,6 +103,9 @@ ts_target:
 ts_gdtr:
 	.word	TS_SEL_TSS + 8 - 1
 	.long	TS_GDT
+ts_idtr:
+	.word	0x41 * 8 - 1
+	.long	IDT_BASE
 
 /*
  * EFER.LME with paging and PAE off (legal, and where QEMU's SVM cannot

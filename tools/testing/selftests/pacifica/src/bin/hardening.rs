@@ -31,31 +31,42 @@ fn shadow() -> bool {
     pacifica_selftests::guest::paging_mode().0 == uapi::PACIFICA_PAGING_SHADOW
 }
 
-/// Finding 1: a task switch whose TSS holds a CR3 outside guest RAM. Under
-/// shadow paging the hardware CR3 is the shadow MMU's: the task switch is
-/// intercepted and reported as unsupported, the guest never runs on (on
-/// QEMU's TCG, which ignores the intercept, the module notices the foreign
-/// CR3 at the next exit instead: security.rst, "Testbed workarounds").
-/// Under nested paging the CR3 is guest-physical and the switch is the
-/// hardware's: the new task runs.
+/// Finding 1: a task switch whose TSS holds a CR3 outside guest RAM, by
+/// JMP, by INT through a task gate and by IRET with NT. Under shadow
+/// paging the hardware CR3 is the shadow MMU's: the task switch stops the
+/// vCPU with `PACIFICA_INTERNAL_UNSUPPORTED` before it changed anything
+/// (TR, and for JMP and IRET the RIP, are as before), whether the CPU
+/// honours the TASK_SWITCH intercept or, as QEMU's TCG, not (the TSS
+/// guard: security.rst, "Testbed workarounds"). Under nested paging the
+/// CR3 is guest-physical and the switch is the hardware's: the new task
+/// runs.
 fn task_switch_cannot_load_cr3() -> TestResult {
-    let mut vm = TestVm::new(Mode::Protected32, guest::IMAGE, guest::TASK_SWITCH32)?;
-    let exit = vm.run_until(|exit| match exit {
-        Exit::Hlt => Flow::Stop(None),
-        Exit::InternalError(i) => Flow::Stop(Some(i.suberror)),
-        other => Flow::Fail(format!("unexpected exit: {}", describe_exit(other))),
-    })?;
-    let ran = vm.read_u32(DATA_BASE)? == 0x7a5c;
-    if shadow() {
-        ensure_eq!(exit, Some(uapi::PACIFICA_INTERNAL_UNSUPPORTED), "the task switch's exit");
-        ensure!(!ran, "the new task ran under shadow paging with its own CR3");
-        // Stopped before the switch changed anything, not noticed after.
-        let sregs = vm.vcpu.get_sregs().context("GET_SREGS")?;
-        ensure_eq!(sregs.tr.selector, 0, "TR after the refused task switch");
-        ensure_eq!(vm.regs()?.rip, guest::TS_LJMP, "RIP after the refused task switch");
-    } else {
-        ensure_eq!(exit, None, "HLT in the new task");
-        ensure!(ran, "the new task did not run under nested paging");
+    let cases = [
+        ("JMP to a TSS", guest::TASK_SWITCH32, Some(guest::TS_LJMP)),
+        ("INT through a task gate", guest::TASK_GATE32, None),
+        ("IRET with NT", guest::IRET_NT32, Some(guest::TS_IRET)),
+    ];
+    for (what, entry, rip) in cases {
+        let mut vm = TestVm::new(Mode::Protected32, guest::IMAGE, entry)?;
+        let exit = vm.run_until(|exit| match exit {
+            Exit::Hlt => Flow::Stop(None),
+            Exit::InternalError(i) => Flow::Stop(Some(i.suberror)),
+            other => Flow::Fail(format!("unexpected exit: {}", describe_exit(other))),
+        })?;
+        let ran = vm.read_u32(DATA_BASE)? == 0x7a5c;
+        if shadow() {
+            ensure_eq!(exit, Some(uapi::PACIFICA_INTERNAL_UNSUPPORTED), "{what}: the task switch's exit");
+            ensure!(!ran, "{what}: the new task ran under shadow paging with its own CR3");
+            // Stopped before the switch changed anything, not noticed after.
+            let sregs = vm.vcpu.get_sregs().context("GET_SREGS")?;
+            ensure_eq!(sregs.tr.selector, 0, "{what}: TR after the refused task switch");
+            if let Some(rip) = rip {
+                ensure_eq!(vm.regs()?.rip, rip, "{what}: RIP after the refused task switch");
+            }
+        } else {
+            ensure_eq!(exit, None, "{what}: HLT in the new task");
+            ensure!(ran, "{what}: the new task did not run under nested paging");
+        }
     }
     Ok(())
 }
