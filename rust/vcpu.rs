@@ -194,9 +194,9 @@ impl VcpuState {
     /// The code size the guest runs in.
     pub(crate) fn cpu_mode(&mut self) -> CpuMode {
         let s = &self.vmcb().save;
-        if s.efer & efer::LMA != 0 && s.cs.attrib & (1 << 9) != 0 {
+        if s.efer & efer::LMA != 0 && s.cs.attrib & seg::attr::L != 0 {
             CpuMode::Bits64
-        } else if s.cr0 & 1 != 0 && s.cs.attrib & (1 << 10) != 0 {
+        } else if s.cr0 & cr0::PE != 0 && s.cs.attrib & seg::attr::DB != 0 {
             CpuMode::Bits32
         } else {
             CpuMode::Bits16

@@ -50,25 +50,14 @@ pub enum WalkError {
     TableNotInRam(u64),
 }
 
-/// Page-table entry bits (APM Vol. 2, 5.4).
-pub mod pte {
-    pub const P: u64 = 1 << 0;
-    pub const RW: u64 = 1 << 1;
-    pub const US: u64 = 1 << 2;
-    pub const A: u64 = 1 << 5;
-    pub const D: u64 = 1 << 6;
-    pub const PS: u64 = 1 << 7;
-    pub const NX: u64 = 1 << 63;
+/// Page-table entry bits, by short names.
+mod pte {
+    pub(super) use crate::hw::paging::{
+        PTE_A as A, PTE_D as D, PTE_NX as NX, PTE_P as P, PTE_PS as PS, PTE_RW as RW, PTE_US as US,
+    };
 }
 
-/// #PF error-code bits (APM Vol. 2, 8.4.2).
-pub mod pf {
-    pub const P: u32 = 1 << 0;
-    pub const W: u32 = 1 << 1;
-    pub const U: u32 = 1 << 2;
-    pub const RSV: u32 = 1 << 3;
-    pub const I: u32 = 1 << 4;
-}
+pub use crate::hw::paging::pf;
 
 const CR0_PG: u64 = cr0::PG;
 const CR0_WP: u64 = cr0::WP;

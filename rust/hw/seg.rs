@@ -14,6 +14,7 @@ pub mod attr {
     pub const DB: u16 = 1 << 10;
     pub const G: u16 = 1 << 11;
     /// Type bits of a code or data segment (S = 1).
+    pub const ACCESSED: u16 = 1 << 0;
     pub const CODE: u16 = 1 << 3;
     pub const CONFORMING: u16 = 1 << 2;
     pub const WRITABLE: u16 = 1 << 1;

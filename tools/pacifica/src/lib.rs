@@ -35,6 +35,21 @@
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
 
+// The module's hardware definitions (`core` only), shared by path as the
+// uapi is, so that every bit is defined once.
+#[path = "../../../rust/hw/paging.rs"]
+#[doc(hidden)]
+pub mod hw_paging;
+#[path = "../../../rust/hw/seg.rs"]
+#[doc(hidden)]
+pub mod hw_seg;
+
+/// The hardware definitions the VMM shares with the module.
+pub mod hw {
+    pub use super::hw_paging as paging;
+    pub use super::hw_seg as seg;
+}
+
 pub mod backend;
 pub mod bench;
 pub mod boot;

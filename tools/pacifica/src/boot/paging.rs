@@ -10,18 +10,11 @@
 
 use super::layout::{PDPT_ADDR, PD_ADDR, PML4_ADDR};
 
-/// Page-table entry bits (APM Vol. 2, 5.3).
-pub mod pte {
-    /// Present.
-    pub const P: u64 = 1 << 0;
-    /// Writable.
-    pub const RW: u64 = 1 << 1;
-    /// Accessed. Set up front so the guest's first walk need not write it.
-    pub const A: u64 = 1 << 5;
-    /// Dirty (in a leaf). Set up front for the same reason.
-    pub const D: u64 = 1 << 6;
-    /// Page size: in a page-directory entry, a 2 MiB page.
-    pub const PS: u64 = 1 << 7;
+/// Page-table entry bits, by short names (defined in the module's
+/// `hw/paging.rs`). A and D are set up front so that the guest's first walk
+/// need not write them.
+mod pte {
+    pub(super) use crate::hw::paging::{PTE_A as A, PTE_D as D, PTE_P as P, PTE_PS as PS, PTE_RW as RW};
 }
 
 /// Bytes one page directory maps.

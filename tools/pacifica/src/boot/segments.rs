@@ -9,6 +9,7 @@
 //! the two cannot disagree.
 
 use super::layout::{GDT_ADDR, TSS_ADDR};
+use crate::hw::seg::attr;
 use crate::uapi::{Dtable, Segment, Sregs};
 
 /// Selector of the code segment (GDT entry 1).
@@ -22,29 +23,6 @@ pub const GDT_SIZE: usize = 5 * 8;
 /// Limit of the TSS: the 104 bytes of a 32-bit or 64-bit TSS, minus one.
 pub const TSS_LIMIT: u32 = 0x67;
 
-/// Bits of the VMCB segment attribute (APM Vol. 2, 15.5.1): the descriptor's
-/// access byte in bits 0-7 and its flags nibble in bits 8-11.
-pub mod attrib {
-    /// Data segment, read/write, accessed (type 3).
-    pub const TYPE_DATA_RW_ACCESSED: u16 = 0x3;
-    /// Code segment, execute/read, accessed (type 0xb).
-    pub const TYPE_CODE_RX_ACCESSED: u16 = 0xb;
-    /// System segment: LDT (type 2).
-    pub const TYPE_LDT: u16 = 0x2;
-    /// System segment: busy 32-bit TSS, or busy 64-bit TSS in long mode (type 0xb).
-    pub const TYPE_TSS_BUSY: u16 = 0xb;
-    /// S: a code or data segment (clear for system segments).
-    pub const S: u16 = 1 << 4;
-    /// P: present.
-    pub const P: u16 = 1 << 7;
-    /// L: 64-bit code segment.
-    pub const L: u16 = 1 << 9;
-    /// D/B: 32-bit default operand size / stack.
-    pub const DB: u16 = 1 << 10;
-    /// G: the limit counts 4 KiB pages.
-    pub const G: u16 = 1 << 11;
-}
-
 /// Which code segment the GDT holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeMode {
@@ -57,14 +35,14 @@ pub enum CodeMode {
 /// The flat 4 GiB code segment for `mode`.
 pub fn code_segment(mode: CodeMode) -> Segment {
     let size = match mode {
-        CodeMode::Protected32 => attrib::DB,
-        CodeMode::Long64 => attrib::L,
+        CodeMode::Protected32 => attr::DB,
+        CodeMode::Long64 => attr::L,
     };
     Segment {
         base: 0,
         limit: 0xffff_ffff,
         selector: CODE_SELECTOR,
-        attrib: attrib::TYPE_CODE_RX_ACCESSED | attrib::S | attrib::P | size | attrib::G,
+        attrib: attr::CODE | attr::READABLE | attr::ACCESSED | attr::S | attr::P | size | attr::G,
     }
 }
 
@@ -74,7 +52,7 @@ pub fn data_segment() -> Segment {
         base: 0,
         limit: 0xffff_ffff,
         selector: DATA_SELECTOR,
-        attrib: attrib::TYPE_DATA_RW_ACCESSED | attrib::S | attrib::P | attrib::DB | attrib::G,
+        attrib: attr::WRITABLE | attr::ACCESSED | attr::S | attr::P | attr::DB | attr::G,
     }
 }
 
@@ -85,7 +63,7 @@ pub fn task_segment() -> Segment {
         base: TSS_ADDR,
         limit: TSS_LIMIT,
         selector: TSS_SELECTOR,
-        attrib: attrib::TYPE_TSS_BUSY | attrib::P,
+        attrib: attr::TSS_BUSY | attr::P,
     }
 }
 
@@ -96,7 +74,7 @@ pub fn ldt_segment() -> Segment {
         base: 0,
         limit: 0xffff,
         selector: 0,
-        attrib: attrib::TYPE_LDT | attrib::P,
+        attrib: attr::LDT | attr::P,
     }
 }
 
@@ -140,7 +118,7 @@ pub fn flat_sregs(mode: CodeMode) -> Sregs {
 /// The VMCB holds the byte-granular limit; with G set the descriptor holds
 /// it in 4 KiB units.
 pub fn descriptor(seg: &Segment) -> u64 {
-    let limit = if seg.attrib & attrib::G != 0 {
+    let limit = if seg.attrib & attr::G != 0 {
         seg.limit >> 12
     } else {
         seg.limit
