@@ -6,8 +6,13 @@
 /// CR0 (APM Vol. 2, 3.1.1).
 pub mod cr0 {
     pub const PE: u64 = 1 << 0;
+    /// Monitor coprocessor: WAIT/FWAIT honour TS.
+    pub const MP: u64 = 1 << 1;
     pub const TS: u64 = 1 << 3;
+    /// Extension type; hard-wired to 1 on every CPU with SVM.
     pub const ET: u64 = 1 << 4;
+    /// Numeric error: x87 errors raise #MF, not an external interrupt.
+    pub const NE: u64 = 1 << 5;
     pub const WP: u64 = 1 << 16;
     pub const NW: u64 = 1 << 29;
     pub const CD: u64 = 1 << 30;
@@ -19,6 +24,10 @@ pub mod cr4 {
     pub const PSE: u64 = 1 << 4;
     pub const PAE: u64 = 1 << 5;
     pub const PGE: u64 = 1 << 7;
+    /// The OS supports FXSAVE/FXRSTOR: enables SSE.
+    pub const OSFXSR: u64 = 1 << 9;
+    /// The OS handles SIMD floating-point exceptions (#XF).
+    pub const OSXMMEXCPT: u64 = 1 << 10;
     /// VME, PVI, TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT: the
     /// bits of every x86-64 processor (bits 0-10).
     pub const BASELINE: u64 = 0x7ff;

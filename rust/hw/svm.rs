@@ -21,13 +21,9 @@ pub mod features {
     pub const VGIF: u32 = 1 << 16;
 }
 
-/// MSRs the hypervisor itself uses.
-pub const MSR_EFER: u32 = 0xc000_0080;
-/// VM_CR (APM 15.30.1): bit 4, SVMDIS, means the BIOS disabled SVM.
-pub const MSR_VM_CR: u32 = 0xc001_0114;
+/// VM_CR (APM 15.30.1, `hw::msr::VM_CR`): bit 4, SVMDIS, means the BIOS
+/// disabled SVM.
 pub const VM_CR_SVMDIS: u64 = 1 << 4;
-/// VM_HSAVE_PA (APM 15.30.4): where VMRUN saves host state.
-pub const MSR_VM_HSAVE_PA: u32 = 0xc001_0117;
 
 /// EFER bits (APM Vol. 2, 3.1.7).
 pub mod efer {

@@ -8,25 +8,8 @@
 //! (EFER, PAT, TSC); the rest give #GP, as an MSR the CPU does not have
 //! would. Depends on `core` only.
 
-/// MSR numbers the policy names.
-pub mod nr {
-    pub const TSC: u32 = 0x0000_0010;
-    pub const APIC_BASE: u32 = 0x0000_001b;
-    pub const SYSENTER_CS: u32 = 0x0000_0174;
-    pub const SYSENTER_ESP: u32 = 0x0000_0175;
-    pub const SYSENTER_EIP: u32 = 0x0000_0176;
-    pub const PAT: u32 = 0x0000_0277;
-    pub const EFER: u32 = 0xc000_0080;
-    pub const STAR: u32 = 0xc000_0081;
-    pub const LSTAR: u32 = 0xc000_0082;
-    pub const CSTAR: u32 = 0xc000_0083;
-    pub const SFMASK: u32 = 0xc000_0084;
-    pub const FS_BASE: u32 = 0xc000_0100;
-    pub const GS_BASE: u32 = 0xc000_0101;
-    pub const KERNEL_GS_BASE: u32 = 0xc000_0102;
-    pub const VM_CR: u32 = 0xc001_0114;
-    pub const VM_HSAVE_PA: u32 = 0xc001_0117;
-}
+/// MSR numbers, by the short names the policy uses.
+pub(crate) use crate::hw::msr as nr;
 
 /// MSRs the guest reads without an exit. Writes of the ones that hold
 /// addresses are still intercepted (see [`WRITE_CHECKED`]).

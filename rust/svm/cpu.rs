@@ -4,6 +4,7 @@
 //! ASID allocator.
 
 use super::ops::{self, cpuid};
+use crate::hw::msr;
 use crate::hw::svm::{self, efer, features};
 use crate::mm::pages::HwPages;
 use crate::shim;
@@ -57,7 +58,7 @@ pub(crate) fn detect() -> Result<SvmInfo> {
         return Err(ENODEV);
     }
     // SAFETY: VM_CR exists on every CPU that reports SVM.
-    if unsafe { ops::rdmsr(svm::MSR_VM_CR) } & svm::VM_CR_SVMDIS != 0 {
+    if unsafe { ops::rdmsr(msr::VM_CR) } & svm::VM_CR_SVMDIS != 0 {
         pr_err!("SVM is disabled by the firmware (VM_CR.SVMDIS)\n");
         return Err(ENODEV);
     }
@@ -142,13 +143,13 @@ impl Cpus {
         // it being clear. VM_HSAVE_PA gets a page this module owns for as
         // long as SVME stays set.
         unsafe {
-            let e = ops::rdmsr(svm::MSR_EFER);
+            let e = ops::rdmsr(msr::EFER);
             if e & efer::SVME != 0 {
                 pr_err!("SVM already in use on CPU {} (is kvm_amd loaded?)\n", cpu);
                 return Err(EBUSY);
             }
-            ops::wrmsr(svm::MSR_EFER, e | efer::SVME);
-            ops::wrmsr(svm::MSR_VM_HSAVE_PA, pc.hsave.pa());
+            ops::wrmsr(msr::EFER, e | efer::SVME);
+            ops::wrmsr(msr::VM_HSAVE_PA, pc.hsave.pa());
         }
         pc.enabled.store(true, Ordering::Relaxed);
         Ok(())
@@ -167,9 +168,9 @@ impl Cpus {
         // is clear around VMRUN), and a world switch it interrupts before
         // CLGI survives the SVM instructions faulting (vmenter.S).
         unsafe {
-            ops::wrmsr(svm::MSR_VM_HSAVE_PA, 0);
-            let e = ops::rdmsr(svm::MSR_EFER);
-            ops::wrmsr(svm::MSR_EFER, e & !efer::SVME);
+            ops::wrmsr(msr::VM_HSAVE_PA, 0);
+            let e = ops::rdmsr(msr::EFER);
+            ops::wrmsr(msr::EFER, e & !efer::SVME);
         }
     }
 }

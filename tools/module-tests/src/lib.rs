@@ -9,6 +9,8 @@
 
 #[path = "../../../rust/hw/cr.rs"]
 pub mod hw_cr;
+#[path = "../../../rust/hw/msr.rs"]
+pub mod hw_msr;
 #[path = "../../../rust/hw/paging.rs"]
 pub mod hw_paging;
 #[path = "../../../rust/hw/seg.rs"]
@@ -36,6 +38,7 @@ pub mod uapi;
 
 pub mod hw {
     pub use super::hw_cr as cr;
+    pub use super::hw_msr as msr;
     pub use super::hw_paging as paging;
     pub use super::hw_seg as seg;
     pub use super::hw_svm as svm;

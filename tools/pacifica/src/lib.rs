@@ -37,17 +37,25 @@ pub mod uapi;
 
 // The module's hardware definitions (`core` only), shared by path as the
 // uapi is, so that every bit is defined once.
+#[path = "../../../rust/hw/cr.rs"]
+#[doc(hidden)]
+pub mod hw_cr;
 #[path = "../../../rust/hw/paging.rs"]
 #[doc(hidden)]
 pub mod hw_paging;
 #[path = "../../../rust/hw/seg.rs"]
 #[doc(hidden)]
 pub mod hw_seg;
+#[path = "../../../rust/hw/svm.rs"]
+#[doc(hidden)]
+pub mod hw_svm;
 
 /// The hardware definitions the VMM shares with the module.
 pub mod hw {
+    pub use super::hw_cr as cr;
     pub use super::hw_paging as paging;
     pub use super::hw_seg as seg;
+    pub use super::hw_svm as svm;
 }
 
 pub mod backend;

@@ -29,39 +29,9 @@ pub struct BootState {
     pub sregs: uapi::Sregs,
 }
 
-/// CR0 bits (APM Vol. 2, 3.1.1).
-pub mod cr0 {
-    /// Protection enable.
-    pub const PE: u64 = 1 << 0;
-    /// Monitor coprocessor: WAIT/FWAIT honour TS.
-    pub const MP: u64 = 1 << 1;
-    /// Extension type; hard-wired to 1 on every CPU with SVM.
-    pub const ET: u64 = 1 << 4;
-    /// Numeric error: x87 errors raise #MF instead of an external interrupt.
-    pub const NE: u64 = 1 << 5;
-    /// Write protect: supervisor writes honour read-only pages.
-    pub const WP: u64 = 1 << 16;
-    /// Paging.
-    pub const PG: u64 = 1 << 31;
-}
-
-/// CR4 bits (APM Vol. 2, 3.1.3).
-pub mod cr4 {
-    /// Physical-address extension; required for long mode.
-    pub const PAE: u64 = 1 << 5;
-    /// The OS supports FXSAVE/FXRSTOR: enables SSE instructions.
-    pub const OSFXSR: u64 = 1 << 9;
-    /// The OS handles SIMD floating-point exceptions (#XF).
-    pub const OSXMMEXCPT: u64 = 1 << 10;
-}
-
-/// EFER bits (APM Vol. 2, 3.1.7).
-pub mod efer {
-    /// Long mode enable.
-    pub const LME: u64 = 1 << 8;
-    /// Long mode active.
-    pub const LMA: u64 = 1 << 10;
-}
+/// CR0, CR4 and EFER bits, from the module's `hw/` files.
+pub use crate::hw::cr::{cr0, cr4};
+pub use crate::hw::svm::efer;
 
 /// RFLAGS with only the always-one bit 1 set: interrupts disabled.
 pub const RFLAGS_RESERVED: u64 = 1 << 1;
