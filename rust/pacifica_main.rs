@@ -11,6 +11,7 @@ mod dev;
 mod exit;
 mod global;
 mod shim;
+mod testbed;
 mod vcpu;
 mod vm;
 

@@ -7,6 +7,7 @@ use crate::emulate::insn::{self, CpuMode, Gpr};
 use crate::emulate::walk::PagingState;
 use crate::exit::{self, Flow, Pending};
 use crate::global;
+use crate::testbed;
 use crate::hw::cr::cr0;
 use crate::hw::seg;
 use crate::hw::svm::{
@@ -63,8 +64,8 @@ pub(crate) struct VcpuState {
     /// so VMRUN may refuse it (VMEXIT_INVALID).
     unverified: bool,
     /// The VMCB's state save area as it was before an unverified entry: a
-    /// refused VMRUN may leave other values there (QEMU writes the host's),
-    /// and userspace must get back what it set.
+    /// refused VMRUN may leave other values there (QEMU writes the host's:
+    /// `testbed`), and userspace must get back what it set.
     entry_snapshot: HwPages,
     /// The intercepts this vCPU runs with, written into the VMCB at
     /// creation and after every refused VMRUN together with the rest of
@@ -288,44 +289,26 @@ impl VcpuState {
         self.load_shadow_regs();
     }
 
-    /// MOV to DR7. On QEMU's TCG a data breakpoint that fires while an
-    /// event is being delivered aborts QEMU (a #DB loop reaches it from the
-    /// guest: Documentation/security.rst, "Testbed workarounds"), so there
-    /// the hardware gets DR7 without data breakpoints; the guest reads back
-    /// what it wrote.
+    /// MOV to DR7: the guest reads back what it wrote; the hardware may
+    /// get less (`testbed::hw_dr7`).
     pub(crate) fn set_guest_dr7(&mut self, v: u64) {
         self.guest_dr7 = v;
-        let mut hw = v;
-        if global::get().cpus.info.qemu_tcg {
-            for i in 0..4 {
-                // R/W 01 (writes) or 11 (reads and writes): a data breakpoint.
-                if (v >> (16 + 4 * i)) & 1 != 0 {
-                    hw &= !(3 << (2 * i));
-                }
-            }
-        }
-        self.vmcb().save.dr7 = hw;
+        self.vmcb().save.dr7 = testbed::hw_dr7(v);
     }
 
-    /// Loads TR (validated already). QEMU's TCG keeps a TSS type that is
-    /// available in its TR, marking only the descriptor busy, and aborts
-    /// when an interrupt that changes privilege finds the busy type VMRUN
-    /// gave it: there the VMCB gets the available type, and under shadow
-    /// paging the page at TR's base is guarded (`ShadowMmu::guard_tss`).
+    /// Loads TR (validated already). On the testbed the VMCB gets the
+    /// available type (`testbed::hw_tr_attrib`) and, under shadow paging,
+    /// the page at TR's base is guarded (`ShadowMmu::guard_tss`);
     /// `PACIFICA_GET_SREGS` reports the busy type, as a CPU would.
     pub(crate) fn set_tr(&mut self, tr: VmcbSeg) -> Result {
-        let mut hw = tr;
-        if global::get().cpus.info.qemu_tcg {
-            if seg::is_tss(hw.attrib) {
-                hw.attrib &= !seg::attr::TSS_BUSY_BIT;
-            }
+        if testbed::intercept_ltr() {
             if let Some(m) = self.shadow.as_mut() {
                 if m.guard_tss(Some(tr.base))? {
                     self.shadow_rebuilt();
                 }
             }
         }
-        self.vmcb().save.tr = hw;
+        self.vmcb().save.tr = VmcbSeg { attrib: testbed::hw_tr_attrib(tr.attrib), ..tr };
         Ok(())
     }
 
@@ -470,10 +453,7 @@ impl Vcpu {
         // forever in the CPU (CVE-2015-8104, CVE-2015-5307); intercepted,
         // each round is an exit the host can interrupt.
         c[INTERCEPT_EXCEPTION_WORD] |= (1 << vector::DB) | (1 << vector::AC);
-        // LTR: see `exit/seg.rs`.
-        if global::get().cpus.info.qemu_tcg {
-            set(&mut c, intercept::TR_WRITE);
-        }
+        testbed::add_intercepts(&mut c);
         // DR7: see `VcpuState::set_guest_dr7`.
         c[INTERCEPT_DR_WORD] |= (1 << 7) | (1 << (16 + 7));
         match paging {
@@ -806,7 +786,7 @@ impl Vcpu {
             return Err(EIO);
         }
         let code = st.vmcb().control.exit_code;
-        let refused = code == u64::MAX || code == 0xffff_ffff;
+        let refused = testbed::is_vmexit_invalid(code);
         if refused {
             // A refused VMRUN may have written anything into the control
             // area (QEMU writes int_ctl back as 0).

@@ -164,7 +164,7 @@ impl Element {
 
 fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, next_rip: u64) -> Flow {
     // QEMU leaves EXITINFO1's address-size bits empty, so the prefixes are
-    // decoded from the instruction itself.
+    // decoded from the instruction itself (`testbed`).
     let i = match fetch_insn(vcpu, st) {
         Ok(i) => i,
         Err(f) => return f,

@@ -112,9 +112,7 @@ impl Exit {
             c if c == code::EXCP_BASE + 14 => Exit::PageFault { error: info1, la: info2 },
             code::INVLPG => Exit::Invlpg,
             code::TR_WRITE => Exit::Ltr,
-            // EXITCODE is 64 bits, but QEMU writes VMEXIT_INVALID as a
-            // 32-bit -1, as KVM's exit_code/exit_code_hi split also allows.
-            code::INVALID | 0xffff_ffff => Exit::Invalid,
+            c if crate::testbed::is_vmexit_invalid(c) => Exit::Invalid,
             other => Exit::Unknown(other),
         }
     }
@@ -128,7 +126,7 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     // Documentation/security.rst) lets a task switch load the guest's own
     // CR3: the vCPU stops at the first exit after it.
     if let Some(root) = st.shadow.as_ref().map(|m| m.hw_cr3()) {
-        if st.vmcb().save.cr3 != root && !matches!(st.vmcb().control.exit_code, code::INVALID | 0xffff_ffff) {
+        if st.vmcb().save.cr3 != root && !crate::testbed::is_vmexit_invalid(st.vmcb().control.exit_code) {
             return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
         }
     }

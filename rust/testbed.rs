@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Workarounds for the testbed's CPU: QEMU's TCG with `-cpu EPYC`, whose
+//! SVM has bugs a guest or a VMM can reach (Documentation/security.rst,
+//! "Testbed workarounds"). Pacifica must keep L1 alive whatever a guest or
+//! a user does, so each is Pacifica's to work around, and each is listed
+//! here: what QEMU does wrong, how it was seen, and why the workaround is
+//! harmless on real hardware. Those that are code of their own live in
+//! this file; the others are named where they live.
+//!
+//! Applied only where [`active`] (the hypervisor signature `TCGTCGTCGTCG`):
+//!
+//! - **Data breakpoints** ([`hw_dr7`]). A data breakpoint that fires while
+//!   an event is being delivered aborts QEMU (an assertion in its I/O
+//!   thread lock; a guest's #DB loop reached it). The hardware gets DR7
+//!   without data breakpoints; the guest reads back what it wrote. Not
+//!   applied elsewhere, where data breakpoints work.
+//! - **TR's type** ([`hw_tr_attrib`]). QEMU keeps a TSS's type
+//!   "available" in TR and aborts ("invalid tss type", L1 dies) when an
+//!   interrupt that changes privilege finds the busy type a VMRUN gave it.
+//!   The VMCB gets the available type. Real CPUs keep it busy, so it is
+//!   applied only here.
+//! - **LTR of a null selector** ([`intercept_ltr`], `exit/seg.rs`). QEMU
+//!   accepts it, then aborts ("invalid tss") at the next change of
+//!   privilege. LTR is intercepted and done by the module with a CPU's
+//!   checks; real CPUs raise the #GP themselves.
+//! - **The TASK_SWITCH intercept** (`ShadowMmu::guard_tss`,
+//!   `exit::seg::tss_page_write`). QEMU ignores it, and a task switch under
+//!   shadow paging would load the new TSS's CR3 into the hardware: the
+//!   page at TR's base is kept read-only, so the task switch faults first.
+//!   Real CPUs honour the intercept.
+//!
+//! Applied on every CPU, because they cost nothing:
+//!
+//! - **EFER.LME with paging off** (`VcpuState::lme_hidden`). QEMU cannot
+//!   leave a guest with LME = 1 and PAE = 0 (it restores the host's CR0
+//!   before its EFER and CR4, refuses it, and leaves L1 running on the
+//!   guest's CR0, GS and TR). LME stays out of the VMCB while the guest's
+//!   paging is off; the guest reads its own value.
+//! - **A refused VMRUN's save area** (`VcpuState::entry_snapshot`). QEMU
+//!   writes the host's state into the guest's save area when VMRUN
+//!   refuses it; the module restores what userspace set (or clears it),
+//!   and rewrites the control area (QEMU writes `int_ctl` back as 0).
+//!   A real CPU leaves both alone, and restoring them changes nothing.
+//! - **A 32-bit VMEXIT_INVALID** ([`is_vmexit_invalid`]). QEMU writes
+//!   EXITCODE -1 as a 32-bit value; both forms are VMEXIT_INVALID, and no
+//!   other exit code is 0xffff_ffff.
+//! - **Unchecked MSR writes** (`policy::msr::WRITE_CHECKED`). QEMU takes a
+//!   non-canonical FS/GS base or LSTAR where a CPU raises #GP; their
+//!   writes are intercepted and checked. Rare writes, so cheap anywhere.
+//! - **String I/O without the address size** (`exit/io.rs`). QEMU leaves
+//!   the address-size bits of the IOIO EXITINFO1 empty; the instruction's
+//!   prefixes are decoded instead, which a real CPU's bits would agree
+//!   with.
+//! - **CR0.PG cleared in 64-bit mode** (`exit/cr.rs`). QEMU allows it; CR0
+//!   writes are intercepted under nested paging (for `lme_hidden` too) and
+//!   the #GP is raised by the module.
+
+use crate::global;
+use crate::hw::seg::{self, attr};
+use crate::hw::svm::{exit, intercept};
+
+/// Whether the CPU is QEMU's TCG.
+pub(crate) fn active() -> bool {
+    global::get().cpus.info.qemu_tcg
+}
+
+/// The DR7 the hardware gets for the guest's `v`.
+pub(crate) fn hw_dr7(v: u64) -> u64 {
+    if !active() {
+        return v;
+    }
+    let mut hw = v;
+    for i in 0..4 {
+        // R/W 01 (writes) or 11 (reads and writes): a data breakpoint.
+        if (v >> (16 + 4 * i)) & 1 != 0 {
+            hw &= !(3 << (2 * i));
+        }
+    }
+    hw
+}
+
+/// The TR attributes the hardware gets for the guest's `a`.
+pub(crate) fn hw_tr_attrib(a: u16) -> u16 {
+    if active() && seg::is_tss(a) {
+        a & !attr::TSS_BUSY_BIT
+    } else {
+        a
+    }
+}
+
+/// Whether LTR is intercepted (and done by `exit::seg::ltr`); the shadow
+/// MMU's TSS guard follows the same rule.
+pub(crate) fn intercept_ltr() -> bool {
+    active()
+}
+
+/// Adds the testbed's intercepts to a vCPU's.
+pub(crate) fn add_intercepts(c: &mut [u32; 6]) {
+    if intercept_ltr() {
+        let (word, bit) = intercept::TR_WRITE;
+        c[word] |= 1 << bit;
+    }
+}
+
+/// Whether `code` is VMEXIT_INVALID, in either width.
+pub(crate) fn is_vmexit_invalid(code: u64) -> bool {
+    code == exit::INVALID || code == exit::INVALID as u32 as u64
+}
