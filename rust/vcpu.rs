@@ -84,6 +84,8 @@ pub(crate) struct VcpuState {
     /// DR7 as the guest wrote it (MOV DR7 is intercepted); the VMCB may
     /// hold less (see [`VcpuState::set_guest_dr7`]).
     pub(crate) guest_dr7: u64,
+    /// An unhandled exit was logged for this vCPU (`exit::log_unhandled`).
+    pub(crate) logged_unhandled: bool,
 }
 
 /// A virtual CPU.
@@ -409,6 +411,7 @@ impl Vcpu {
             npt_root: if vm.paging == Paging::Npt { npt_root } else { 0 },
             lme_hidden: false,
             guest_dr7: 0x400,
+            logged_unhandled: false,
             cr4_allowed: cpuid::guest_cr4_allowed(
                 cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow },
                 |l, s| {

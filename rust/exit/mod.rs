@@ -196,7 +196,10 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             user_exit(vcpu, st, uapi::PACIFICA_EXIT_FAIL_ENTRY, data);
             Flow::Stop
         }
-        Exit::Unknown(_) => internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT),
+        Exit::Unknown(code) => {
+            log_unhandled(vcpu, st, code);
+            internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT)
+        }
     }
 }
 
@@ -251,6 +254,27 @@ fn reflect(vcpu: &Vcpu, st: &mut VcpuState, v: u8, error: u32) -> Flow {
         return exception(vcpu, st, Exception { vector: v, error_code: None });
     }
     exception(vcpu, st, Exception { vector: v, error_code: Some(error) })
+}
+
+/// Logs an exit no handler knows, with the VMCB's control fields, as
+/// KVM's `dump_vmcb` does, so that a user has something to report: once
+/// per vCPU, so that no guest can flood the log with it.
+fn log_unhandled(vcpu: &Vcpu, st: &mut VcpuState, code: u64) {
+    if core::mem::replace(&mut st.logged_unhandled, true) {
+        return;
+    }
+    let c = st.vmcb().control;
+    let rip = st.vmcb().save.rip;
+    pr_notice!(
+        "vCPU {}: unhandled #VMEXIT {:#x}: info1 {:#x} info2 {:#x} intinfo {:#x} intercepts {:08x?} rip {:#x}\n",
+        vcpu.id,
+        code,
+        c.exit_info_1,
+        c.exit_info_2,
+        c.exit_int_info,
+        c.intercepts,
+        rip
+    );
 }
 
 /// Fills the run page for an exit to userspace.
