@@ -322,7 +322,13 @@ pub union ExitData {
 pub struct Run {
     /// `PACIFICA_EXIT_*`.
     pub exit_reason: u32,
-    pub pad: u32,
+    /// Written by userspace, never by the module: while it is non-zero,
+    /// [`PACIFICA_RUN`] fails with EINTR before entering the guest. A VMM
+    /// thread that wants a vCPU thread out of the guest sets it and then
+    /// signals that thread: a signal that arrives just before the vCPU
+    /// thread calls RUN is not lost (as KVM's `immediate_exit`).
+    pub immediate_exit: u8,
+    pub pad: [u8; 3],
     /// Guest RIP at the exit (of the exiting instruction).
     pub rip: u64,
     pub exit: ExitData,

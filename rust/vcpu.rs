@@ -517,10 +517,24 @@ impl Vcpu {
         unsafe { self.run_ptr().read_volatile() }
     }
 
-    /// Writes the run page.
+    /// Writes the run page, all but `immediate_exit`, which is userspace's.
     pub(crate) fn write_run(&self, run: &uapi::Run) {
-        // SAFETY: as in `read_run`.
-        unsafe { self.run_ptr().write_volatile(*run) }
+        let p = self.run_ptr();
+        // SAFETY: as in `read_run`; each field is written in place, so the
+        // byte userspace owns is never touched.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).exit_reason).write_volatile(run.exit_reason);
+            core::ptr::addr_of_mut!((*p).pad).write_volatile([0; 3]);
+            core::ptr::addr_of_mut!((*p).rip).write_volatile(run.rip);
+            core::ptr::addr_of_mut!((*p).exit).write_volatile(run.exit);
+        }
+    }
+
+    /// Whether userspace asked for RUN to return at once.
+    fn immediate_exit(&self) -> bool {
+        let p = self.run_ptr();
+        // SAFETY: as in `read_run`; a byte is valid for every bit pattern.
+        unsafe { core::ptr::addr_of!((*p).immediate_exit).read_volatile() != 0 }
     }
 
     /// Copies `out.len()` bytes from offset `at` of the run page's I/O
@@ -669,7 +683,7 @@ impl Vcpu {
         }
         exit::complete_pending(self, st);
         loop {
-            if shim::signal_pending() {
+            if shim::signal_pending() || self.immediate_exit() {
                 st.count(uapi::PACIFICA_STAT_SIGNAL);
                 return Err(EINTR);
             }

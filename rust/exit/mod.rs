@@ -279,7 +279,7 @@ fn log_unhandled(vcpu: &Vcpu, st: &mut VcpuState, code: u64) {
 
 /// Fills the run page for an exit to userspace.
 fn user_exit(vcpu: &Vcpu, st: &mut VcpuState, reason: u32, exit: uapi::ExitData) -> Flow {
-    vcpu.write_run(&uapi::Run { exit_reason: reason, pad: 0, rip: st.exit_rip, exit });
+    vcpu.write_run(&uapi::Run { exit_reason: reason, immediate_exit: 0, pad: [0; 3], rip: st.exit_rip, exit });
     Flow::User
 }
 

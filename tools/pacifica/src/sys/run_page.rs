@@ -131,7 +131,8 @@ impl RunPage {
     pub fn new() -> Self {
         let run = Run {
             exit_reason: 0,
-            pad: 0,
+            immediate_exit: 0,
+            pad: [0; 3],
             rip: 0,
             exit: uapi::ExitData { pad: [0; 256] },
         };

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use pacifica_selftests::guest::{ensure_back_to, module_info};
 use pacifica_selftests::guests::spin;
-use pacifica_selftests::uapi::PACIFICA_STAT_SIGNAL;
+use pacifica_selftests::uapi::{PACIFICA_STAT_EXITS, PACIFICA_STAT_SIGNAL};
 use pacifica_selftests::watchdog::Watchdog;
 use pacifica_selftests::{
     diag, ensure, ensure_eq, errno, fail, tap, test, Context, Failure, Mode, TestResult, TestVm,
@@ -74,6 +74,36 @@ fn kick_interrupts_spinning_guest() -> TestResult {
     );
     // The state is intact: moved to a HLT, the guest gets there.
     vm.set_rip(spin::HALT64)?;
+    vm.run_to_hlt()?;
+    ensure_eq!(vm.regs()?.rax, 0x600d, "RAX at halt64");
+    Ok(())
+}
+
+/// `immediate_exit` in the run page: RUN fails with EINTR without entering
+/// the guest (no exit is counted, RIP stays), for as long as it is set,
+/// and the module leaves the byte alone; cleared, the guest runs.
+fn immediate_exit_returns_before_entering() -> TestResult {
+    let mut vm = TestVm::new(Mode::Long64, spin::IMAGE, spin::HALT64)?;
+    vm.vcpu.run_page_mut().immediate_exit = 1;
+    let exits = vm.stat(PACIFICA_STAT_EXITS)?;
+    for _ in 0..3 {
+        let err = match vm.vcpu.run() {
+            Ok(exit) => fail!(
+                "RUN with immediate_exit set entered the guest: {}",
+                pacifica_selftests::guest::describe_exit(&exit)
+            ),
+            Err(e) => e,
+        };
+        ensure!(
+            err.raw_os_error() == Some(libc::EINTR),
+            "RUN with immediate_exit set failed with {}, expected EINTR",
+            errno::describe(&err)
+        );
+    }
+    ensure_eq!(vm.stat(PACIFICA_STAT_EXITS)?, exits, "exits while immediate_exit was set");
+    ensure_eq!(vm.regs()?.rip, spin::HALT64, "guest RIP while immediate_exit was set");
+    ensure_eq!(vm.vcpu.run_page().immediate_exit, 1, "immediate_exit after RUN (userspace's byte)");
+    vm.vcpu.run_page_mut().immediate_exit = 0;
     vm.run_to_hlt()?;
     ensure_eq!(vm.regs()?.rax, 0x600d, "RAX at halt64");
     Ok(())
@@ -193,6 +223,7 @@ fn main() {
     }
     tap::run(&[
         test!(kick_interrupts_spinning_guest),
+        test!(immediate_exit_returns_before_entering),
         test!(itimer_interrupts_spinning_guest),
         test!(sigkill_ends_spinning_child),
         test!(sigterm_ends_spinning_child),
