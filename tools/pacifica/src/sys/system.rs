@@ -48,8 +48,8 @@ impl System {
         Ok(info)
     }
 
-    /// Creates a VM with the given `uapi::PACIFICA_PAGING_*` mode. The module
-    /// answers `EOPNOTSUPP` for a mode it does not implement.
+    /// Creates a VM with the given `uapi::PACIFICA_PAGING_*` mode (EINVAL
+    /// for another).
     pub fn create_vm(&self, paging: u64) -> io::Result<Vm> {
         // SAFETY: PACIFICA_CREATE_VM takes the paging mode as an integer.
         let fd = unsafe { ioctl_with_val(self.fd.as_fd(), uapi::PACIFICA_CREATE_VM, paging)? };

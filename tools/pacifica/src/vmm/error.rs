@@ -42,12 +42,6 @@ pub enum VmmError {
         /// This tool's version.
         tool: u32,
     },
-    /// Shadow paging was asked for and the module does not offer it.
-    #[error("shadow paging is not supported by this pacifica.ko")]
-    ShadowUnsupported,
-    /// Nested paging was asked for and the module (or CPU) does not offer it.
-    #[error("nested paging (NPT) is not supported by this pacifica.ko or CPU")]
-    NptUnsupported,
     /// `--paging` with `--backend kvm` does not match how KVM was loaded.
     #[error("{0}")]
     KvmPaging(crate::backend::kvm::paging::PagingMismatch),

@@ -32,7 +32,7 @@ use pacifica_selftests::{
     diag, ensure, ensure_eq, tap, test, Context, Failure, Flow, Mode, TestResult, TestVm,
 };
 
-use libc::{EEXIST, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP};
+use libc::{EEXIST, EFAULT, EINVAL, ENOTTY};
 
 /// An ioctl request number of Pacifica's type byte, built as uapi.rs does,
 /// for numbers uapi.rs does not define.
@@ -348,20 +348,17 @@ fn ioctls_on_wrong_fd_kind() -> TestResult {
     ensure_back_to(&before, "the wrong-fd ioctls")
 }
 
-/// CREATE_VM: shadow paging (1) is not implemented (EOPNOTSUPP; accepted
-/// as a success once it is), anything else undefined is EINVAL, including
-/// values whose low 32 bits are valid.
+/// CREATE_VM: nested (0) and shadow paging (1) give a VM fd; anything
+/// else is EINVAL, including values whose low 32 bits are valid.
 fn create_vm_paging_modes() -> TestResult {
     let before = module_info()?;
     let sys = open()?;
     let fd = sys.as_raw_fd();
     let mut cases = Cases::default();
-    let shadow = raw_ioctl(fd, uapi::PACIFICA_CREATE_VM, uapi::PACIFICA_PAGING_SHADOW);
-    if shadow.is_ok() {
-        diag!("CREATE_VM(SHADOW) succeeded: shadow paging is implemented");
-        close_if_fd(&shadow);
-    } else {
-        cases.check(expect_errno("CREATE_VM(1 = SHADOW)", shadow, &[EOPNOTSUPP]));
+    for mode in [uapi::PACIFICA_PAGING_NPT, uapi::PACIFICA_PAGING_SHADOW] {
+        let vm = raw_ioctl(fd, uapi::PACIFICA_CREATE_VM, mode);
+        close_if_fd(&vm);
+        ensure!(vm.is_ok(), "CREATE_VM({mode}) failed: {}", pacifica_selftests::errno::describe(vm.as_ref().unwrap_err()));
     }
     for mode in [2u64, 7, 0xff, 1 << 32, (1 << 32) | 1, u64::MAX] {
         cases.check(expect_no_fd(
