@@ -657,6 +657,10 @@ impl Vcpu {
         // The CPL is SS.DPL in protected mode and 0 in real mode.
         s.cpl = if r.cr0 & 1 != 0 { ((r.ss.attrib >> 5) & 3) as u8 } else { 0 };
         v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
+        // An event the old state was delivering (re-queued from EXITINTINFO
+        // when it stopped) is not the new state's.
+        v.control.event_inj = 0;
+        v.control.event_inj_err = 0;
         st.lme_hidden = false;
         st.hide_lme();
         st.set_tr(seg_to_vmcb(&r.tr))?;
@@ -683,8 +687,11 @@ impl Vcpu {
         }
         exit::complete_pending(self, st);
         loop {
-            if shim::signal_pending() || self.immediate_exit() {
+            if shim::signal_pending() {
                 st.count(uapi::PACIFICA_STAT_SIGNAL);
+                return Err(EINTR);
+            }
+            if self.immediate_exit() {
                 return Err(EINTR);
             }
             shim::cond_resched();

@@ -148,13 +148,6 @@ impl Cursor<'_> {
         Ok(b)
     }
 
-    fn skip(&mut self, n: usize) -> Result<(), DecodeError> {
-        for _ in 0..n {
-            self.next()?;
-        }
-        Ok(())
-    }
-
     fn imm(&mut self, n: usize) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for i in 0..n {
@@ -384,7 +377,10 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
             Op::Store { size, src: Source::Imm(imm) }
         }
         0xa0..=0xa3 => {
-            c.skip(usize::from(addr_size))?;
+            // MOV with a memory offset ("moffs"): the address is the
+            // displacement.
+            let disp = c.imm(usize::from(addr_size))?;
+            mem = Some(MemOperand { disp: disp as i64, ..MemOperand::default() });
             let size = if b & 1 == 0 { 1 } else { op_size };
             if b < 0xa2 {
                 Op::Load { size, dst: acc, dst_size: size, extend: Extend::None }

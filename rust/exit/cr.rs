@@ -213,6 +213,11 @@ pub(super) fn set_efer(st: &mut VcpuState, v: u64) {
 /// shadow entry, a fault the guest's own tables give, or MMIO.
 pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -> Flow {
     st.count(uapi::PACIFICA_STAT_PF);
+    // Outside long mode linear addresses are 32 bits, but a segment base
+    // can carry more into the address QEMU reports (a TR base loaded in
+    // long mode, say): the page is what the low 32 bits name, as for the
+    // walk, and so is CR2.
+    let la = if st.guest_efer() & efer::LMA == 0 { la & 0xffff_ffff } else { la };
     if error & u64::from(pf::RSV) != 0 {
         // The shadow tables never hold reserved bits.
         return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT);
@@ -257,7 +262,7 @@ pub(super) fn page_fault(vcpu: &Vcpu, st: &mut VcpuState, error: u64, la: u64) -
             let fetch = if access.fetch { npf::FETCH } else { 0 };
             mmio::handle(vcpu, st, gpa, fetch)
         }
-        Fault::Guarded => super::seg::tss_page_write(vcpu, st),
+        Fault::Guarded => super::seg::tss_page_write(vcpu, st, la),
         // The shadow MMU resolves these itself; it returns them only if
         // retrying did not converge.
         Fault::TableNotInRam(_) | Fault::NoMemory | Fault::MustProtect(_) | Fault::PageTableWrite(_) => {

@@ -49,6 +49,9 @@ pub(crate) enum Pending {
 enum Exit {
     Intr,
     Nmi,
+    /// An SMI or INIT for the host (both intercepted so that the host
+    /// takes them, as an interrupt): the guest resumes.
+    HostEvent,
     Cpuid,
     Hlt,
     Io { info: u64, next_rip: u64 },
@@ -89,6 +92,7 @@ impl Exit {
         match exit_code {
             code::INTR => Exit::Intr,
             code::NMI => Exit::Nmi,
+            code::SMI | code::INIT => Exit::HostEvent,
             code::CPUID => Exit::Cpuid,
             code::HLT => Exit::Hlt,
             code::IOIO => Exit::Io { info: info1, next_rip: info2 },
@@ -139,6 +143,10 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         }
         Exit::Nmi => {
             st.count(uapi::PACIFICA_STAT_NMI);
+            Flow::Continue
+        }
+        Exit::HostEvent => {
+            st.count(uapi::PACIFICA_STAT_OTHER);
             Flow::Continue
         }
         Exit::Cpuid => sysreg::cpuid(vcpu, st),
@@ -326,10 +334,12 @@ fn fault(vcpu: &Vcpu, st: &mut VcpuState, la: u64, e: WalkError) -> Flow {
 }
 
 /// Calls `each(gpa, range)` for the pieces, one per page, of `len` bytes
-/// of guest linear memory at `la`, translated for `access`. Linear
-/// addresses wrap at 4 GiB outside long mode. A failed translation becomes
-/// the guest's page fault, memory outside RAM an internal error; either
-/// way `Err` holds the flow to return.
+/// (at most a page) of guest linear memory at `la`, translated for
+/// `access`. Every page is translated before `each` sees any, so a fault
+/// on the second leaves the first untouched, as on a CPU. Linear addresses
+/// wrap at 4 GiB outside long mode. A failed translation becomes the
+/// guest's page fault, memory outside RAM an internal error; either way
+/// `Err` holds the flow to return.
 fn for_each_linear(
     vcpu: &Vcpu,
     st: &mut VcpuState,
@@ -339,18 +349,27 @@ fn for_each_linear(
     mut each: impl FnMut(&mut VcpuState, u64, core::ops::Range<usize>) -> bool,
 ) -> Result<(), Flow> {
     let long = st.guest_efer() & crate::hw::svm::efer::LMA != 0;
+    let mut pieces = [(0u64, 0usize, 0usize); 2];
+    let mut n = 0;
     let mut done = 0;
     while done < len {
+        if n == pieces.len() {
+            return Err(internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION));
+        }
         let mut at = la.wrapping_add(done as u64);
         if !long {
             at &= 0xffff_ffff;
         }
-        let n = (4096 - (at & 4095) as usize).min(len - done);
+        let k = (4096 - (at & 4095) as usize).min(len - done);
         let gpa = walk(vcpu, st, at, access).map_err(|e| fault(vcpu, st, at, e))?;
-        if !each(st, gpa, done..done + n) {
+        pieces[n] = (gpa, done, done + k);
+        n += 1;
+        done += k;
+    }
+    for &(gpa, from, to) in &pieces[..n] {
+        if !each(st, gpa, from..to) {
             return Err(internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION));
         }
-        done += n;
     }
     Ok(())
 }

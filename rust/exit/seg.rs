@@ -105,10 +105,31 @@ pub(super) fn ltr(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             return exception(vcpu, st, gp);
         }
     }
-    // The CPU marks the descriptor busy, then loads TR from it.
+    // The CPU marks the descriptor busy with a locked OR, so that of two
+    // CPUs loading one TSS the second gets #GP, then loads TR from it.
     let busy = d.with_busy();
-    if let Err(f) = write_linear(vcpu, st, la.wrapping_add(4), &busy.hi.to_le_bytes(), SUPERVISOR_WRITE) {
-        return f;
+    let hi = la.wrapping_add(4);
+    let hi = if long { hi } else { hi & 0xffff_ffff };
+    let gpa = match super::walk(vcpu, st, hi, SUPERVISOR_WRITE) {
+        Ok(gpa) => gpa,
+        Err(e) => return super::fault(vcpu, st, hi, e),
+    };
+    let bit = u32::from(attr::TSS_BUSY_BIT) << 8;
+    let old = vcpu.vm.mem.lock().fetch_or_u32(gpa, bit);
+    match old {
+        Some(old) if old & bit != 0 => return exception(vcpu, st, gp),
+        Some(_) => {
+            if let Some(m) = st.shadow.as_mut() {
+                m.module_wrote(gpa >> 12);
+            }
+        }
+        // A GDT that is not 4-byte aligned: a plain write, which a CPU
+        // would have made atomic.
+        None => {
+            if let Err(f) = write_linear(vcpu, st, hi, &busy.hi.to_le_bytes(), SUPERVISOR_WRITE) {
+                return f;
+            }
+        }
     }
     let tr = VmcbSeg { selector: sel, attrib: busy.attrib(), limit: d.limit(), base };
     if st.set_tr(tr).is_err() {
@@ -118,14 +139,16 @@ pub(super) fn ltr(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     Flow::Continue
 }
 
-/// A write fault on the page at TR's base, which the guest's tables allow
-/// (shadow paging on QEMU's TCG; see the module documentation). A MOV into
-/// the guest's TSS is done here. Anything else is the store a task switch
-/// starts with (JMP or CALL to a TSS or task gate, IRET with NT, an
-/// interrupt or exception through a task gate), or a write the module does
-/// not emulate: the vCPU stops with `PACIFICA_INTERNAL_UNSUPPORTED`, as
-/// for the TASK_SWITCH intercept of a CPU that honours it.
-pub(super) fn tss_page_write(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
+/// A write fault at `la` on the page at TR's base, which the guest's
+/// tables allow (shadow paging on QEMU's TCG; see the module
+/// documentation). A MOV into the guest's TSS is done here, and so is the
+/// accessed bit the CPU sets in a descriptor that shares the page (a GDT
+/// next to the TSS). Anything else is the store a task switch starts with
+/// (JMP or CALL to a TSS or task gate, IRET with NT, an interrupt or
+/// exception through a task gate), or a write the module does not
+/// emulate: the vCPU stops with `PACIFICA_INTERNAL_UNSUPPORTED`, as for
+/// the TASK_SWITCH intercept of a CPU that honours it.
+pub(super) fn tss_page_write(vcpu: &Vcpu, st: &mut VcpuState, la: u64) -> Flow {
     if st.vmcb().control.exit_int_info & event::VALID != 0 {
         return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
     }
@@ -133,11 +156,15 @@ pub(super) fn tss_page_write(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         Ok(b) => b,
         Err(f) => return f,
     };
-    let Ok(i) = insn::decode(&bytes[..have], st.cpu_mode()) else {
-        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+    let store = match insn::decode(&bytes[..have], st.cpu_mode()) {
+        Ok(i) => match (i.op, i.mem) {
+            (Op::Store { size, src }, Some(mem)) => Some((i, size, src, mem)),
+            _ => None,
+        },
+        Err(_) => None,
     };
-    let (Op::Store { size, src }, Some(mem)) = (i.op, i.mem) else {
-        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+    let Some((i, size, src, mem)) = store else {
+        return set_accessed(vcpu, st, la);
     };
     let la = operand_linear_address(st, &i, &mem);
     let value = insn::store_value(src, size, |r| st.gpr(r)).to_le_bytes();
@@ -146,5 +173,46 @@ pub(super) fn tss_page_write(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         return f;
     }
     advance(st, i.len);
+    Flow::Continue
+}
+
+/// The write at `la` that was no MOV: if `la` is the type byte of a code or
+/// data descriptor in the GDT or LDT whose accessed bit is clear, it is
+/// the CPU loading that descriptor. The bit is set here, with a locked OR
+/// as the CPU's own, and the instruction runs again, finding it set. A
+/// second fault at the same byte is something else: unsupported.
+fn set_accessed(vcpu: &Vcpu, st: &mut VcpuState, la: u64) -> Flow {
+    let unsupported = |vcpu: &Vcpu, st: &mut VcpuState| internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+    let (gdtr, ldtr) = {
+        let s = &st.vmcb().save;
+        (s.gdtr, s.ldtr)
+    };
+    let in_table = |base: u64, limit: u32| {
+        let off = la.wrapping_sub(base) & 0xffff_ffff;
+        off % 8 == 5 && off + 2 < u64::from(limit) + 1
+    };
+    let ldt = ldtr.attrib & attr::P != 0 && in_table(ldtr.base, ldtr.limit);
+    if !in_table(gdtr.base, gdtr.limit) && !ldt {
+        return unsupported(vcpu, st);
+    }
+    let mut b = [0u8; 1];
+    if let Err(f) = read_linear(vcpu, st, la, &mut b, SUPERVISOR_READ) {
+        return f;
+    }
+    // Byte 5 holds P, DPL, S and the type; bit 0 of the type is A.
+    if b[0] & (attr::S as u8) == 0 || b[0] & (attr::ACCESSED as u8) != 0 {
+        return unsupported(vcpu, st);
+    }
+    let gpa = match super::walk(vcpu, st, la, SUPERVISOR_WRITE) {
+        Ok(gpa) => gpa,
+        Err(e) => return super::fault(vcpu, st, la, e),
+    };
+    let shift = 8 * (gpa % 4) as u32;
+    if vcpu.vm.mem.lock().fetch_or_u32(gpa & !3, u32::from(attr::ACCESSED) << shift).is_none() {
+        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+    }
+    if let Some(m) = st.shadow.as_mut() {
+        m.module_wrote(gpa >> 12);
+    }
     Flow::Continue
 }

@@ -223,6 +223,20 @@ impl GuestMemory {
         })
     }
 
+    /// Sets `bits` in the naturally aligned doubleword at `gpa` atomically,
+    /// as a locked OR of the CPU's own would; returns the old value, or
+    /// `None` if `gpa` is misaligned or not RAM.
+    pub(crate) fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Option<u32> {
+        if gpa % 4 != 0 {
+            return None;
+        }
+        let h = self.hva(gpa)?;
+        // SAFETY: `h` is a 4-byte aligned doubleword in a pinned page; the
+        // atomic OR races correctly with the guest's own accesses.
+        let a = unsafe { &*(h as *const core::sync::atomic::AtomicU32) };
+        Some(a.fetch_or(bits, Ordering::SeqCst))
+    }
+
     /// Calls `f(hva, offset, len)` for each page-bounded piece of
     /// `[gpa, gpa + len)`, after checking that all of it is RAM.
     fn chunks(&self, gpa: u64, len: usize, mut f: impl FnMut(*mut u8, usize, usize)) -> bool {

@@ -204,7 +204,7 @@ pub fn fault(
     };
     let protected = track.protected(gfn) && !track.exempt(gfn);
     let mut e = leaf(&tr, hpa, access, st, protected);
-    if st.cr0 & CR0_PE != 0 && st.efer & EFER_LMA == 0 && guard == Some(la & !0xfff) {
+    if st.cr0 & CR0_PE != 0 && st.efer & EFER_LMA == 0 && guard == Some(la & 0xffff_f000) {
         if access.write {
             return Fault::Guarded;
         }

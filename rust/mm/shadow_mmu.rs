@@ -422,8 +422,9 @@ impl ShadowMmu {
         if page == self.tss_guard {
             return Ok(false);
         }
-        self.tss_guard = page;
+        // The guard counts only once no entry made without it is left.
         self.reset()?;
+        self.tss_guard = page;
         Ok(true)
     }
 

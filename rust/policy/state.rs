@@ -94,9 +94,22 @@ pub fn check_sregs(r: &Sregs, cr4_allowed: u64, maxphyaddr: u8) -> Result<(), In
 }
 
 fn check_segments(r: &Sregs, lma: bool) -> Result<(), Invalid> {
-    // Bases: the 32-bit segments' bases are 32 bits, the others canonical.
+    // Bases: the 32-bit segments' bases are 32 bits, the others canonical
+    // in long mode and 32 bits outside it, where linear addresses are.
     for (name, s) in [("CS", &r.cs), ("SS", &r.ss), ("DS", &r.ds), ("ES", &r.es)] {
         if s.base >> 32 != 0 {
+            return Err(Invalid::Segment(name));
+        }
+    }
+    for (name, base) in [
+        ("FS", r.fs.base),
+        ("GS", r.gs.base),
+        ("TR", r.tr.base),
+        ("LDTR", r.ldt.base),
+        ("GDTR", r.gdt.base),
+        ("IDTR", r.idt.base),
+    ] {
+        if !lma && base >> 32 != 0 {
             return Err(Invalid::Segment(name));
         }
     }
@@ -113,14 +126,15 @@ fn check_segments(r: &Sregs, lma: bool) -> Result<(), Invalid> {
         }
     }
     // TR: a present, busy TSS in the GDT, in every mode (interrupts through
-    // IST gates and I/O permission checks read it); 16-bit TSSs do not
-    // exist in long mode.
+    // IST gates and I/O permission checks read it). A 16-bit one in long
+    // mode is what a guest that loaded it before entering long mode has,
+    // so GET_SREGS can report it and SET_SREGS takes it back.
     let tr = &r.tr;
     let tr_type = tr.attrib & attr::TYPE;
     if !present(tr)
         || tr.attrib & attr::S != 0
         || tr.selector & 4 != 0
-        || !(tr_type == attr::TSS_BUSY || (!lma && tr_type == attr::TSS16_BUSY))
+        || !(tr_type == attr::TSS_BUSY || tr_type == attr::TSS16_BUSY)
     {
         return Err(Invalid::Segment("TR"));
     }

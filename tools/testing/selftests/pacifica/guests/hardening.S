@@ -10,6 +10,8 @@
 #define TS_GDT		(BUF_BASE)
 #define TS_SEL_TSS	0x20
 #define TS_TSS		(BUF_BASE + 0x1000)
+/* Where the TSS with a base above 4 GiB lies (its low 32 bits). */
+#define HB_TSS		(BUF_BASE + 0x4000)
 /* A CR3 outside guest RAM: what a host-physical address would look like. */
 #define TS_EVIL_CR3	0x7f000000
 
@@ -71,6 +73,55 @@ iret_nt32:
 ts_iret:
 	iretd
 	HALT
+
+	/*
+	 * A TR base above 4 GiB, loaded by LTR in long mode, kept on leaving
+	 * long mode (CPUs keep it; 32-bit linear addresses drop the high
+	 * bits), then JMP to a TSS: the task switch's first store is at that
+	 * base, and the TSS guard must still catch it.
+	 */
+	.code64
+	.global tss_high_base64
+tss_high_base64:
+	mov	esi, GDT_BASE
+	mov	edi, TS_GDT
+	mov	ecx, 8
+	rep movsd
+	mov	dword ptr [TS_GDT + 0x20], (HB_TSS << 16) | 0x67
+	mov	dword ptr [TS_GDT + 0x24], ((HB_TSS >> 16) & 0xff) | 0x8900 | (HB_TSS & 0xff000000)
+	mov	dword ptr [TS_GDT + 0x28], 1		/* base bits 32-63 */
+	mov	dword ptr [TS_GDT + 0x2c], 0
+	lgdt	[hb_gdtr]
+	mov	eax, 0x20
+	ltr	ax
+	/* To compatibility mode, then out of long mode. */
+	push	SEL_CODE32
+	lea	rax, [rip + hb_compat]
+	push	rax
+	.att_syntax
+	lretq
+	.intel_syntax noprefix
+	.code32
+hb_compat:
+	mov	eax, cr0
+	and	eax, 0x7fffffff
+	mov	cr0, eax
+	mov	ecx, MSR_EFER
+	rdmsr
+	and	eax, ~0x100
+	wrmsr
+	call	ts_setup
+	.global hb_ljmp
+hb_ljmp:
+	.att_syntax
+	ljmp	$TS_SEL_TSS, $0
+	.intel_syntax noprefix
+	HALT
+
+	.balign 8
+hb_gdtr:
+	.word	0x30 - 1
+	.quad	TS_GDT
 
 /* Builds the GDT with an available TSS at TS_SEL_TSS, and the new task. */
 ts_setup:

@@ -71,6 +71,35 @@ fn task_switch_cannot_load_cr3() -> TestResult {
     Ok(())
 }
 
+/// Finding 1, with a TR base above 4 GiB: loaded by LTR in long mode and
+/// kept on leaving it. Outside long mode the paging hardware uses the low
+/// 32 bits of a linear address, but QEMU reports all 64 of the faulting
+/// one: under shadow paging the TSS guard must still see the task switch's
+/// first store (it missed it, and the task switch loaded its CR3, while it
+/// compared all 64 bits). SET_SREGS refuses such a base outside long mode,
+/// in both paging modes. (Under nested paging there is nothing to guard,
+/// and QEMU's TCG even takes the high bits into the nested walk.)
+fn task_switch_with_a_high_tr_base() -> TestResult {
+    let mut vm = TestVm::new(Mode::Long64, guest::IMAGE, guest::TSS_HIGH_BASE64)?;
+    let mut legacy = initial_sregs(Mode::Protected32);
+    legacy.tr.base = 1 << 32;
+    expect_errno("SET_SREGS with a TR base above 4 GiB outside long mode", vm.vcpu.set_sregs(&legacy), &[libc::EINVAL])?;
+    if !shadow() {
+        return Ok(());
+    }
+    let exit = vm.run_until(|exit| match exit {
+        Exit::Hlt => Flow::Stop(None),
+        Exit::InternalError(i) => Flow::Stop(Some(i.suberror)),
+        other => Flow::Fail(format!("unexpected exit: {}", describe_exit(other))),
+    })?;
+    ensure_eq!(exit, Some(uapi::PACIFICA_INTERNAL_UNSUPPORTED), "the task switch's exit");
+    ensure!(vm.read_u32(DATA_BASE)? != 0x7a5c, "the new task ran under shadow paging with its own CR3");
+    let tr = vm.vcpu.get_sregs().context("GET_SREGS")?.tr;
+    ensure_eq!((tr.selector, tr.base), (0x20, 0x1_0004_4000), "TR after the refused task switch");
+    ensure_eq!(vm.regs()?.rip, guest::HB_LJMP, "RIP after the refused task switch");
+    Ok(())
+}
+
 /// Finding 2: a state VMRUN refuses (CR0.NW without CD) is refused at
 /// SET_SREGS, and a guest that spins with IF = 0, or with its TPR at 15,
 /// still gives the host its interrupts: a signal ends the run promptly.
@@ -433,6 +462,7 @@ fn vcpu_ioctl_waits_interruptibly() -> TestResult {
 fn main() {
     tap::run(&[
         test!(task_switch_cannot_load_cr3),
+        test!(task_switch_with_a_high_tr_base),
         test!(refused_state_keeps_interrupt_masking),
         test!(efer_lme_with_paging_off),
         test!(set_sregs_checks_segments),
