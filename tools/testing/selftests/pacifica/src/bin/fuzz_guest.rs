@@ -278,44 +278,46 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
             Err(e) => return Err(format!("PACIFICA_RUN failed with {} after {exits} exits", errno::describe(&e))),
         };
         exits += 1;
+        let mut note = String::new();
+        let mut stop = None;
         match exit {
             Exit::IoOut { port, data, size } => {
                 if u64::from(port) == PORT_EXC && data.len() == 1 {
-                    say(format!("exception {}", pacifica_selftests::guest::vector_name(data[0])));
+                    note = format!("exception {}", pacifica_selftests::guest::vector_name(data[0]));
                 } else {
-                    say(format!("OUT port {port:#x} size {size} {} bytes", data.len()));
+                    note = format!("OUT port {port:#x} size {size} {} bytes", data.len());
                 }
             }
             Exit::IoIn { port, size, data } => {
-                say(format!("IN port {port:#x} size {size} {} bytes", data.len()));
+                note = format!("IN port {port:#x} size {size} {} bytes", data.len());
                 for b in data.iter_mut() {
                     *b = rng.next() as u8;
                 }
             }
             Exit::MmioRead { addr, data } => {
-                say(format!("MMIO read {addr:#x} len {}", data.len()));
+                note = format!("MMIO read {addr:#x} len {}", data.len());
                 for b in data.iter_mut() {
                     *b = rng.next() as u8;
                 }
             }
-            Exit::MmioWrite { addr, data } => say(format!("MMIO write {addr:#x} {data:02x?}")),
+            Exit::MmioWrite { addr, data } => note = format!("MMIO write {addr:#x} {data:02x?}"),
             Exit::Hypercall { nr, ret, .. } => {
-                say(format!("hypercall {nr:#x}"));
+                note = format!("hypercall {nr:#x}");
                 *ret = rng.next();
             }
             Exit::Hlt => {
                 let rip = vm.vcpu.run_page().rip;
-                say(format!("HLT at {rip:#x}"));
+                note = "HLT".into();
                 if rip == g.end || rip == g.end + 1 {
-                    break ending("end of stream", "");
+                    stop = Some(ending("end of stream", ""));
                 }
                 if rip == g.halt || rip == g.halt + 1 {
-                    break ending("handler gave up", "");
+                    stop = Some(ending("handler gave up", ""));
                 }
             }
-            Exit::Shutdown => break ending("shutdown", ""),
+            Exit::Shutdown => stop = Some(ending("shutdown", "")),
             Exit::FailEntry(i) => {
-                break ending("failed entry", format!("exit code {:#x}", i.exit_code));
+                stop = Some(ending("failed entry", format!("exit code {:#x}", i.exit_code)));
             }
             Exit::InternalError(i) => {
                 let name = match i.suberror {
@@ -325,12 +327,19 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
                     uapi::PACIFICA_INTERNAL_UNSUPPORTED => "unsupported",
                     other => return Err(format!("internal error with undocumented suberror {other}: {i:x?}")),
                 };
-                break ending(
+                stop = Some(ending(
                     &format!("internal error: {name}"),
                     format!("exit code {:#x} info1 {:#x} info2 {:#x} rip {:#x}", i.exit_code, i.exit_info_1, i.exit_info_2, i.rip),
-                );
+                ));
             }
             Exit::Unknown(reason) => return Err(format!("undocumented exit reason {reason}")),
+        }
+        if verbose {
+            let rip = vm.vcpu.run_page().rip;
+            say(format!("{rip:#x}: {}", if note.is_empty() { "stop" } else { &note }));
+        }
+        if let Some(e) = stop {
+            break e;
         }
     };
     drop(watchdog);
@@ -558,6 +567,7 @@ fn fuzz(paging: u64, pname: &'static str, long: bool) -> TestResult {
     let start = Instant::now();
     let mut failures = Vec::new();
     let mut runs = 0u64;
+    let mut notables = 0;
     while c.runs.is_none_or(|n| runs < n) && start.elapsed() < share && failures.len() < MAX_FAILURES {
         let seed = gen::mix(c.seed, (index as u64) << 40 | runs);
         runs += 1;
@@ -566,7 +576,16 @@ fn fuzz(paging: u64, pname: &'static str, long: bool) -> TestResult {
         let outcome = run_in_child(&g, paging, seed, false);
         let mut problems = Vec::new();
         let category = match outcome {
-            Outcome::Ended(cat, _) => cat,
+            Outcome::Ended(cat, detail) => {
+                // Documented, but worth a look: say which seeds.
+                let notable = ["failed entry", "internal error: unhandled exit", "internal error: NPF in RAM", "internal error: unsupported"];
+                if notable.contains(&cat.as_str()) && notables < 12 {
+                    notables += 1;
+                    let names: Vec<&str> = g.snippets.iter().map(|s| CLASSES[s.class].name).collect();
+                    diag!("seed {seed:#x} ended with {cat} ({detail}); snippets: {}", names.join(" "));
+                }
+                cat
+            }
             Outcome::Failed(m) => {
                 problems.push(m);
                 "FAILED".to_owned()

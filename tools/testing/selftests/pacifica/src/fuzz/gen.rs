@@ -1195,12 +1195,13 @@ impl Gen<'_> {
         let any = self.r.u32() & 0xfff;
         let count = self.r.pick(&[0u32, 1, 2, 3, 0x100, 0x7ff, 0x800, 0x801, 0x1000, 0x1_0000, any, 0xffff_ffff]);
         self.a.mov_r32(ECX, count);
-        let target = match self.r.below(8) {
+        let target = match self.r.below(16) {
             0 => PD_BASE as u32,
             1 => CODE_BASE as u32,
             2 => IDT_BASE as u32,
             3 => RAM_SIZE as u32 - self.r.below(0x1000) as u32,
             4 => MMIO_BASE as u32,
+            5 | 6 => GDT_BASE as u32,
             _ => BUF_BASE as u32 + (self.r.u32() & 0x1ffff),
         };
         let out = self.r.chance(1, 2);
@@ -1237,8 +1238,11 @@ impl Gen<'_> {
             1 => RAM_SIZE as u32 - self.r.below(8) as u32,
             _ => self.addr32() | 0x10_0000,
         };
-        match self.r.below(8) {
-            0 | 1 | 2 => {
+        // Most accesses are MOVs the module decodes: anything else ends
+        // the run with an emulation error, which says little after the
+        // first time.
+        match self.r.below(16) {
+            0..=9 => {
                 // The MOVs the module decodes.
                 let forms: [&[u8]; 13] = [
                     &[0x8b], &[0x89], &[0x8a], &[0x88], &[0x66, 0x8b], &[0x66, 0x89], &[0x0f, 0xb6], &[0x0f, 0xb7],
@@ -1256,7 +1260,7 @@ impl Gen<'_> {
                 }
                 "MOV to/from MMIO"
             }
-            3 => {
+            10 => {
                 // Not a MOV: ADD, XCHG, INC, LOCK OR, CMPXCHG, TEST, PUSH, MOVNTI.
                 let forms: [&[u8]; 8] = [&[0x01], &[0x87], &[0xff], &[0xf0, 0x83], &[0x0f, 0xb1], &[0x85], &[0xff], &[0x0f, 0xc3]];
                 let i = self.r.below(8) as usize;
@@ -1268,7 +1272,7 @@ impl Gen<'_> {
                 }
                 "a non-MOV instruction on MMIO"
             }
-            4 => {
+            11 => {
                 // MOVS/STOS/LODS with MMIO on one side.
                 self.a.mov_r32(ESI, addr);
                 self.a.mov_r32(EDI, if self.r.chance(1, 2) { BUF_BASE as u32 } else { addr });
@@ -1280,7 +1284,7 @@ impl Gen<'_> {
                 self.a.b(&[op]);
                 "string instruction on MMIO"
             }
-            5 => {
+            12 | 13 => {
                 // A base+index*scale+disp form, perhaps through FS.
                 self.a.mov_r32(EAX, addr.wrapping_sub(0x40));
                 self.a.mov_r32(ECX, 0x10);
@@ -1290,7 +1294,7 @@ impl Gen<'_> {
                 self.a.b(&[0x8b, 0x54, 0x88, 0x00]); // mov edx, [eax + ecx*4 + 0]
                 "MOV from MMIO through base+index"
             }
-            6 if self.long => {
+            14 if self.long => {
                 // Above 4 GiB (not mapped: #PF), and a 64-bit address.
                 let v = u64::from(self.hi32() & 0xffff) << 32 | u64::from(addr);
                 self.a.mov_r64(EAX, v);
