@@ -66,6 +66,8 @@ struct Config {
     on: Vec<bool>,
     avoid: Vec<&'static str>,
     replay: Option<u64>,
+    /// With `--replay`: keep only the first N snippets.
+    first: Option<usize>,
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -86,7 +88,7 @@ static TOTALS: Mutex<Option<Totals>> = Mutex::new(None);
 fn usage() -> ! {
     eprintln!(
         "usage: fuzz_guest [--seed N] [--runs N] [--seconds S] [--paging npt|shadow|both]\n\
-         \x20                 [--mode 32|64|both] [--avoid CLASS,...|none] [--replay SEED] [--list]\n\
+         \x20                 [--mode 32|64|both] [--avoid CLASS,...|none] [--replay SEED [--first N]] [--list]\n\
          --runs is per paging mode and CPU mode; --seconds is for everything (default {DEFAULT_SECONDS});\n\
          with both, whichever ends first. --avoid defaults to {}.",
         gen::DEFAULT_AVOID.join(",")
@@ -117,6 +119,7 @@ fn parse_args() -> Config {
         on: vec![true; CLASSES.len()],
         avoid: Vec::new(),
         replay: None,
+        first: None,
     };
     let mut avoid: Vec<String> = gen::DEFAULT_AVOID.iter().map(|s| s.to_string()).collect();
     let mut seconds_given = false;
@@ -154,6 +157,7 @@ fn parse_args() -> Config {
                 };
             }
             "--replay" => c.replay = Some(parse_num(&val())),
+            "--first" => c.first = Some(parse_num(&val()) as usize),
             "--list" => {
                 for (cl, d) in CLASSES.iter().map(|cl| (cl, gen::DEFAULT_AVOID.contains(&cl.name))) {
                     println!("{:12} {} {}", cl.name, if d { "off" } else { "on " }, cl.what);
@@ -383,6 +387,17 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
     if s.efer & 1 << 12 != 0 {
         return Err(format!("GET_SREGS shows EFER.SVME ({:#x}); the ABI says without SVME", s.efer));
     }
+    // The state the guest reached, given back: SET_SREGS refuses what no
+    // VMRUN would take, so a refusal here means the guest got into such a
+    // state (noted, not failed: it is the testbed CPU's doing).
+    let mut end = end;
+    if end.category != "failed entry" && !end.category.starts_with("internal") && end.category != "shutdown" {
+        if let Err(e) = vm.vcpu.set_sregs(&s) {
+            end.detail = format!("{} [GET_SREGS not accepted by SET_SREGS: {}; CS attrib {:#x} CR0 {:#x} CR3 {:#x} CR4 {:#x} EFER {:#x}]",
+                end.detail, errno::describe(&e), s.cs.attrib, s.cr0, s.cr3, s.cr4, s.efer);
+            end.category = format!("{} (state not settable)", end.category);
+        }
+    }
     let exc = vm.read_u32(EXC_COUNT).unwrap_or(0);
     say(format!(
         "final RIP {:#x} RSP {:#x} CR0 {:#x} CR3 {:#x} CR4 {:#x} EFER {:#x} CS {:#x}/{:#x}; {exc} exceptions, {exits} exits",
@@ -579,10 +594,10 @@ fn fuzz(paging: u64, pname: &'static str, long: bool) -> TestResult {
             Outcome::Ended(cat, detail) => {
                 // Documented, but worth a look: say which seeds.
                 let notable = ["failed entry", "internal error: unhandled exit", "internal error: NPF in RAM", "internal error: unsupported"];
-                if notable.contains(&cat.as_str()) && notables < 12 {
+                if (notable.contains(&cat.as_str()) || cat.ends_with("(state not settable)")) && notables < 12 {
                     notables += 1;
                     let names: Vec<&str> = g.snippets.iter().map(|s| CLASSES[s.class].name).collect();
-                    diag!("seed {seed:#x} ended with {cat} ({detail}); snippets: {}", names.join(" "));
+                    diag!("{} ended with {cat} ({detail}); snippets: {}", replay_line(seed, pname, long), names.join(" "));
                 }
                 cat
             }
@@ -651,7 +666,17 @@ fn replay() -> TestResult {
     let seed = c.replay.expect("replay seed");
     let (paging, pname) = c.paging[0];
     let long = c.modes[c.modes.len() - 1];
-    let g = gen::generate(seed, long, &c.on);
+    let mut g = gen::generate(seed, long, &c.on);
+    if let Some(n) = c.first {
+        // A reduction: HLT where snippet N began.
+        if n < g.snippets.len() {
+            let at = g.snippets[n].start;
+            let i = (at - g.entry) as usize;
+            g.image[i..i + 3].copy_from_slice(&[0xf4, 0xeb, 0xfd]);
+            g.end = at;
+            g.snippets.truncate(n);
+        }
+    }
     diag!(
         "guest {seed:#x}: {pname}, {}-bit{}, LTR in the prologue: {}, {} snippets, {} bytes of code",
         if long { 64 } else { 32 },
