@@ -392,9 +392,18 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
     // state (noted, not failed: it is the testbed CPU's doing).
     let mut end = end;
     if end.category != "failed entry" && !end.category.starts_with("internal") && end.category != "shutdown" {
-        if let Err(e) = vm.vcpu.set_sregs(&s) {
-            end.detail = format!("{} [GET_SREGS not accepted by SET_SREGS: {}; CS attrib {:#x} CR0 {:#x} CR3 {:#x} CR4 {:#x} EFER {:#x}]",
-                end.detail, errno::describe(&e), s.cs.attrib, s.cr0, s.cr3, s.cr4, s.efer);
+        // QEMU keeps the type LTR saw ("available") in TR's hidden state,
+        // where a CPU has "busy"; that alone is not worth a note.
+        let mut back = s;
+        if back.tr.attrib & 0xf == 0x9 || back.tr.attrib & 0xf == 0x1 {
+            back.tr.attrib |= 0x2;
+        }
+        if let Err(e) = vm.vcpu.set_sregs(&back) {
+            end.detail = format!(
+                "{} [GET_SREGS not accepted by SET_SREGS: {}; CS {:#x}/{:#x} SS {:#x}/{:#x} TR {:#x}/{:#x} LDTR {:#x}/{:#x} CR0 {:#x} CR3 {:#x} CR4 {:#x} EFER {:#x}]",
+                end.detail, errno::describe(&e), s.cs.selector, s.cs.attrib, s.ss.selector, s.ss.attrib,
+                s.tr.selector, s.tr.attrib, s.ldt.selector, s.ldt.attrib, s.cr0, s.cr3, s.cr4, s.efer
+            );
             end.category = format!("{} (state not settable)", end.category);
         }
     }

@@ -999,7 +999,7 @@ impl Gen<'_> {
                 self.a.u32(0x4_0000);
                 self.a.mov_to_cr(0);
                 let misalign = self.r.pick(&[1u32, 2, 3, 7]);
-                self.to_ring3(0x4_0202, STACK3 as u32 - misalign);
+                self.iret_to_ring3(0x4_0202, STACK3 as u32 - misalign);
                 self.a.load32(EAX, BUF_BASE as u32 + misalign);
                 self.a.b(&[0x50]); // push eax on the misaligned stack
                 self.a.b(&[0x0f, 0x0b]);
@@ -1009,7 +1009,7 @@ impl Gen<'_> {
     }
 
     /// IRET to ring 3 at the instruction after it, with `rflags` and `rsp`.
-    fn to_ring3(&mut self, rflags: u32, rsp: u32) {
+    fn iret_to_ring3(&mut self, rflags: u32, rsp: u32) {
         if !self.long {
             self.a.load_sreg(DS, SEL_DATA_R3 | 3);
             self.a.load_sreg(ES, SEL_DATA_R3 | 3);
@@ -1425,6 +1425,13 @@ impl Gen<'_> {
     }
 
     fn random(&mut self) -> &'static str {
+        // Registers that point into RAM, so that random memory operands
+        // mostly hit memory rather than end the run as MMIO the module
+        // cannot decode.
+        for reg in [EAX, ECX, EDX, EBX, 5, ESI, EDI] {
+            let v = BUF_BASE as u32 + (self.r.u32() & 0x7ff8);
+            self.a.mov_r32(reg, v);
+        }
         let n = 1 + self.r.below(15) as usize;
         let mut bytes: Vec<u8> = (0..n).map(|_| self.r.next() as u8).collect();
         match self.r.below(4) {
@@ -1548,7 +1555,7 @@ impl Gen<'_> {
             self.a.retf();
             "RETF to ring 3"
         } else {
-            self.to_ring3(fl, STACK3 as u32);
+            self.iret_to_ring3(fl, STACK3 as u32);
             "IRET to ring 3"
         }
     }
@@ -1760,7 +1767,7 @@ pub fn generate(seed: u64, long: bool, on: &[bool]) -> Guest {
         };
     }
     writes.push((GDT_BASE, gdt.iter().flat_map(|d| d.to_le_bytes()).collect()));
-    let mut ldt = vec![0u64; 8];
+    let mut ldt = [0u64; 8];
     ldt[1] = seg_desc(0, 0xfffff, 0x9b, if long { 0xa } else { 0xc });
     ldt[2] = seg_desc(0, 0xfffff, 0x93, 0xc);
     ldt[3] = seg_desc(0, 0xfffff, 0xf3, 0xc);
