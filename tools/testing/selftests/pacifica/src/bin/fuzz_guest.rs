@@ -743,3 +743,61 @@ fn main() {
     }
     tap::run(&tests);
 }
+
+#[cfg(test)]
+mod tests {
+    //! Host tests of the generator: no /dev/pacifica needed.
+
+    use super::gen::{self, CLASSES};
+    use pacifica_selftests::layout::{BUF_BASE, CODE_BASE, EXC_RESUME};
+
+    fn all_on() -> Vec<bool> {
+        vec![true; CLASSES.len()]
+    }
+
+    #[test]
+    fn every_snippet_resumes_at_the_next_one() {
+        for seed in 0..300u64 {
+            for long in [false, true] {
+                let g = gen::generate(gen::mix(seed, 7), long, &all_on());
+                assert!(CODE_BASE + g.image.len() as u64 <= BUF_BASE, "seed {seed}: image too large");
+                let mut at = g.snippets.first().map_or(g.end, |s| s.start);
+                for s in &g.snippets {
+                    assert_eq!(s.start, at, "seed {seed}: snippets are not back to back");
+                    let i = (s.start - CODE_BASE) as usize;
+                    let mut prefix = vec![0xc7, 0x04, 0x25];
+                    prefix.extend_from_slice(&(EXC_RESUME as u32).to_le_bytes());
+                    prefix.extend_from_slice(&(s.end as u32).to_le_bytes());
+                    assert_eq!(&g.image[i..i + 11], &prefix[..], "seed {seed}: {} does not resume after itself", s.name);
+                    at = s.end;
+                }
+                assert_eq!(at, g.end);
+                assert_eq!(&g.image[(g.end - CODE_BASE) as usize], &0xf4);
+            }
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_avoid_works() {
+        let a = gen::generate(42, true, &all_on());
+        let b = gen::generate(42, true, &all_on());
+        assert_eq!(a.image, b.image);
+        let mut on = all_on();
+        let svm = gen::class_index("svm").unwrap();
+        on[svm] = false;
+        for seed in 0..200 {
+            let g = gen::generate(seed, seed % 2 == 0, &on);
+            assert!(g.snippets.iter().all(|s| s.class != svm));
+        }
+        assert!(gen::DEFAULT_AVOID.iter().all(|n| gen::class_index(n).is_some()));
+    }
+
+    #[test]
+    fn host_ranges_are_the_kernels() {
+        assert!(super::host_like(0xffff_8880_0123_4000));
+        assert!(super::host_like(0xffff_fe00_0000_1000));
+        assert!(!super::host_like(0xffff_ffff_8000_0000));
+        assert!(!super::host_like(0xffff_8000_1234_5678));
+        assert!(!super::host_like(0x7fff_ffff_f000));
+    }
+}
