@@ -20,8 +20,8 @@
 //!
 //! ```text
 //! fuzz_guest [--seed N] [--runs N] [--seconds S] [--paging npt|shadow|both]
-//!            [--mode 32|64|both] [--avoid CLASS,...|none] [--replay SEED]
-//!            [--list]
+//!            [--mode 32|64|both] [--avoid CLASS,...|none]
+//!            [--replay SEED [--first N]] [--seed-log -|FILE|none] [--list]
 //! ```
 
 use std::io::{Read, Write};
@@ -68,6 +68,9 @@ struct Config {
     replay: Option<u64>,
     /// With `--replay`: keep only the first N snippets.
     first: Option<usize>,
+    /// Where the seed of each run goes before it runs: standard error, a
+    /// file (`/dev/console` survives L1), or nowhere.
+    seed_log: Option<String>,
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -88,7 +91,8 @@ static TOTALS: Mutex<Option<Totals>> = Mutex::new(None);
 fn usage() -> ! {
     eprintln!(
         "usage: fuzz_guest [--seed N] [--runs N] [--seconds S] [--paging npt|shadow|both]\n\
-         \x20                 [--mode 32|64|both] [--avoid CLASS,...|none] [--replay SEED [--first N]] [--list]\n\
+         \x20                 [--mode 32|64|both] [--avoid CLASS,...|none] [--replay SEED [--first N]]\n\
+         \x20                 [--seed-log -|FILE|none] [--list]\n\
          --runs is per paging mode and CPU mode; --seconds is for everything (default {DEFAULT_SECONDS});\n\
          with both, whichever ends first. --avoid defaults to {}.",
         gen::DEFAULT_AVOID.join(",")
@@ -120,6 +124,7 @@ fn parse_args() -> Config {
         avoid: Vec::new(),
         replay: None,
         first: None,
+        seed_log: Some("-".into()),
     };
     let mut avoid: Vec<String> = gen::DEFAULT_AVOID.iter().map(|s| s.to_string()).collect();
     let mut seconds_given = false;
@@ -158,6 +163,10 @@ fn parse_args() -> Config {
             }
             "--replay" => c.replay = Some(parse_num(&val())),
             "--first" => c.first = Some(parse_num(&val()) as usize),
+            "--seed-log" => {
+                let v = val();
+                c.seed_log = (v != "none").then_some(v);
+            }
             "--list" => {
                 for (cl, d) in CLASSES.iter().map(|cl| (cl, gen::DEFAULT_AVOID.contains(&cl.name))) {
                     println!("{:12} {} {}", cl.name, if d { "off" } else { "on " }, cl.what);
@@ -561,9 +570,23 @@ fn run_in_child(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Outcome {
 /// Logs the seed about to run on standard error, for the console of a
 /// machine that may not survive it.
 fn log_seed(seed: u64, paging: &str, long: bool) {
-    let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "# fuzz_guest: {}", replay_line(seed, paging, long));
-    let _ = e.flush();
+    static FILE: OnceLock<Option<std::fs::File>> = OnceLock::new();
+    let line = format!("# fuzz_guest: {}\n", replay_line(seed, paging, long));
+    match config().seed_log.as_deref() {
+        None => {}
+        Some("-") => {
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(line.as_bytes());
+            let _ = e.flush();
+        }
+        Some(path) => {
+            let f = FILE.get_or_init(|| std::fs::OpenOptions::new().append(true).create(true).open(path).ok());
+            if let Some(mut f) = f.as_ref() {
+                let _ = f.write_all(line.as_bytes());
+                let _ = f.flush();
+            }
+        }
+    }
 }
 
 fn print_totals() {

@@ -56,8 +56,11 @@ pub const CLASSES: &[Class] = &[
     Class { name: "cs-l-d", weight: 1, what: "far transfers to a code segment with L=1 and D=1" },
 ];
 
-/// The classes `make test` leaves out unless told otherwise: those that
-/// still end L1 on QEMU's TCG (see the fuzzer's report).
+/// The classes left out unless `--avoid` says otherwise. `qemu-tss` ends
+/// L1 ("qemu: fatal: invalid tss [type]": a null LTR, or a 32-bit guest on
+/// the busy TR type VMRUN loads, then a ring transition or IST delivery).
+/// `task-switch` under shadow paging runs the guest on its own CR3 until
+/// the next exit (Documentation/security.rst, "Testbed workarounds").
 pub const DEFAULT_AVOID: &[&str] = &["task-switch", "qemu-tss"];
 
 /// The index of class `name`.
