@@ -310,8 +310,20 @@ impl Gen<'_> {
         }
     }
 
-    /// A selector: mostly ones that mean something.
+    /// A selector: mostly ones that mean something. Without the
+    /// task-switch class, never a TSS or a task gate: a far transfer to
+    /// one is a task switch.
     fn selector(&mut self) -> u16 {
+        let sel = self.any_selector();
+        let tss = [SEL_TSS, SEL_TSS2, SEL_TSS3, SEL_TASKGATE];
+        if !self.on("task-switch") && sel & 4 == 0 && tss.contains(&(sel & !7)) {
+            SEL_DATA | sel & 3
+        } else {
+            sel
+        }
+    }
+
+    fn any_selector(&mut self) -> u16 {
         let rpl = self.r.below(4) as u16;
         match self.r.below(6) {
             0 => self.r.u32() as u16,
@@ -1762,12 +1774,18 @@ pub fn generate(seed: u64, long: bool, on: &[bool]) -> Guest {
     gdt[usize::from(SEL_CONFORMING / 8)] = seg_desc(0, 0xfffff, 0x9f, if long { 0xa } else { 0xc });
     gdt[usize::from(SEL_DATA_SMALL / 8)] = seg_desc(0x4_0000, 0xfff, 0x97, 0x4);
     gdt[usize::from(SEL_NOT_PRESENT / 8)] = seg_desc(0, 0xfffff, 0x1b, 0xc);
+    let task_switch = class_index("task-switch").is_some_and(|i| on[i]);
     for d in &mut gdt[usize::from(SEL_RANDOM / 8)..] {
         *d = match g.r.below(3) {
             0 => g.r.next(),
             // Plausible: random type, S, DPL, P, flags, base below 1 MiB.
             _ => seg_desc(g.r.u32() & 0xf_ffff, g.r.u32(), g.r.u32() as u8, g.r.u32() as u8) & 0xff0f_ffff_ffff_ffff,
         };
+        // No TSS or task gate unless task switches are wanted.
+        let system = *d >> 44 & 1 == 0;
+        if !task_switch && system && matches!(*d >> 40 & 0xf, 1 | 3 | 5 | 9 | 11) {
+            *d |= 1 << 44;
+        }
     }
     writes.push((GDT_BASE, gdt.iter().flat_map(|d| d.to_le_bytes()).collect()));
     let mut ldt = [0u64; 8];
