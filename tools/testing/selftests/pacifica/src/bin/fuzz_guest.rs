@@ -4,7 +4,7 @@
 //! snippets with random operands, run in both paging modes and both CPU
 //! modes, each in a forked child under a watchdog.
 //!
-//! The snippets (`src/fuzz/gen.rs`) cover every SVM instruction, task
+//! The snippets (`src/guest_fuzz/gen.rs`) cover every SVM instruction, task
 //! switches, far transfers, segment and descriptor-table loads, CR/DR/MSR
 //! accesses, CPUID and friends, string I/O with random segments and
 //! counts, MMIO and unbacked memory, page tables pointing anywhere, random
@@ -38,10 +38,10 @@ use pacifica_selftests::uapi::{self, Segment};
 use pacifica_selftests::watchdog::Watchdog;
 use pacifica_selftests::{diag, Failure, Mode, TestResult, TestVm};
 
-#[path = "../fuzz/asm.rs"]
+#[path = "../guest_fuzz/asm.rs"]
 #[allow(dead_code)]
 mod asm;
-#[path = "../fuzz/gen.rs"]
+#[path = "../guest_fuzz/gen.rs"]
 mod gen;
 
 use gen::{Guest, CLASSES};
@@ -278,6 +278,11 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
     let end = loop {
         if exits >= MAX_USER_EXITS {
             break ending("exit budget", format!("{exits} exits"));
+        }
+        // The watchdog's signal may land while this thread serves an exit
+        // (a long REP OUTS exits every 2 KiB): stop here then too.
+        if watchdog.fired() {
+            break ending("watchdog", "still running when the watchdog fired");
         }
         let r = vm.vcpu.run();
         let exit = match r {
