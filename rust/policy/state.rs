@@ -46,6 +46,15 @@ fn dpl(s: &Segment) -> u16 {
     (s.attrib >> attr::DPL_SHIFT) & 3
 }
 
+/// What a CPU loads into a segment register in virtual-8086 mode:
+/// read/write data, accessed, DPL 3, present, 16-bit, limit 0xffff, base
+/// the selector times 16.
+fn vm86_segment(s: &Segment) -> bool {
+    s.attrib == attr::WRITABLE | attr::ACCESSED | attr::S | (3 << attr::DPL_SHIFT) | attr::P
+        && s.limit == 0xffff
+        && s.base == u64::from(s.selector) << 4
+}
+
 fn present(s: &Segment) -> bool {
     s.attrib & attr::P != 0
 }
@@ -145,6 +154,11 @@ fn check_segments(r: &Sregs, lma: bool) -> Result<(), Invalid> {
     }
     if r.cr0 & cr0::PE == 0 {
         // Real mode: the segments are bases and limits, nothing to check.
+        return Ok(());
+    }
+    if !lma && vm86_segment(&r.cs) && vm86_segment(&r.ss) {
+        // Virtual-8086 mode (EFLAGS.VM, in the general registers): every
+        // segment is as a real-mode one, data with DPL 3, and CS too.
         return Ok(());
     }
     // Protected mode: CS present code; SS present writable data with the

@@ -884,6 +884,11 @@ fn set_sregs_refuses_what_vmrun_or_the_testbed_would_not_survive() {
     // A null SS at CPL 0 in long mode is what SYSRET and interrupts leave.
     let null_ss = uapi::Sregs { ss: uapi::Segment { attrib: 0, selector: 0, ..good.ss }, ..good };
     assert_eq!(check_sregs(&null_ss, allowed, 40), Ok(()));
+    // Virtual-8086 mode, as GET_SREGS reports it: CS and SS are DPL-3 data.
+    let v86 = |sel: u16| uapi::Segment { base: u64::from(sel) << 4, limit: 0xffff, selector: sel, attrib: 0xf3 };
+    let vm86 = uapi::Sregs { cs: v86(0x1000), ss: v86(0x2000), ds: v86(0x3000), es: v86(0), fs: v86(0), gs: v86(0), ..prot };
+    assert_eq!(check_sregs(&vm86, allowed, 40), Ok(()));
+    assert!(check_sregs(&uapi::Sregs { cs: uapi::Segment { base: 0, ..vm86.cs }, ..vm86 }, allowed, 40).is_err());
     // A 16-bit TSS loaded before entering long mode stays in TR there, and
     // GET_SREGS reports it: SET_SREGS takes it back.
     assert_eq!(check_sregs(&uapi::Sregs { tr: seg(0x83), ..good }, allowed, 40), Ok(()));
