@@ -1065,6 +1065,32 @@ impl<'a> Ctx<'a> {
 
     fn step(&mut self) {
         let op = ALL_OPS[self.tape.weighted(&weights(self.role))];
+        // An operation on an object that does not exist is mostly an
+        // ENOTTY or EBADF: usually make the object first.
+        // 0: a device fd, 1: a VM fd, 2: a vCPU fd.
+        let need = match op {
+            Op::CreateVm | Op::GetApiVersion | Op::GetInfo | Op::GetMmapSize => Some(0),
+            Op::SetMemoryRegion | Op::CreateVcpu => Some(1),
+            Op::Run | Op::GetRegs | Op::SetRegs | Op::GetSregs | Op::SetSregs | Op::GetStats | Op::MmapRun
+            | Op::PrepareVcpu => Some(2),
+            _ => None,
+        };
+        if let Some(need) = need {
+            let has = {
+                let w = self.world();
+                [Self::is_dev, Self::is_vm, Self::is_vcpu].map(|g| w.fds.values().any(g))
+            };
+            if !has[need] && self.tape.chance(75) {
+                let first = if need == 2 && has[1] {
+                    Op::CreateVcpu
+                } else if need >= 1 && has[0] {
+                    Op::CreateVm
+                } else {
+                    Op::OpenDevice
+                };
+                return self.do_op(first);
+            }
+        }
         self.do_op(op);
     }
 
@@ -1633,7 +1659,8 @@ impl<'a> Ctx<'a> {
         let r = if p == libc::MAP_FAILED { Err(last_errno()) } else { Ok(p as i64) };
         self.done(slot, Op::MmapRun, &what, r);
         let page_len = (len as u64).div_ceil(PAGE) * PAGE;
-        let fits = page_len == PAGE && off == 0 && flags & libc::MAP_PRIVATE == 0;
+        // MAP_SHARED_VALIDATE (3) has MAP_PRIVATE's bit too: compare the type.
+        let fits = page_len == PAGE && off == 0 && flags & 3 != libc::MAP_PRIVATE;
         let is_vcpu = matches!(kind, Some(Kind::Vcpu(..)));
         match r {
             Ok(addr) => {
