@@ -854,7 +854,7 @@ impl<'a> Ctx<'a> {
                 3 => s.cr3 = self.boundary(),
                 4 => s.cr8 = self.tape.pick(&[0, 1, 7, 15, 16, 17, 0xff, u64::MAX]),
                 5 => s.cr2 = self.boundary(),
-                6 | 7 | 8 => {
+                6..=8 => {
                     let segs = [&mut s.cs, &mut s.ds, &mut s.es, &mut s.fs, &mut s.gs, &mut s.ss, &mut s.tr, &mut s.ldt];
                     let i = self.tape.below(8) as usize;
                     let seg = segs.into_iter().nth(i).expect("8 segments");
@@ -891,7 +891,7 @@ impl<'a> Ctx<'a> {
             10 => 0,
             11 => self.tape.pick(&[1, PAGE - 1, PAGE + 1, (2 << 20) + 1]),
             12 => self.tape.pick(&[256 << 30, (256 << 30) + PAGE, (256 << 30) - PAGE, 128 << 30]),
-            13 => self.tape.pick(&[1 << 40, 1 << 52, 1 << 63, u64::MAX & !0xfff, u64::MAX]),
+            13 => self.tape.pick(&[1 << 40, 1 << 52, 1 << 63, !0xfff, u64::MAX]),
             14 => (ARENA_SIZE as u64) + PAGE,
             _ => SLOT_SIZE as u64 * (1 + self.tape.below(3)),
         };
@@ -902,7 +902,7 @@ impl<'a> Ctx<'a> {
             13 => self.tape.pick(&[1 << 32, MMIO_BASE, 0xfee0_0000, 0xffff_f000]),
             14 => (1u64 << 52).wrapping_sub(size),
             15 => self.tape.pick(&[1 << 52, (1 << 52) - PAGE, 1 << 51]),
-            16 => self.tape.pick(&[u64::MAX & !0xfff, 1 << 63, u64::MAX - size.wrapping_sub(1)]),
+            16 => self.tape.pick(&[!0xfff, 1 << 63, u64::MAX - size.wrapping_sub(1)]),
             17 => PAGE * self.tape.below(64) + 1 + self.tape.below(0xffe),
             _ => self.tape.word() & 0x000f_ffff_ffff_f000,
         };
@@ -962,6 +962,8 @@ impl<'a> Ctx<'a> {
 
     /// `ioctl(fd, cmd, arg)` checked against uapi.rst. `kind` is what the
     /// child believes `fd` to be. Returns the result and tracks new fds.
+    // The one checked ioctl: every part of the call is its own argument.
+    #[allow(clippy::too_many_arguments)]
     fn ioctl(&mut self, op: Op, fd: RawFd, kind: Option<Kind>, cmd: u32, arg: u64, arg_label: &str, expect: Expect) -> Result<i64, i32> {
         let hi = if self.tape.chance(3) { self.tape.word() << 32 } else { 0 };
         let what = format!(
@@ -1383,7 +1385,7 @@ impl<'a> Ctx<'a> {
             Some("slot out of range")
         } else if r.memory_size == 0 {
             Some("size 0")
-        } else if (r.guest_phys_addr | r.memory_size | r.userspace_addr) % PAGE != 0 {
+        } else if !(r.guest_phys_addr | r.memory_size | r.userspace_addr).is_multiple_of(PAGE) {
             Some("misalignment")
         } else if r.guest_phys_addr.checked_add(r.memory_size).is_none_or(|end| end > 1 << 52)
             || r.userspace_addr.checked_add(r.memory_size).is_none()
@@ -1425,7 +1427,7 @@ impl<'a> Ctx<'a> {
         res
     }
 
-    fn vcpu_model_mut<'w>(w: &'w mut World, kind: Option<Kind>) -> Option<&'w mut VcpuModel> {
+    fn vcpu_model_mut(w: &mut World, kind: Option<Kind>) -> Option<&mut VcpuModel> {
         match kind {
             Some(Kind::Vcpu(vm, id)) => w.vcpus.get_mut(&(vm, id)),
             _ => None,
@@ -1441,7 +1443,7 @@ impl<'a> Ctx<'a> {
         if self.env.solo {
             let mut w = self.world();
             if let Some(m) = Self::vcpu_model_mut(&mut w, kind) {
-                if !m.unknown && !(m.regs_set && m.sregs_set) {
+                if !(m.unknown || m.regs_set && m.sregs_set) {
                     expect.must_fail = Some(format!(
                         "the vCPU has not had {} set since its creation or its last shutdown or failed entry",
                         if m.regs_set { "SET_SREGS" } else { "SET_REGS" }
@@ -1454,6 +1456,10 @@ impl<'a> Ctx<'a> {
         let r = self.ioctl(Op::Run, fd, kind, uapi::PACIFICA_RUN, arg, &format!("{arg:#x}"), expect);
         if r.is_ok() && self.env.solo {
             self.check_exit(kind);
+        }
+        // Stopped (after a shutdown, say): usually give it a guest again.
+        if r == Err(libc::EINVAL) && self.tape.chance(60) {
+            self.prepare_vcpu_on(fd, kind);
         }
     }
 
@@ -1929,6 +1935,10 @@ impl<'a> Ctx<'a> {
     /// with a few bytes changed) or random bytes, and valid registers.
     fn prepare_vcpu(&mut self) {
         let (fd, kind) = self.pick_fd(Some(Self::is_vcpu));
+        self.prepare_vcpu_on(fd, kind);
+    }
+
+    fn prepare_vcpu_on(&mut self, fd: RawFd, kind: Option<Kind>) {
         let Some(Kind::Vcpu(vm, _)) = kind else {
             return self.create_vcpu();
         };
@@ -2269,6 +2279,7 @@ fn last_ops(shared: &Shared) -> String {
 }
 
 /// Forks one child and judges it: its exit, the accounting, the log.
+#[allow(clippy::too_many_arguments)]
 fn one_child(kind: ChildKind, seed: u64, calls: usize, shared: &'static Shared, cover: Option<&'static CoverMap>, prefix: Vec<u64>, baseline: &uapi::ModuleInfo, kmsg: &mut Option<Kmsg>) -> Result<Outcome, Failure> {
     shared.reset();
     let threads = config().threads;
