@@ -1458,7 +1458,10 @@ impl<'a> Ctx<'a> {
             self.check_exit(kind);
         }
         // Stopped (after a shutdown, say): usually give it a guest again.
-        if r == Err(libc::EINVAL) && self.tape.chance(60) {
+        // (The word is drawn whatever the result, so that a RUN that
+        // ends differently on replay shifts no later choice.)
+        let again = self.tape.chance(60);
+        if r == Err(libc::EINVAL) && again {
             self.prepare_vcpu_on(fd, kind);
         }
     }
