@@ -1030,7 +1030,11 @@ impl<'a> Ctx<'a> {
                             w.vms.insert(id, VmModel::default());
                             Kind::Vm(id)
                         }
-                        (_, Some(Kind::Vm(vm))) if !self.env.racy => {
+                        // Racy, the number may have become another VM's by
+                        // the time of the call: the model then errs, which
+                        // only steers later choices (racy children make no
+                        // predictions from it).
+                        (_, Some(Kind::Vm(vm))) => {
                             if let Some(m) = w.vms.get_mut(&vm) {
                                 m.used_ids |= 1 << arg;
                             }
@@ -1038,9 +1042,8 @@ impl<'a> Ctx<'a> {
                             Kind::Vcpu(vm, arg as u32)
                         }
                         _ => {
-                            // Racy: the number may have been another VM's by
-                            // the time of the call; this vCPU belongs to a VM
-                            // the model does not know.
+                            // Racy: a number believed not to be a VM was one
+                            // by the time of the call.
                             let id = w.next_vm;
                             w.next_vm += 1;
                             w.vms.insert(id, VmModel::default());
