@@ -2289,6 +2289,7 @@ fn last_ops(shared: &Shared) -> String {
 fn one_child(kind: ChildKind, seed: u64, calls: usize, shared: &'static Shared, cover: Option<&'static CoverMap>, prefix: Vec<u64>, baseline: &uapi::ModuleInfo, kmsg: &mut Option<Kmsg>) -> Result<Outcome, Failure> {
     shared.reset();
     let threads = config().threads;
+    let from_corpus = !prefix.is_empty();
     // SAFETY: the child runs `child_main`, which only returns by _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -2346,11 +2347,19 @@ fn one_child(kind: ChildKind, seed: u64, calls: usize, shared: &'static Shared, 
     if problems.is_empty() {
         return Ok(Outcome::Passed);
     }
+    let mut replay = format!("fuzz_ioctl --only {} --child-seed {seed:#x}", kind.name());
+    if config().calls.is_some() {
+        let _ = write!(replay, " --calls {calls}");
+    }
+    if kind == ChildKind::Threads {
+        let _ = write!(replay, " --threads {threads}");
+    }
+    if from_corpus {
+        replay.push_str(" (approximately: this child's choices began with a KCOV corpus entry; --seed replays the whole run)");
+    }
     Ok(Outcome::Failed(format!(
-        "child (seed {seed:#x}) {}\nreplay: fuzz_ioctl --only {} --child-seed {seed:#x}{}\n{}",
+        "child (seed {seed:#x}) {}\nreplay: {replay}\n{}",
         problems.join("; "),
-        kind.name(),
-        if config().calls.is_some() { format!(" --calls {calls}") } else { String::new() },
         last_ops(shared)
     )))
 }
