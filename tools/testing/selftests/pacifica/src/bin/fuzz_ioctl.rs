@@ -19,8 +19,8 @@
 //! --child-seed N` replays alone.
 //!
 //! Each child opens `/dev/pacifica` and draws its operations from a tape of
-//! random words (`fuzz::Tape`). Every ioctl's result is checked against
-//! `Documentation/uapi.rst` (`fuzz::documented`): success, or an errno the
+//! random words (`ioctl_fuzz::Tape`). Every ioctl's result is checked against
+//! `Documentation/uapi.rst` (`ioctl_fuzz::documented`): success, or an errno the
 //! document names for that ioctl on that kind of fd; arguments the document
 //! says are invalid must fail; a few results are checked further (the
 //! run page after RUN, GET_REGS after SET_REGS). The parent fails the test
@@ -37,8 +37,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use pacifica_selftests::fuzz::{
-    self, derive, documented, documented_any_kind, ioctl_name, is_defined, mutate, served_by,
+use pacifica_selftests::ioctl_fuzz::{
+    self as fuzz,
+    derive, documented, documented_any_kind, ioctl_name, is_defined, mutate, served_by,
     CoverMap, FdKind, Kcov, Kmsg, Rng, Shared, Tape, MMAP_ERRNOS,
 };
 use pacifica_selftests::guest::{ensure_back_to, initial_regs, initial_sregs, module_info, GDT};
