@@ -118,19 +118,7 @@ fn check_segments(r: &Sregs, lma: bool) -> Result<(), Invalid> {
         ("GDTR", r.gdt.base),
         ("IDTR", r.idt.base),
     ] {
-        if !lma && base >> 32 != 0 {
-            return Err(Invalid::Segment(name));
-        }
-    }
-    for (name, base) in [
-        ("FS", r.fs.base),
-        ("GS", r.gs.base),
-        ("TR", r.tr.base),
-        ("LDTR", r.ldt.base),
-        ("GDTR", r.gdt.base),
-        ("IDTR", r.idt.base),
-    ] {
-        if !is_canonical(base) {
+        if (!lma && base >> 32 != 0) || !is_canonical(base) {
             return Err(Invalid::Segment(name));
         }
     }

@@ -43,6 +43,7 @@
 pub mod errno;
 pub mod ioctl_fuzz;
 pub mod guest;
+pub mod kmsg;
 pub mod tap;
 pub mod watchdog;
 

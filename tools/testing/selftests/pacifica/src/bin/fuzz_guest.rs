@@ -30,6 +30,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pacifica_selftests::errno;
+use pacifica_selftests::kmsg::Kmsg;
 use pacifica_selftests::guest::{ensure_back_to, initial_regs, initial_sregs, module_info};
 use pacifica_selftests::layout::{EXC_COUNT, PORT_EXC, RAM_SIZE};
 use pacifica_selftests::sys::Exit;
@@ -429,63 +430,6 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
     Ok(end)
 }
 
-/// The kernel log, read as it grows.
-struct Kmsg {
-    file: Option<std::fs::File>,
-}
-
-const BAD_LOG: &[&str] = &[
-    "WARNING:",
-    "BUG:",
-    "Oops",
-    "general protection",
-    "Call Trace",
-    "UBSAN",
-    "refcount_t:",
-    "INFO: task",
-    "rcu_sched self-detected stall",
-    "rcu: INFO:",
-    "detected stall",
-    "Kernel panic",
-    "DEBUG_LOCKS_WARN_ON",
-    "soft lockup",
-];
-
-impl Kmsg {
-    fn open() -> Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg").ok();
-        if let Some(f) = &file {
-            use std::os::fd::AsRawFd;
-            // SAFETY: lseek on our own fd.
-            unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_END) };
-        }
-        Self { file }
-    }
-
-    /// New kernel log lines that look like trouble.
-    fn bad_lines(&mut self) -> Vec<String> {
-        let mut bad = Vec::new();
-        let Some(f) = &mut self.file else { return bad };
-        let mut buf = vec![0u8; 8192];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let rec = String::from_utf8_lossy(&buf[..n]);
-                    let text = rec.split_once(';').map_or(&*rec, |(_, t)| t).trim_end().to_owned();
-                    if BAD_LOG.iter().any(|p| text.contains(p)) {
-                        bad.push(text);
-                    }
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-                Err(_) => break,
-            }
-        }
-        bad
-    }
-}
-
 /// The result of one child.
 enum Outcome {
     Ended(String, String),
@@ -615,7 +559,7 @@ fn fuzz(paging: u64, pname: &'static str, long: bool) -> TestResult {
     let share = Duration::from_secs(c.seconds / combos.max(1)).max(Duration::from_secs(1));
     let index = c.paging.iter().position(|p| p.0 == paging).unwrap_or(0) * 2 + usize::from(long);
     let baseline = module_info()?;
-    let mut kmsg = Kmsg::open();
+    let mut kmsg = Kmsg::open().ok();
     let start = Instant::now();
     let mut failures = Vec::new();
     let mut runs = 0u64;
@@ -646,7 +590,7 @@ fn fuzz(paging: u64, pname: &'static str, long: bool) -> TestResult {
         if let Err(Failure::Fail(m) | Failure::Skip(m)) = ensure_back_to(&baseline, "the VM's child exited") {
             problems.push(m);
         }
-        let bad = kmsg.bad_lines();
+        let bad = kmsg.as_mut().map(Kmsg::new_problems).unwrap_or_default();
         if !bad.is_empty() {
             problems.push(format!("the kernel log reports: {}", bad.join(" | ")));
         }
@@ -728,11 +672,11 @@ fn replay() -> TestResult {
         diag!("{:#07x} {:11} {}: .byte {}", s.start, CLASSES[s.class].name, s.name, hex.join(","));
     }
     let baseline = module_info()?;
-    let mut kmsg = Kmsg::open();
+    let mut kmsg = Kmsg::open().ok();
     log_seed(seed, pname, long);
     let outcome = run_in_child(&g, paging, seed, true);
     ensure_back_to(&baseline, "the replayed VM's child exited")?;
-    let bad = kmsg.bad_lines();
+    let bad = kmsg.as_mut().map(Kmsg::new_problems).unwrap_or_default();
     pacifica_selftests::ensure!(bad.is_empty(), "the kernel log reports: {}", bad.join(" | "));
     match outcome {
         Outcome::Ended(cat, detail) => {
