@@ -37,16 +37,36 @@ pub enum Backend {
     },
 }
 
+/// Why a run of the vCPU ended without an exit to handle: the one error
+/// type of the run loop, for every backend.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A signal stopped the run: run again.
+    #[error("interrupted by a signal")]
+    Interrupted,
+    /// The hypervisor reported an exit that cannot be decoded safely.
+    #[error("{0}")]
+    BadExit(String),
+    /// The hypervisor refused to run the vCPU.
+    #[error("{0}")]
+    Os(io::Error),
+}
+
+impl From<io::Error> for RunError {
+    /// An error of the run ioctl: EINTR is [`RunError::Interrupted`].
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::Interrupted {
+            RunError::Interrupted
+        } else {
+            RunError::Os(e)
+        }
+    }
+}
+
 /// A vCPU the shared run loop can drive, owning its VM and guest memory.
 pub trait BackendVcpu {
     /// Runs the guest until the next exit the VMM must handle.
-    ///
-    /// Errors follow [`sys::Vcpu::run`](crate::sys::Vcpu::run): kind
-    /// `Interrupted` when a signal stopped the run (call again); kind
-    /// `InvalidData` without an OS error when the exit could not be decoded
-    /// safely (the message says why); anything else when the hypervisor
-    /// refused to run.
-    fn run(&mut self) -> io::Result<Exit<'_>>;
+    fn run(&mut self) -> Result<Exit<'_>, RunError>;
 
     /// The guest's RIP at the last exit, for diagnostics.
     fn rip(&mut self) -> u64;

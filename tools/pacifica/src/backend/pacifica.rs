@@ -5,7 +5,7 @@
 
 use std::io;
 
-use super::BackendVcpu;
+use super::{BackendVcpu, RunError};
 use crate::boot::BootState;
 use crate::sys::{Exit, GuestMemory, System, Vcpu, Vm, DEVICE_PATH};
 use crate::uapi;
@@ -49,8 +49,8 @@ impl PacificaVcpu {
 }
 
 impl BackendVcpu for PacificaVcpu {
-    fn run(&mut self) -> io::Result<Exit<'_>> {
-        self.vcpu.run()
+    fn run(&mut self) -> Result<Exit<'_>, RunError> {
+        self.vcpu.run().map_err(run_error)
     }
 
     fn rip(&mut self) -> u64 {
@@ -93,6 +93,16 @@ pub fn open_system() -> Result<System, VmmError> {
     Ok(system)
 }
 
+/// The run loop's error for one of `sys::Vcpu::run`, which reports an exit
+/// it cannot decode as `InvalidData` without an OS error.
+fn run_error(e: io::Error) -> RunError {
+    if e.raw_os_error().is_none() && e.kind() == io::ErrorKind::InvalidData {
+        RunError::BadExit(e.to_string())
+    } else {
+        e.into()
+    }
+}
+
 /// A failed CREATE_VM, named with its paging mode.
 fn create_vm_error(paging: u64, e: io::Error) -> VmmError {
     VmmError::sys(format!("PACIFICA_CREATE_VM with paging mode {paging}"))(e)
@@ -101,6 +111,14 @@ fn create_vm_error(paging: u64, e: io::Error) -> VmmError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_errors_are_sorted_for_the_run_loop() {
+        assert!(matches!(run_error(io::Error::from_raw_os_error(libc::EINTR)), RunError::Interrupted));
+        assert!(matches!(run_error(io::Error::from_raw_os_error(libc::EIO)), RunError::Os(_)));
+        let bad = run_error(io::Error::new(io::ErrorKind::InvalidData, "exit reason 99"));
+        assert!(matches!(&bad, RunError::BadExit(why) if why == "exit reason 99"), "{bad}");
+    }
 
     #[test]
     fn create_vm_errors_name_the_paging_mode() {

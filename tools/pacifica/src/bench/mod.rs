@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{self, Backend, BackendVcpu};
+use crate::backend::{self, Backend, BackendVcpu, RunError};
 use crate::devices::Devices;
 use crate::sys::Exit;
 use crate::vmm::{handler, prepare, Counters, Stop, VmmError};
@@ -343,8 +343,11 @@ pub fn run_once(
                     },
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(VmmError::sys("running the vCPU")(e).into()),
+            Err(RunError::Interrupted) => continue,
+            Err(RunError::BadExit(why)) => {
+                return Err(BenchError::Protocol(format!("an exit that cannot be decoded: {why}")))
+            }
+            Err(RunError::Os(e)) => return Err(VmmError::sys("running the vCPU")(e).into()),
         };
         match event {
             Event::Continue => {}

@@ -27,6 +27,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::backend::RunError;
 use crate::backend::{self, Backend, BackendVcpu};
 use crate::devices::Devices;
 use crate::loader::{self, Boot};
@@ -199,12 +200,9 @@ pub fn run_loop(
                 counters.exits.count(&exit);
                 handler::handle_exit(exit, devices, counters)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // The exit could not be decoded (see sys::DecodeError).
-            Err(e) if e.raw_os_error().is_none() && e.kind() == std::io::ErrorKind::InvalidData => {
-                ControlFlow::Break(Stop::BadRunPage(e.to_string()))
-            }
-            Err(e) => return Err(VmmError::sys("running the vCPU")(e)),
+            Err(RunError::Interrupted) => continue,
+            Err(RunError::BadExit(why)) => ControlFlow::Break(Stop::BadRunPage(why)),
+            Err(RunError::Os(e)) => return Err(VmmError::sys("running the vCPU")(e)),
         };
         if let ControlFlow::Break(stop) = next {
             return Ok(stop);

@@ -14,11 +14,10 @@
 
 #![forbid(unsafe_code)]
 
-use std::io;
-
 use kvm_bindings::{KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON};
 use kvm_ioctls::VcpuExit;
 
+use super::super::RunError;
 use crate::sys::Exit;
 use crate::uapi::{self, InternalExit};
 
@@ -37,10 +36,10 @@ pub struct RunHeader {
     pub internal_suberror: u32,
 }
 
-/// Translates one KVM exit. `Interrupted` means the run was cut short by a
-/// signal and should simply be resumed; `InvalidData` means the run page
-/// was inconsistent.
-pub fn translate<'a>(exit: VcpuExit<'a>, header: RunHeader) -> io::Result<Exit<'a>> {
+/// Translates one KVM exit. [`RunError::Interrupted`] means the run was
+/// cut short by a signal and should simply be resumed; [`RunError::BadExit`]
+/// that the run page was inconsistent.
+pub fn translate<'a>(exit: VcpuExit<'a>, header: RunHeader) -> Result<Exit<'a>, RunError> {
     Ok(match exit {
         VcpuExit::IoOut(port, data) => Exit::IoOut {
             port,
@@ -75,7 +74,7 @@ pub fn translate<'a>(exit: VcpuExit<'a>, header: RunHeader) -> io::Result<Exit<'
             suberror: suberror(header.internal_suberror),
             ..Default::default()
         }),
-        VcpuExit::Intr => return Err(io::Error::from(io::ErrorKind::Interrupted)),
+        VcpuExit::Intr => return Err(RunError::Interrupted),
         _ => Exit::Unknown(header.exit_reason),
     })
 }
@@ -89,12 +88,12 @@ pub fn suberror(kvm: u32) -> u32 {
     }
 }
 
-fn invalid(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
+fn invalid(what: String) -> RunError {
+    RunError::BadExit(what)
 }
 
 /// Checks the item size against the data KVM handed over.
-fn io_size(header: RunHeader, len: usize) -> io::Result<u8> {
+fn io_size(header: RunHeader, len: usize) -> Result<u8, RunError> {
     let size = header.io_size;
     if !matches!(size, 1 | 2 | 4) {
         return Err(invalid(format!(
@@ -109,7 +108,7 @@ fn io_size(header: RunHeader, len: usize) -> io::Result<u8> {
     Ok(size)
 }
 
-fn mmio_len(len: usize) -> io::Result<()> {
+fn mmio_len(len: usize) -> Result<(), RunError> {
     if matches!(len, 1 | 2 | 4 | 8) {
         Ok(())
     } else {
@@ -119,7 +118,7 @@ fn mmio_len(len: usize) -> io::Result<()> {
     }
 }
 
-fn mmio_data(data: &mut [u8]) -> io::Result<&mut [u8]> {
+fn mmio_data(data: &mut [u8]) -> Result<&mut [u8], RunError> {
     mmio_len(data.len())?;
     Ok(data)
 }
@@ -167,7 +166,7 @@ mod tests {
     fn inconsistent_io_is_refused() {
         let data = [0u8; 3];
         let err = translate(VcpuExit::IoOut(0x80, &data), io(2)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(matches!(err, RunError::BadExit(_)), "{err}");
         let err = translate(VcpuExit::IoOut(0x80, &data[..1]), io(3)).unwrap_err();
         assert!(err.to_string().contains("access size 3"), "{err}");
     }
@@ -228,7 +227,7 @@ mod tests {
     #[test]
     fn signals_resume_and_strangers_are_unknown() {
         let err = translate(VcpuExit::Intr, RunHeader::default()).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        assert!(matches!(err, RunError::Interrupted), "{err}");
         let debug = RunHeader {
             exit_reason: KVM_EXIT_DEBUG,
             ..Default::default()

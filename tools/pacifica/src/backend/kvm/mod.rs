@@ -33,7 +33,7 @@ use kvm_bindings::{
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 
-use super::BackendVcpu;
+use super::{BackendVcpu, RunError};
 use crate::boot::BootState;
 use crate::sys::{Exit, GuestMemory, Mmap};
 use crate::vmm::VmmError;
@@ -150,11 +150,11 @@ fn read_header(page: &Mmap) -> exit::RunHeader {
 }
 
 impl BackendVcpu for KvmVcpu {
-    fn run(&mut self) -> io::Result<Exit<'_>> {
+    fn run(&mut self) -> Result<Exit<'_>, RunError> {
         let Self { vcpu, page, .. } = self;
         match vcpu.run() {
             Ok(kvm_exit) => exit::translate(kvm_exit, read_header(page)),
-            Err(e) => Err(io::Error::from_raw_os_error(e.errno())),
+            Err(e) => Err(io::Error::from_raw_os_error(e.errno()).into()),
         }
     }
 
