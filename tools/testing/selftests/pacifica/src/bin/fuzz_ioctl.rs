@@ -1501,6 +1501,8 @@ impl<'a> Ctx<'a> {
                 }
             }
             uapi::PACIFICA_EXIT_MMIO => {
+                // SAFETY: every variant of the exit union is integers, so any
+                // bytes the module (or another thread) left are a valid MmioExit.
                 let mmio = unsafe { run.exit.mmio };
                 let end = mmio.phys_addr.wrapping_add(u64::from(mmio.len));
                 let in_ram = regions.iter().any(|r| {
@@ -1515,6 +1517,7 @@ impl<'a> Ctx<'a> {
             uapi::PACIFICA_EXIT_HYPERCALL | uapi::PACIFICA_EXIT_HLT => {}
             uapi::PACIFICA_EXIT_SHUTDOWN | uapi::PACIFICA_EXIT_FAIL_ENTRY => stopped = true,
             uapi::PACIFICA_EXIT_INTERNAL_ERROR => {
+                // SAFETY: as for the MMIO exit above: plain integers.
                 let i = unsafe { run.exit.internal };
                 if !(1..=4).contains(&i.suberror) {
                     problem = Some(format!("an internal error with suberror {}", i.suberror));
