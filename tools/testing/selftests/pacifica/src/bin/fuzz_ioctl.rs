@@ -2076,9 +2076,10 @@ impl<'a> Ctx<'a> {
                     self.fail("waitpid", &format!("lost child {pid}: {}", errno_name(last_errno())));
                 }
                 if Instant::now() > deadline {
+                    let where_ = task_report(pid);
                     // SAFETY: killing our own child.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
-                    self.fail("reaping", &format!("forked process {pid} did not finish within 30 s (hung in an ioctl?)"));
+                    self.fail("reaping", &format!("forked process {pid} did not finish within 30 s; its threads: {where_}"));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -2150,6 +2151,34 @@ fn drop_privileges(memlock: u64, nofile: Option<u64>) -> Result<(), String> {
     } else {
         Err(format!("could not become nobody: {}", std::io::Error::last_os_error()))
     }
+}
+
+/// Where each thread of a process is: its state, the wait channel and the
+/// kernel stack (as root), so that a hang says whether it is in the
+/// kernel and where.
+fn task_report(pid: libc::pid_t) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "gone".into();
+    };
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        let dir = t.path();
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        let stat = read("stat");
+        // The state follows the parenthesised command name.
+        let state = stat.rsplit_once(") ").map_or("?", |(_, rest)| &rest[..1.min(rest.len())]);
+        let stack_text = read("stack");
+        let stack: Vec<&str> = stack_text.lines().map(|l| l.split_whitespace().nth(1).unwrap_or(l)).collect();
+        out.push(format!(
+            "[tid {} state {} wchan {} syscall {} stack {}]",
+            t.file_name().to_string_lossy(),
+            state,
+            read("wchan"),
+            read("syscall").split_whitespace().next().unwrap_or("?"),
+            stack.join("<")
+        ));
+    }
+    out.join(" ")
 }
 
 /// The body of a forked child; never returns.
