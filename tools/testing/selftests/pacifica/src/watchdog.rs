@@ -62,6 +62,36 @@ pub fn block_signals_in_this_thread() {
     }
 }
 
+/// A thread of this process, by its kernel thread id, to be signalled.
+///
+/// tgkill(2), not pthread_kill(3): glibc's pthread_kill takes a lock in the
+/// target's thread descriptor, and a process forked while another thread
+/// held that lock (signalling the forking thread) inherits it locked, so
+/// that every later pthread_kill of that thread in the new process waits
+/// forever. The fuzzers fork from processes whose helper threads signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thread {
+    pid: libc::pid_t,
+    tid: libc::pid_t,
+}
+
+impl Thread {
+    /// The calling thread.
+    pub fn current() -> Self {
+        // SAFETY: neither call has preconditions.
+        unsafe { Thread { pid: libc::getpid(), tid: libc::gettid() } }
+    }
+
+    /// Sends `signal` to the thread. The caller makes sure the thread is
+    /// still alive (a dead thread's id may name a new thread of this
+    /// process); tgkill takes no user-space lock.
+    pub fn signal(self, signal: libc::c_int) {
+        // SAFETY: a plain system call; it only delivers a signal, to this
+        // process (`pid`), whose handlers `install_handlers` set.
+        unsafe { libc::syscall(libc::SYS_tgkill, self.pid, self.tid, signal) };
+    }
+}
+
 /// After a delay, signals the thread that armed it, again and again, until
 /// dropped.
 ///
@@ -92,8 +122,7 @@ impl Watchdog {
     /// Like [`arm`](Self::arm), with another signal (one that
     /// [`install_handlers`] handles, or one that is meant to kill).
     pub fn arm_with(delay: Duration, signal: libc::c_int) -> Self {
-        // SAFETY: pthread_self has no preconditions.
-        let target = unsafe { libc::pthread_self() };
+        let target = Thread::current();
         let fired = Arc::new(AtomicBool::new(false));
         let (done, rx) = mpsc::channel::<()>();
         let flag = fired.clone();
@@ -102,9 +131,9 @@ impl Watchdog {
             let mut wait = delay;
             while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
                 flag.store(true, Ordering::SeqCst);
-                // SAFETY: by the type invariant `target` is alive until the
-                // watchdog is dropped, and the drop waits for this thread.
-                unsafe { libc::pthread_kill(target, signal) };
+                // By the type invariant `target` is alive until the watchdog
+                // is dropped, and the drop waits for this thread.
+                target.signal(signal);
                 wait = KICK_INTERVAL;
             }
         });

@@ -46,6 +46,7 @@ use pacifica_selftests::guest::{ensure_back_to, initial_regs, initial_sregs, mod
 use pacifica_selftests::guests;
 use pacifica_selftests::layout::*;
 use pacifica_selftests::uapi::{self, MemoryRegion, Regs, Sregs};
+use pacifica_selftests::watchdog::Thread;
 use pacifica_selftests::{diag, ensure, errno, tap, Failure, Mode, Test, TestResult};
 
 const PAGE: u64 = 4096;
@@ -391,9 +392,11 @@ struct Env {
 /// (or a vCPU ioctl waiting for another thread's RUN) always ends: the
 /// watchdog of every thread at once. The signal's handler does nothing and
 /// has no SA_RESTART (`watchdog::install_handlers`, inherited from the
-/// parent), so blocking calls return EINTR.
+/// parent), so blocking calls return EINTR. (By `watchdog::Thread`, with
+/// tgkill: a process forked by the fork test would otherwise inherit
+/// glibc's pthread_kill lock held, and its kicker would wait for it.)
 struct Kicker {
-    threads: Mutex<Vec<libc::pthread_t>>,
+    threads: Mutex<Vec<Thread>>,
     interval: Duration,
     done: AtomicBool,
 }
@@ -411,10 +414,10 @@ impl Kicker {
             while !k2.done.load(Ordering::Relaxed) {
                 std::thread::sleep(k2.interval);
                 let threads = k2.threads.lock().unwrap_or_else(|e| e.into_inner());
-                for &t in threads.iter() {
-                    // SAFETY: a registered thread unregisters (under this
-                    // lock) before it ends, so `t` is alive.
-                    unsafe { libc::pthread_kill(t, libc::SIGUSR1) };
+                for t in threads.iter() {
+                    // A registered thread unregisters (under this lock)
+                    // before it ends, so `t` is alive.
+                    t.signal(libc::SIGUSR1);
                 }
             }
         });
@@ -422,14 +425,11 @@ impl Kicker {
     }
 
     fn register(&self) {
-        // SAFETY: no preconditions.
-        let me = unsafe { libc::pthread_self() };
-        self.threads.lock().unwrap_or_else(|e| e.into_inner()).push(me);
+        self.threads.lock().unwrap_or_else(|e| e.into_inner()).push(Thread::current());
     }
 
     fn unregister(&self) {
-        // SAFETY: no preconditions.
-        let me = unsafe { libc::pthread_self() };
+        let me = Thread::current();
         self.threads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -2032,8 +2032,9 @@ impl<'a> Ctx<'a> {
         let slot = self.log(&what);
         let child_seed = self.tape.word();
         // SAFETY: this child has one thread that uses the world (this
-        // one) and the kicker, which holds no lock the new process needs:
-        // it makes its own kicker.
+        // one) and the kicker, which holds no lock the new process needs
+        // (it signals with tgkill, see `Kicker`): the new process makes
+        // its own kicker.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             self.grandchild = true;

@@ -58,7 +58,7 @@ fn ensure_interrupted(vm: &mut TestVm, what: &str) -> TestResult {
     Ok(())
 }
 
-/// A thread-directed signal (pthread_kill, as a VMM's vCPU kick) makes RUN
+/// A thread-directed signal (tgkill, as a VMM's vCPU kick) makes RUN
 /// return EINTR, again and again, and the vCPU then resumes normally.
 fn kick_interrupts_spinning_guest() -> TestResult {
     let mut vm = TestVm::new(Mode::Long64, spin::IMAGE, spin::SPIN64)?;
