@@ -77,6 +77,6 @@ bench: deps
 	@$(QEMU_DIR)/bench $(BENCH_ARGS)
 
 clean:
-	rm -rf tools/target rust/shim_bindings.rs
-	find . -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '*.mod*' | xargs rm -f
+	rm -rf tools/target rust/shim_bindings.rs rust/uapi_bindings.rs
+	find . -name '*.o' -o -name '*.ko' -o -name '.*.cmd' -o -name '.*.o.d' -o -name '*.mod*' | xargs rm -f
 	rm -f modules.order Module.symvers

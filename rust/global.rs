@@ -145,6 +145,7 @@ impl Global {
             pages_allocated: pages::pages_allocated(),
             pages_pinned: self.pages_pinned.load(Ordering::Relaxed),
             nr_vms: self.nr_vms.load(Ordering::Relaxed),
+            reserved: [0; 8],
         }
     }
 }

@@ -62,6 +62,20 @@ mod mm {
 #[allow(dead_code, missing_docs, unreachable_pub)]
 mod uapi;
 
+/// The ABI as bindgen generates it from include/uapi/linux/pacifica.h
+/// (Kbuild runs scripts/uapi-bindgen); `uapi` is its interface.
+#[allow(
+    dead_code,
+    missing_docs,
+    non_camel_case_types,
+    non_upper_case_globals,
+    unreachable_pub,
+    clippy::all
+)]
+mod uapi_bindings {
+    include!("uapi_bindings.rs");
+}
+
 module! {
     type: Pacifica,
     name: "pacifica",

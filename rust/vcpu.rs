@@ -57,7 +57,7 @@ pub(crate) struct VcpuState {
     /// (INVLPGA, executed there: only then is the CPU, and so the ASID,
     /// certain).
     invlpga: Option<u64>,
-    pub(crate) stats: [u64; 32],
+    pub(crate) stats: [u64; uapi::PACIFICA_STAT_MAX as usize],
     /// Guest RIP when the exit being handled happened.
     pub(crate) exit_rip: u64,
     /// Userspace changed the guest state since the last successful entry,
@@ -356,8 +356,8 @@ impl VcpuState {
     }
 
     /// Counts one event of `PACIFICA_STAT_*` kind `stat`.
-    pub(crate) fn count(&mut self, stat: usize) {
-        self.stats[stat] += 1;
+    pub(crate) fn count(&mut self, stat: u32) {
+        self.stats[stat as usize] += 1;
     }
 }
 
@@ -403,7 +403,7 @@ impl Vcpu {
             flush_tlb: false,
             invlpga: None,
             guest_pkru: 0,
-            stats: [0; 32],
+            stats: [0; uapi::PACIFICA_STAT_MAX as usize],
             exit_rip: 0,
             unverified: true,
             entry_snapshot: HwPages::page()?,
@@ -564,7 +564,7 @@ impl Vcpu {
     fn io_area(&self, at: usize, len: usize) -> (*mut u8, usize) {
         let at = at.min(uapi::PACIFICA_RUN_IO_DATA_SIZE);
         let fit = len.min(uapi::PACIFICA_RUN_IO_DATA_SIZE - at);
-        // The area lies inside the page (checked in uapi.rs), `at` inside it.
+        // The area lies inside the page (checked in uapi.rs and the header), `at` inside it.
         (self.run_page.va().wrapping_add(uapi::PACIFICA_RUN_IO_DATA_OFFSET + at), fit)
     }
 
@@ -613,6 +613,7 @@ impl Vcpu {
             cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4,
             cr8: u64::from(v.control.int_ctl & int_ctl::V_TPR_MASK) & 0xf,
             efer,
+            reserved: [0; 8],
         };
         if seg::is_tss(sregs.tr.attrib) {
             sregs.tr.attrib |= seg::attr::TSS_BUSY_BIT;

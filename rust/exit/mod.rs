@@ -61,9 +61,9 @@ enum Exit {
     Npf { gpa: u64, error: u64 },
     /// An instruction the guest may not use: #UD.
     Undefined,
-    /// INVD: done as WBINVD would be, never dropping dirty cache lines;
-    /// and WBINVD, which the guest does not need on coherent memory
-    /// (neither reaches the host's caches).
+    /// INVD and WBINVD: skipped. INVD must never drop dirty cache lines
+    /// (they may be the host's), and the guest's memory is coherent, so
+    /// neither needs to reach the host's caches.
     Invd(Opcode),
     /// RDPMC: the guest has no performance counters (#GP), and must not
     /// read the host's.

@@ -39,8 +39,10 @@ pub enum Invalid {
     Cr8,
     LongMode,
     Segment(&'static str),
+    /// A reserved word of the structure is not zero: it may mean something
+    /// in a later version of the ABI.
+    Reserved,
 }
-
 
 fn dpl(s: &Segment) -> u16 {
     (s.attrib >> attr::DPL_SHIFT) & 3
@@ -69,6 +71,9 @@ pub fn cr0_valid(v: u64) -> bool {
 /// [`crate::policy::cpuid::guest_cr4_allowed`], `maxphyaddr` the
 /// processor's physical address width.
 pub fn check_sregs(r: &Sregs, cr4_allowed: u64, maxphyaddr: u8) -> Result<(), Invalid> {
+    if r.reserved.iter().any(|&w| w != 0) {
+        return Err(Invalid::Reserved);
+    }
     if r.efer & !EFER_GUEST_BITS != 0 {
         return Err(Invalid::Efer);
     }

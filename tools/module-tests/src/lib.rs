@@ -33,8 +33,7 @@ pub mod policy_state;
 pub mod mm_npt;
 #[path = "../../../rust/mm/shadow.rs"]
 pub mod mm_shadow;
-#[path = "../../../rust/uapi.rs"]
-pub mod uapi;
+pub use pacifica_uapi::uapi;
 
 pub mod hw {
     pub use super::hw_cr as cr;

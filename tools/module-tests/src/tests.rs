@@ -819,6 +819,7 @@ fn long_mode_sregs() -> uapi::Sregs {
         cr4: 0x20,
         cr8: 0,
         efer: 0x500,
+        reserved: [0; 8],
     }
 }
 
@@ -853,6 +854,7 @@ fn set_sregs_refuses_what_vmrun_or_the_testbed_would_not_survive() {
         ("CR4.OSXSAVE, not offered", uapi::Sregs { cr4: 0x20 | 1 << 18, ..good }, Invalid::Cr4),
         ("CR4.LA57", uapi::Sregs { cr4: 0x20 | 1 << 12, ..good }, Invalid::Cr4),
         ("CR8 above 15", uapi::Sregs { cr8: 16, ..good }, Invalid::Cr8),
+        ("a reserved word", uapi::Sregs { reserved: [0, 0, 0, 0, 0, 0, 0, 1], ..good }, Invalid::Reserved),
         ("long mode without PAE", uapi::Sregs { cr4: 0, ..good }, Invalid::LongMode),
         ("LMA in real mode", uapi::Sregs { cr0: 0x10, efer: 0x500, ..prot }, Invalid::LongMode),
         ("LME and PG without LMA", uapi::Sregs { efer: 0x100, ..good }, Invalid::LongMode),

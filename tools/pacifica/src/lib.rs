@@ -27,13 +27,9 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-// The ABI of `/dev/pacifica`, shared with the kernel module by path; its
-// own inner documentation describes it.
-// rustfmt must leave the shared ABI file to its owner.
-#[rustfmt::skip]
-#[allow(missing_docs, clippy::derivable_impls, rustdoc::broken_intra_doc_links)]
-#[path = "../../../rust/uapi.rs"]
-pub mod uapi;
+// The ABI of `/dev/pacifica`: generated from the module's C header
+// (include/uapi/linux/pacifica.h), with the module's Rust interface on top.
+pub use pacifica_uapi::uapi;
 
 // The module's hardware definitions (`core` only), shared by path as the
 // uapi is, so that every bit is defined once.

@@ -132,9 +132,9 @@ mod tests {
     #[test]
     fn only_non_zero_module_counters_are_listed() {
         let mut stats = uapi::ExitStats::default();
-        stats.counts[uapi::PACIFICA_STAT_EXITS] = 40;
-        stats.counts[uapi::PACIFICA_STAT_IO] = 31;
-        stats.counts[uapi::PACIFICA_STAT_HLT] = 1;
+        stats.counts[uapi::PACIFICA_STAT_EXITS as usize] = 40;
+        stats.counts[uapi::PACIFICA_STAT_IO as usize] = 31;
+        stats.counts[uapi::PACIFICA_STAT_HLT as usize] = 1;
         // A counter past the named ones (a newer module) is not printed.
         stats.counts[25] = 9;
         let named: Vec<(String, u64)> = [("exits", 40), ("io", 31), ("hlt", 1)]

@@ -6,7 +6,7 @@
 //! [`io::Result`]. They are `unsafe` because the kernel interprets the
 //! argument according to the request number, which these helpers cannot
 //! check; the typed wrappers in `system.rs`, `vm.rs` and `vcpu.rs` pair
-//! each request with the type `uapi.rs` defines for it.
+//! each request with the type the header defines for it.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -58,7 +58,7 @@ pub(super) unsafe fn ioctl_with_ref<T>(
 ///
 /// `request` must be an ioctl that writes at most `size_of::<T>()` bytes to
 /// its argument, and any bytes it writes must form a valid `T` (true for the
-/// plain-integer `repr(C)` structs of `uapi.rs`).
+/// plain-integer `repr(C)` structs of the uapi header).
 pub(super) unsafe fn ioctl_with_mut<T>(
     fd: BorrowedFd<'_>,
     request: u32,

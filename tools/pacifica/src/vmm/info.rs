@@ -74,6 +74,7 @@ mod tests {
             pages_allocated: 12,
             pages_pinned: 0,
             nr_vms: 0,
+            reserved: [0; 8],
         };
         let lines = report(&info);
         assert_eq!(lines[4], "features npt");

@@ -87,7 +87,7 @@ tss_high_base64:
 	mov	edi, TS_GDT
 	mov	ecx, 8
 	rep movsd
-	mov	dword ptr [TS_GDT + 0x20], (HB_TSS << 16) | 0x67
+	mov	dword ptr [TS_GDT + 0x20], ((HB_TSS & 0xffff) << 16) | 0x67
 	mov	dword ptr [TS_GDT + 0x24], ((HB_TSS >> 16) & 0xff) | 0x8900 | (HB_TSS & 0xff000000)
 	mov	dword ptr [TS_GDT + 0x28], 1		/* base bits 32-63 */
 	mov	dword ptr [TS_GDT + 0x2c], 0

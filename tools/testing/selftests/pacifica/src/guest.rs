@@ -153,6 +153,7 @@ pub fn initial_sregs(mode: Mode) -> Sregs {
         cr4,
         cr8: 0,
         efer,
+        reserved: [0; 8],
     }
 }
 
@@ -486,8 +487,8 @@ impl TestVm {
     }
 
     /// One exit counter, `uapi::PACIFICA_STAT_*`.
-    pub fn stat(&self, index: usize) -> Result<u64, Failure> {
-        Ok(self.stats()?.counts[index])
+    pub fn stat(&self, index: u32) -> Result<u64, Failure> {
+        Ok(self.stats()?.get(index))
     }
 
     /// The exit counters as a diagnostic line, for tests that check some.

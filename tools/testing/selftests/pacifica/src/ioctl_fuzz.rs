@@ -187,7 +187,7 @@ pub enum FdKind {
     Invalid,
 }
 
-/// Every request number `rust/uapi.rs` defines, with its name.
+/// Every request number the uapi header defines, with its name.
 pub const IOCTLS: [(u32, &str); 12] = [
     (uapi::PACIFICA_GET_API_VERSION, "GET_API_VERSION"),
     (uapi::PACIFICA_GET_INFO, "GET_INFO"),
@@ -211,7 +211,7 @@ pub fn ioctl_name(cmd: u32) -> &'static str {
         .map_or("unknown", |(_, n)| n)
 }
 
-/// Whether `cmd` is one of the numbers uapi.rs defines.
+/// Whether `cmd` is one of the numbers the uapi header defines.
 pub fn is_defined(cmd: u32) -> bool {
     IOCTLS.iter().any(|(c, _)| *c == cmd)
 }

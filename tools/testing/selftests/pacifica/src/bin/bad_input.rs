@@ -34,8 +34,8 @@ use pacifica_selftests::{
 
 use libc::{EEXIST, EFAULT, EINVAL, ENOTTY};
 
-/// An ioctl request number of Pacifica's type byte, built as uapi.rs does,
-/// for numbers uapi.rs does not define.
+/// An ioctl request number of Pacifica's type byte, built as the header's _IO does,
+/// for numbers the header does not define.
 const fn ioc(dir: u32, nr: u32, size: u32) -> u32 {
     (dir << 30) | (size << 16) | (uapi::PACIFICA_IO << 8) | nr
 }
@@ -741,7 +741,7 @@ fn run_without_memory() -> TestResult {
 
 /// Guest states VMRUN refuses (APM Vol. 2, 15.5.1 "Canonicalization and
 /// Consistency Checks") are refused: by SET_SREGS (EINVAL) or by RUN
-/// (EINVAL, or a FailEntry exit, which is how uapi.rs says VMEXIT_INVALID
+/// (EINVAL, or a FailEntry exit, which is how uapi.rst says VMEXIT_INVALID
 /// reaches userspace). After a refused entry the registers are still the
 /// ones userspace set, nothing in the exit is a host address, and a valid
 /// state then runs.
@@ -773,6 +773,13 @@ fn invalid_sregs_refused() -> TestResult {
                     attrib: 0xe9b,
                     ..good.cs
                 },
+                ..good
+            },
+        ),
+        (
+            "a reserved word that is not zero",
+            uapi::Sregs {
+                reserved: [0, 0, 0, 1, 0, 0, 0, 0],
                 ..good
             },
         ),

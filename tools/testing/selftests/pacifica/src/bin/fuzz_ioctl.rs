@@ -842,13 +842,15 @@ impl<'a> Ctx<'a> {
             }
             17 => Sregs::default(),
             _ => {
-                let words: Vec<u64> = (0..std::mem::size_of::<Sregs>() / 8).map(|_| self.tape.word()).collect();
-                from_bytes(&bytes_of(&<[u64; 26]>::try_from(words.as_slice()).expect("26 words")))
+                let bytes: Vec<u8> = (0..std::mem::size_of::<Sregs>() / 8)
+                    .flat_map(|_| self.tape.word().to_ne_bytes())
+                    .collect();
+                from_bytes(&bytes)
             }
         };
         let n = if self.tape.chance(45) { 0 } else { 1 + self.tape.below(3) };
         for _ in 0..n {
-            match self.tape.below(12) {
+            match self.tape.below(13) {
                 0 => s.cr0 ^= 1 << self.tape.pick(&[0u32, 1, 2, 3, 4, 5, 16, 18, 29, 30, 31, 6, 32, 63]),
                 1 => s.cr4 ^= 1 << self.tape.below(26),
                 2 => s.efer ^= 1 << self.tape.pick(&[0u32, 8, 10, 11, 12, 13, 14, 15, 1, 9, 16, 63]),
@@ -869,6 +871,7 @@ impl<'a> Ctx<'a> {
                 }
                 9 => s.gdt.base = self.boundary(),
                 10 => s.idt.limit = self.tape.word() as u16,
+                11 => s.reserved[self.tape.below(8) as usize] = self.tape.word(),
                 _ => {
                     s.idt.base = self.boundary();
                     s.gdt.limit = self.tape.word() as u16;

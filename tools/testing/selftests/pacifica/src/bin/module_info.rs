@@ -16,7 +16,7 @@ fn open() -> Result<System, pacifica_selftests::Failure> {
     System::open().context("opening /dev/pacifica")
 }
 
-/// PACIFICA_GET_API_VERSION returns the version uapi.rs defines.
+/// PACIFICA_GET_API_VERSION returns the version the uapi header defines.
 fn api_version_matches_uapi() -> TestResult {
     let version = open()?.api_version().context("PACIFICA_GET_API_VERSION")?;
     ensure_eq!(version, uapi::PACIFICA_API_VERSION, "API version");
