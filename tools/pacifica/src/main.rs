@@ -192,7 +192,58 @@ fn parse_mem(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// Why a command failed; `main` prints it and exits with its status.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// The VMM could not run the guest (or reach the hypervisor).
+    #[error(transparent)]
+    Vmm(#[from] vmm::VmmError),
+    /// A benchmark could not run.
+    #[error(transparent)]
+    Bench(#[from] bench::BenchError),
+    /// A file could not be read or written.
+    #[error("cannot {what} {}: {source}", path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A file that should hold benchmark results does not.
+    #[error("{} is not benchmark results: {source}", path.display())]
+    NotResults { path: PathBuf, source: serde_json::Error },
+    /// The results could not be encoded.
+    #[error("cannot encode the results: {0}")]
+    Encode(serde_json::Error),
+    /// The chart could not be drawn.
+    #[error("{0}")]
+    Chart(String),
+    /// The arguments make no sense together (clap checks the rest).
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+impl Error {
+    fn status(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Error::Usage(_) => vmm::STATUS_USAGE,
+            _ => STATUS_VMM_ERROR,
+        })
+    }
+
+    fn file(what: &'static str, path: &std::path::Path) -> impl FnOnce(io::Error) -> Error {
+        let path = path.to_path_buf();
+        move |source| Error::File { what, path, source }
+    }
+}
+
 fn main() -> ExitCode {
+    try_main().unwrap_or_else(|e| {
+        eprintln!("pacifica: {e}");
+        e.status()
+    })
+}
+
+fn try_main() -> Result<ExitCode, Error> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(&args),
@@ -202,33 +253,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn bench_cmd(args: &BenchArgs) -> ExitCode {
+fn bench_cmd(args: &BenchArgs) -> Result<ExitCode, Error> {
     let image = match &args.image {
-        Some(path) => match std::fs::read(path) {
-            Ok(image) => image,
-            Err(e) => {
-                eprintln!("pacifica: cannot read {}: {e}", path.display());
-                return ExitCode::from(STATUS_VMM_ERROR);
-            }
-        },
+        Some(path) => std::fs::read(path).map_err(Error::file("read", path))?,
         None => pacifica::guests::BENCH64_ELF.to_vec(),
     };
     if !(args.scale > 0.0 && args.scale.is_finite()) {
-        eprintln!("pacifica: --scale must be a positive number");
-        return ExitCode::from(vmm::STATUS_USAGE);
+        return Err(Error::Usage("--scale must be a positive number"));
     }
     let mut log = io::stderr();
-    let result = match bench::run_config(
-        &image,
-        &args.config,
-        args.scale,
-        args.reps,
-        args.only.as_deref(),
-        &mut log,
-    ) {
-        Ok(result) => result,
-        Err(e) => return fail(&e),
-    };
+    let result = bench::run_config(&image, &args.config, args.scale, args.reps, args.only.as_deref(), &mut log)?;
     for b in &result.benchmarks {
         let cycles = b.cycles_per_op.map_or(0.0, |s| s.median);
         let exits = b.exits_per_op.map_or(0.0, |s| s.median);
@@ -237,83 +271,50 @@ fn bench_cmd(args: &BenchArgs) -> ExitCode {
             result.config, b.name, cycles, exits
         );
     }
-    write_json(&args.out, &result)
+    write_json(&args.out, &result)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> ExitCode {
-    let text = match serde_json::to_string_pretty(value) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("pacifica: cannot encode the results: {e}");
-            return ExitCode::from(STATUS_VMM_ERROR);
-        }
-    };
-    if let Err(e) = std::fs::write(path, text + "\n") {
-        eprintln!("pacifica: cannot write {}: {e}", path.display());
-        return ExitCode::from(STATUS_VMM_ERROR);
-    }
-    ExitCode::SUCCESS
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(Error::Encode)?;
+    std::fs::write(path, text + "\n").map_err(Error::file("write", path))
 }
 
-fn bench_report(args: &BenchReportArgs) -> ExitCode {
+fn bench_report(args: &BenchReportArgs) -> Result<ExitCode, Error> {
     let mut configs = Vec::new();
     for path in &args.inputs {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("pacifica: cannot read {}: {e}", path.display());
-                return ExitCode::from(STATUS_VMM_ERROR);
-            }
-        };
+        let text = std::fs::read_to_string(path).map_err(Error::file("read", path))?;
         // A file is one configuration, or merged results.
         if let Ok(one) = serde_json::from_str::<bench::ConfigResult>(&text) {
             configs.push(one);
         } else {
-            match serde_json::from_str::<bench::report::Results>(&text) {
-                Ok(all) => configs.extend(all.configs),
-                Err(e) => {
-                    eprintln!("pacifica: {} is not benchmark results: {e}", path.display());
-                    return ExitCode::from(STATUS_VMM_ERROR);
-                }
-            }
+            let all = serde_json::from_str::<bench::report::Results>(&text)
+                .map_err(|source| Error::NotResults { path: path.clone(), source })?;
+            configs.extend(all.configs);
         }
     }
     let results = bench::report::merge(configs);
     let table = bench::report::markdown(&results);
     if let Some(path) = &args.json {
-        let status = write_json(path, &results);
-        if status != ExitCode::SUCCESS {
-            return status;
-        }
+        write_json(path, &results)?;
     }
     match &args.markdown {
-        Some(path) => {
-            if let Err(e) = std::fs::write(path, &table) {
-                eprintln!("pacifica: cannot write {}: {e}", path.display());
-                return ExitCode::from(STATUS_VMM_ERROR);
-            }
-        }
+        Some(path) => std::fs::write(path, &table).map_err(Error::file("write", path))?,
         None => print!("{table}"),
     }
     if let Some(path) = &args.chart {
-        if let Err(e) = bench::chart::draw(&results, path) {
-            eprintln!("pacifica: {e}");
-            return ExitCode::from(STATUS_VMM_ERROR);
-        }
+        bench::chart::draw(&results, path).map_err(Error::Chart)?;
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
-fn run(args: &RunArgs) -> ExitCode {
+fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let config = Config {
         mem_size: args.mem,
         backend: args.backend(),
         stats: args.stats,
     };
-    let outcome = match vmm::run_image(&args.image, &config, io::stdout()) {
-        Ok(outcome) => outcome,
-        Err(e) => return fail(&e),
-    };
+    let outcome = vmm::run_image(&args.image, &config, io::stdout())?;
     // The guest's output comes before anything the VMM says about it.
     let _ = io::stdout().flush();
     if let Some(line) = outcome.stop.diagnostic(outcome.rip) {
@@ -328,28 +329,16 @@ fn run(args: &RunArgs) -> ExitCode {
             eprintln!("{line}");
         }
     }
-    ExitCode::from(outcome.stop.status())
+    Ok(ExitCode::from(outcome.stop.status()))
 }
 
-fn info() -> ExitCode {
-    let system = match vmm::open_system() {
-        Ok(system) => system,
-        Err(e) => return fail(&e),
-    };
-    match system.info() {
-        Ok(info) => {
-            for line in vmm::info::report(&info) {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&vmm::VmmError::sys("PACIFICA_GET_INFO")(e)),
+fn info() -> Result<ExitCode, Error> {
+    let system = vmm::open_system()?;
+    let info = system.info().map_err(vmm::VmmError::sys("PACIFICA_GET_INFO"))?;
+    for line in vmm::info::report(&info) {
+        println!("{line}");
     }
-}
-
-fn fail(e: &dyn std::error::Error) -> ExitCode {
-    eprintln!("pacifica: {e}");
-    ExitCode::from(STATUS_VMM_ERROR)
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
