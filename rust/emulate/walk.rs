@@ -67,7 +67,7 @@ const EFER_LMA: u64 = efer::LMA;
 const EFER_NXE: u64 = efer::NXE;
 
 /// Physical-address bits the walker accepts in entries (bits 12-51).
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+use crate::hw::paging::PTE_ADDR_MASK as ADDR_MASK;
 
 /// A successful translation and what the guest's tables allow for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -88,11 +88,11 @@ mod tests {
             if entry & pte::P == 0 {
                 return None;
             }
-            table = table_at(entry & 0x000f_ffff_ffff_f000)?;
+            table = table_at(entry & crate::hw::paging::PTE_ADDR_MASK)?;
         }
         let pde = table.entries[((va >> 21) & 0x1ff) as usize];
         assert_ne!(pde & pte::PS, 0, "leaf must be a 2 MiB page");
-        (pde & pte::P != 0).then_some((pde & 0x000f_ffff_ffe0_0000) | (va & (LARGE_PAGE - 1)))
+        (pde & pte::P != 0).then_some((pde & crate::hw::paging::PTE_ADDR_MASK & !(LARGE_PAGE - 1)) | (va & (LARGE_PAGE - 1)))
     }
 
     #[test]

@@ -117,10 +117,16 @@ fn flat(selector: u64, attrib: u16) -> Segment {
 /// loads its own IDT).
 pub fn initial_sregs(mode: Mode) -> Sregs {
     let data = flat(SEL_DATA, attrib::DATA);
+    use pacifica::hw::cr::{cr0, cr4};
+    use pacifica::hw::svm::efer;
     let (cs, cr0, cr4, efer) = match mode {
-        Mode::Protected32 => (flat(SEL_CODE32, attrib::CODE32), 0x11, 0, 0),
-        // CR0: PG | ET | PE; CR4: PAE; EFER: LME | LMA.
-        Mode::Long64 => (flat(SEL_CODE64, attrib::CODE64), 0x8000_0011, 0x20, 0x500),
+        Mode::Protected32 => (flat(SEL_CODE32, attrib::CODE32), cr0::PE | cr0::ET, 0, 0),
+        Mode::Long64 => (
+            flat(SEL_CODE64, attrib::CODE64),
+            cr0::PG | cr0::ET | cr0::PE,
+            cr4::PAE,
+            efer::LME | efer::LMA,
+        ),
     };
     Sregs {
         cs,
@@ -604,7 +610,7 @@ mod tests {
             mem.read(gpa, &mut b).unwrap();
             u64::from_le_bytes(b)
         };
-        let addr = |e: u64| e & 0x000f_ffff_ffff_f000;
+        let addr = |e: u64| e & pacifica::hw::paging::PTE_ADDR_MASK;
         let pml4e = read(PML4_BASE + 8 * ((va >> 39) & 0x1ff));
         let pdpte = read(addr(pml4e) + 8 * ((va >> 30) & 0x1ff));
         let pde = read(addr(pdpte) + 8 * ((va >> 21) & 0x1ff));
