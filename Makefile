@@ -39,6 +39,9 @@ tools: deps
 	@echo "==> building the VMM, the selftests and the guest images" >&2
 	@cd tools && RUSTFLAGS="-C target-feature=+crt-static" \
 		cargo build --quiet --release --target $(TARGET) --workspace
+	@mkdir -p $(TOOLS_OUT)/c-selftests
+	@$(CC) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -static -Iinclude/uapi \
+		-o $(TOOLS_OUT)/c-selftests/uapi_c tools/testing/selftests/pacifica/c/uapi_c.c
 
 unit: deps
 	@cd tools && cargo test --quiet --workspace
