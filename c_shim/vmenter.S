@@ -128,8 +128,12 @@ SYM_FUNC_START(pac_vmrun)
 
 	/*
 	 * No guest value may steer speculation in the host: clear every
-	 * register the guest loaded (RAX and RSP are the host's).
+	 * register the guest loaded (RAX and RSP are the host's), RBX and RBP
+	 * too although they are popped below, since a slow load from the
+	 * stack could let the guest's values be used speculatively meanwhile.
 	 */
+	xor	%ebx, %ebx
+	xor	%ebp, %ebp
 	xor	%ecx, %ecx
 	xor	%edx, %edx
 	xor	%esi, %esi

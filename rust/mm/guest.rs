@@ -15,8 +15,9 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// Page pointers per chunk of a region's page array: one page of them, so
-/// that no allocation grows with the region (a 256 GiB region needs 128K
-/// chunks, and the array of chunks 1 MiB).
+/// that the only allocation that grows with the region is the array of
+/// chunks (a 256 GiB region needs 128K chunks, an array of 3 MiB, which
+/// `KVVec` takes from vmalloc when no contiguous memory is at hand).
 const CHUNK: usize = 512;
 
 /// One registered region.
@@ -30,7 +31,7 @@ struct Region {
     slot: u32,
     gpa: u64,
     size: u64,
-    chunks: KVec<KVec<*mut page>>,
+    chunks: KVVec<KVec<*mut page>>,
     mm: *mut mm_struct,
 }
 
@@ -49,8 +50,8 @@ impl Region {
         let mm = shim::account_locked(n)?;
         // From here `drop` uncharges the `n` pages and unpins what `chunks`
         // holds.
-        let mut region = Region { slot: r.slot, gpa: r.guest_phys_addr, size: r.memory_size, chunks: KVec::new(), mm };
-        region.chunks = KVec::with_capacity(n.div_ceil(CHUNK), GFP_KERNEL_ACCOUNT)?;
+        let mut region = Region { slot: r.slot, gpa: r.guest_phys_addr, size: r.memory_size, chunks: KVVec::new(), mm };
+        region.chunks = KVVec::with_capacity(n.div_ceil(CHUNK), GFP_KERNEL_ACCOUNT)?;
         let mut done = 0;
         while done < n {
             if shim::signal_pending() {

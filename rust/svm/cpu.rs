@@ -166,10 +166,19 @@ impl Cpus {
         // module exit cannot interleave with one; the emergency path runs
         // in an NMI or an IPI, which cannot arrive while a guest runs (GIF
         // is clear around VMRUN), and a world switch it interrupts before
-        // CLGI survives the SVM instructions faulting (vmenter.S).
+        // CLGI survives the SVM instructions faulting (vmenter.S). STGI
+        // runs only while SVME is set.
         unsafe {
-            ops::wrmsr(msr::VM_HSAVE_PA, 0);
             let e = ops::rdmsr(msr::EFER);
+            if e & efer::SVME != 0 {
+                // A fatal error between CLGI and STGI (vmenter.S) may have
+                // brought us here with GIF clear, and a CPU left with GIF
+                // clear and SVM off keeps NMIs and INIT blocked for good
+                // (the crash kernel could not start it again). KVM does the
+                // same.
+                ops::stgi();
+            }
+            ops::wrmsr(msr::VM_HSAVE_PA, 0);
             ops::wrmsr(msr::EFER, e & !efer::SVME);
         }
     }

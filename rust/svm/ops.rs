@@ -64,6 +64,17 @@ pub(crate) unsafe fn invlpga(va: u64, asid: u32) {
     unsafe { asm!("invlpga rax, ecx", in("rax") va, in("ecx") asid, options(nostack)) };
 }
 
+/// Sets the global interrupt flag (STGI).
+///
+/// # Safety
+///
+/// EFER.SVME must be set on this CPU.
+pub(crate) unsafe fn stgi() {
+    // SAFETY: guaranteed by the caller; STGI only lets interrupts, NMIs
+    // and INIT through again.
+    unsafe { asm!("stgi", options(nostack)) };
+}
+
 /// Reads PKRU, the protection-key rights of user pages.
 ///
 /// # Safety
