@@ -356,3 +356,35 @@ r3_idtr:
 
 #include "exc32.inc"
 #include "exc64.inc"
+
+/*
+ * Finding 2 from the guest's side: a far jump to a code segment with L=1
+ * and D=1, a state VMRUN refuses (APM 15.5.1) that QEMU's far jump lets a
+ * guest load; the OUT after it exits, and the next VMRUN is refused. The
+ * control area QEMU wrote back then must not outlive the refusal.
+ */
+	.code64
+	.global cs_l_d64
+cs_l_d64:
+	mov	esi, GDT_BASE
+	mov	edi, TS_GDT
+	mov	ecx, 8
+	rep movsd
+	/* 0x20: code, P, DPL 0, L=1 and D=1, limit 4 GiB. */
+	mov	dword ptr [TS_GDT + 0x20], 0x0000ffff
+	mov	dword ptr [TS_GDT + 0x24], 0x00ef9b00
+	lgdt	[ld_gdtr]
+	push	0x20
+	lea	rax, [rip + ld_next]
+	push	rax
+	.att_syntax
+	lretq
+	.intel_syntax noprefix
+ld_next:
+	out	PORT_TEST_IMM, al
+	HALT
+
+	.balign 8
+ld_gdtr:
+	.word	0x28 - 1
+	.quad	TS_GDT

@@ -16,7 +16,7 @@ use pacifica_selftests::guest::{
     describe_exit, ensure_back_to, initial_regs, initial_sregs, module_info,
 };
 use pacifica_selftests::guests::hardening as guest;
-use pacifica_selftests::layout::{DATA_BASE, NO_FAULT, STACK_TOP};
+use pacifica_selftests::layout::{DATA_BASE, NO_FAULT, PORT_TEST_IMM, STACK_TOP};
 use pacifica_selftests::sys::Exit;
 use pacifica_selftests::uapi::{self, MemoryRegion};
 use pacifica_selftests::watchdog::Watchdog;
@@ -123,6 +123,55 @@ fn refused_state_keeps_interrupt_masking() -> TestResult {
         // Not a timing assertion: without interrupt masking the run does
         // not end at all until the guest gives up the CPU (it never does).
         ensure!(vm.stat(uapi::PACIFICA_STAT_INTR)? > 0, "no INTR exit while the guest spun");
+    }
+    Ok(())
+}
+
+/// Finding 2 from the guest's side: the guest itself reaches a state VMRUN
+/// refuses (a far jump to a code segment with L=1 and D=1, which QEMU's far
+/// jump loads), so the refused VMRUN is one the module could not check
+/// beforehand. The run ends with FAIL_ENTRY; after a good SET_SREGS a guest
+/// spinning with interrupts off (or CR8 at 15) is still interrupted. (QEMU
+/// makes this check after loading the control area and keeps
+/// V_INTR_MASKING in what it writes back, so on the testbed this passes
+/// without `assert_control` as well: it guards the path, not the write.)
+fn guest_refusal_keeps_interrupt_masking() -> TestResult {
+    for entry in [guest::CLI_SPIN64, guest::CR8_SPIN64] {
+        let mut vm = TestVm::new(Mode::Long64, guest::IMAGE, guest::CS_L_D64)?;
+        // The OUT after the far jump comes to userspace first (unless an
+        // interrupt's exit came between them); the entry after it is
+        // refused.
+        let mut refused = false;
+        for _ in 0..4 {
+            let _kick = Watchdog::arm(Duration::from_secs(5));
+            match vm.vcpu.run() {
+                Ok(Exit::IoOut { port, .. }) if port == PORT_TEST_IMM as u16 => continue,
+                Ok(Exit::FailEntry(_)) => {
+                    refused = true;
+                    break;
+                }
+                // A CPU that faults the far jump instead (real hardware
+                // raises #GP: without an IDT, a triple fault).
+                Ok(Exit::Shutdown) => break,
+                Ok(other) => fail!("the guest with CS.L = CS.D = 1: {}, expected FAIL_ENTRY", describe_exit(&other)),
+                Err(e) => fail!("the guest with CS.L = CS.D = 1: RUN failed: {e}"),
+            }
+        }
+        diag!("the guest's far jump to CS.L = CS.D = 1: {}", if refused { "VMRUN refused the state" } else { "a shutdown" });
+        if refused {
+            ensure!(vm.stat(uapi::PACIFICA_STAT_INTERNAL)? > 0, "FAIL_ENTRY not counted");
+        }
+        vm.vcpu.set_sregs(&initial_sregs(Mode::Long64)).context("SET_SREGS")?;
+        vm.vcpu.set_regs(&initial_regs(entry, STACK_TOP)).context("SET_REGS")?;
+        let before = vm.stat(uapi::PACIFICA_STAT_INTR)?;
+        let kick = Watchdog::arm(Duration::from_millis(300));
+        let r = vm.vcpu.run().map(|e| describe_exit(&e));
+        drop(kick);
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            other => fail!("the spinning guest's run ended with {other:?}, expected EINTR"),
+        }
+        ensure!(vm.stat(uapi::PACIFICA_STAT_INTR)? > before, "no INTR exit while the guest spun");
     }
     Ok(())
 }
@@ -464,6 +513,7 @@ fn main() {
         test!(task_switch_cannot_load_cr3),
         test!(task_switch_with_a_high_tr_base),
         test!(refused_state_keeps_interrupt_masking),
+        test!(guest_refusal_keeps_interrupt_masking),
         test!(efer_lme_with_paging_off),
         test!(set_sregs_checks_segments),
         test!(db_loop_is_interruptible),
