@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The run loop: `PACIFICA_RUN` enters the guest again and again until an
+//! exit userspace must see, and one entry is one VMRUN with the ASID, the
+//! TLB flushes, the FPU and PKRU, and the re-injection of an interrupted
+//! event around it. `vcpu.rs` keeps the objects; `exit/` handles what the
+//! guest did.
+
+use super::{Vcpu, VcpuState, SAVE_AREA, SAVE_AREA_LEN};
+use crate::exit::{self, Flow};
+use crate::global;
+use crate::hw::svm::{event, features, tlb_ctl};
+use crate::shim::{self, FpuSection, IrqsOff};
+use crate::svm::ops::{self, GuestGprs};
+use crate::testbed;
+use crate::uapi;
+use kernel::prelude::*;
+
+impl Vcpu {
+    /// `PACIFICA_RUN`: runs until an exit userspace must see, a signal, or
+    /// an error.
+    pub(crate) fn run(&self) -> Result {
+        let mut guard = self.lock()?;
+        let st = &mut *guard;
+        if !st.regs_set || !st.sregs_set {
+            return Err(EINVAL);
+        }
+        exit::complete_pending(self, st);
+        loop {
+            if shim::signal_pending() {
+                st.count(uapi::PACIFICA_STAT_SIGNAL);
+                return Err(EINTR);
+            }
+            if self.immediate_exit() {
+                return Err(EINTR);
+            }
+            shim::cond_resched();
+            self.enter_guest(st)?;
+            st.count(uapi::PACIFICA_STAT_EXITS);
+            match exit::handle(self, st) {
+                Flow::Continue => {}
+                Flow::User => {
+                    st.count(uapi::PACIFICA_STAT_USER_EXITS);
+                    return Ok(());
+                }
+                Flow::Stop => {
+                    // The guest state can no longer be run as it is.
+                    st.sregs_set = false;
+                    st.count(uapi::PACIFICA_STAT_USER_EXITS);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// One VMRUN, from a host with interrupts on to a host with
+    /// interrupts on, with the guest's FPU state swapped in and out.
+    fn enter_guest(&self, st: &mut VcpuState) -> Result {
+        let g = global::get();
+        let _fpu = FpuSection::begin(); // also keeps us on this CPU
+        let cpu = shim::smp_processor_id();
+        let pc = g.cpus.get(cpu).ok_or(EIO)?;
+        // A vCPU needs a fresh ASID on a CPU it has not run on in this
+        // ASID generation: the TLB may hold another VM's translations under
+        // an ASID it last gave out (APM 15.16). Without flush-by-ASID, a
+        // fresh ASID is also how this vCPU's own TLB entries are dropped.
+        let by_asid = g.cpus.info.has(features::FLUSH_BY_ASID);
+        let mut tlb = tlb_ctl::DO_NOTHING;
+        if st.flush_tlb && by_asid {
+            tlb = tlb_ctl::FLUSH_ASID;
+        }
+        let fresh = st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() || (st.flush_tlb && !by_asid);
+        if fresh {
+            let (asid, generation) = pc.new_asid(g.cpus.info.nr_asids);
+            st.last_cpu = Some(cpu);
+            st.asid_generation = generation;
+            st.vmcb().control.asid = asid;
+        }
+        // Reused ASIDs: every ASID's entries go, by the first VMRUN here
+        // that succeeds.
+        let flush_all = pc.must_flush_all();
+        if flush_all {
+            tlb = tlb_ctl::FLUSH_ALL_ASID;
+        }
+        st.vmcb().control.tlb_ctl = tlb;
+        let invlpga = if fresh || flush_all { None } else { st.invlpga };
+        let vmcb_pa = st.vmcb.pa();
+        if st.unverified {
+            st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN].copy_from_slice(&st.vmcb.bytes_mut()[SAVE_AREA]);
+        }
+        let ran = {
+            let _irqs = IrqsOff::new();
+            // Checked with interrupts off: the reboot notifier's IPI cannot
+            // turn SVM off between here and VMRUN (an emergency NMI still
+            // can; the world switch survives that, see vmenter.S).
+            if !pc.enabled() {
+                return Err(EIO);
+            }
+            if let Some(la) = invlpga {
+                let asid = st.vmcb().control.asid;
+                // SAFETY: SVM is on on this CPU (checked above) and
+                // preemption is off, so `asid` is this CPU's and stays in
+                // use; INVLPGA only drops TLB entries.
+                unsafe { ops::invlpga(la, asid) };
+            }
+            if pc.switch_vmcb(vmcb_pa) {
+                // Another vCPU ran here last: what it trained in the branch
+                // predictors must not steer this one (or the host).
+                shim::ibpb();
+            }
+            // VMRUN does not switch PKRU: a guest that sets CR4.PKE could
+            // otherwise leave its protection keys on the VMM's user pages.
+            let host_pkru = if g.cpus.info.host_pku {
+                // SAFETY: the host has CR4.PKE (OSPKE).
+                let host = unsafe { ops::rdpkru() };
+                if host != st.guest_pkru {
+                    // SAFETY: as above; no user memory is touched before VMRUN.
+                    unsafe { ops::wrpkru(st.guest_pkru) };
+                }
+                Some(host)
+            } else {
+                None
+            };
+            // SAFETY: interrupts and preemption are off, so this stays the
+            // CPU whose SVM was found on above; the VMCB and host save page
+            // are ours. The FPU section lets the guest own the FPU
+            // registers, whose state is loaded before and saved after the
+            // switch, with interrupts off in between.
+            let ran = unsafe {
+                ops::fxrstor(&st.fx);
+                let ran = ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.gprs);
+                ops::fxsave(&mut st.fx);
+                ran
+            };
+            if let Some(host) = host_pkru {
+                // SAFETY: the host has CR4.PKE (OSPKE); nothing between the
+                // world switch and here touched user memory.
+                unsafe {
+                    st.guest_pkru = ops::rdpkru();
+                    if st.guest_pkru != host {
+                        ops::wrpkru(host);
+                    }
+                }
+            }
+            shim::restore_host_debugregs();
+            ran
+        };
+        if !ran {
+            // SVM was turned off under us (the system is going down).
+            return Err(EIO);
+        }
+        let code = st.vmcb().control.exit_code;
+        let refused = testbed::is_vmexit_invalid(code);
+        if refused {
+            // A refused VMRUN may have written anything into the control
+            // area (QEMU writes int_ctl back as 0).
+            st.assert_control();
+            if st.unverified {
+                st.vmcb.bytes_mut()[SAVE_AREA].copy_from_slice(&st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN]);
+            } else {
+                // The guest itself reached a state the CPU refused (QEMU
+                // accepts some that real CPUs fault on) and there is no
+                // snapshot: the save area may now hold the host's state,
+                // which userspace must never read. The vCPU stops.
+                st.vmcb.bytes_mut()[SAVE_AREA].fill(0);
+                st.gprs = GuestGprs::default();
+            }
+        } else {
+            // The flushes asked for took place.
+            st.unverified = false;
+            st.flush_tlb = false;
+            if invlpga.is_some() || fresh || flush_all {
+                st.invlpga = None;
+            }
+            if flush_all {
+                pc.flushed_all();
+            }
+        }
+        let c = &mut st.vmcb().control;
+        c.tlb_ctl = tlb_ctl::DO_NOTHING;
+        // EVENTINJ is consumed by VMRUN; an event the exit interrupted is
+        // delivered again (APM 15.7.2).
+        c.event_inj = 0;
+        if !refused && c.exit_int_info & event::VALID != 0 {
+            let ty = c.exit_int_info & (7 << event::TYPE_SHIFT);
+            // A software interrupt or INT3/INTO re-executes instead: without
+            // NRIPS the return address of a re-injected one would be wrong.
+            let soft = ty == event::TYPE_SOFT
+                || (ty == event::TYPE_EXEPT && matches!(c.exit_int_info & 0xff, 3 | 4));
+            if !soft {
+                c.event_inj = c.exit_int_info;
+                c.event_inj_err = c.exit_int_info_err;
+            }
+        }
+        Ok(())
+    }}
