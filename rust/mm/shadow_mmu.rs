@@ -30,8 +30,9 @@ use kernel::rbtree::RBTree;
 
 /// The shadow MMU's memory budget per VM, in pages (64 MiB): shadow tables
 /// and the bookkeeping of what they were made from, charged to the memory
-/// cgroup of the VMM that created the VM (Documentation/security.rst).
-pub(crate) const SHADOW_BUDGET_PER_VM: usize = 16384;
+/// cgroup of the VMM that created the VM (Documentation/security.rst). A
+/// documented limit of the ABI, so it is defined in the uapi header.
+pub(crate) const SHADOW_BUDGET_PER_VM: usize = crate::uapi::PACIFICA_SHADOW_BUDGET_PAGES as usize;
 /// Most pages one vCPU's shadow MMU may hold (8 MiB): the VM's budget
 /// shared by the most vCPUs a VM can have.
 pub(crate) const SHADOW_PAGES_MAX: usize = SHADOW_BUDGET_PER_VM / crate::uapi::PACIFICA_MAX_VCPUS as usize;

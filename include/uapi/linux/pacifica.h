@@ -34,6 +34,12 @@
 #define PACIFICA_MAX_MEMORY_REGIONS	32
 /* All regions of one VM together: 256 GiB (SET_MEMORY_REGION: E2BIG). */
 #define PACIFICA_MAX_GUEST_RAM		(256ULL << 30)
+/*
+ * Shadow paging: the pages one VM's shadow tables and their bookkeeping may
+ * hold, PACIFICA_SHADOW_BUDGET_PAGES / PACIFICA_MAX_VCPUS per vCPU; beyond
+ * it the least recently used tables go (the guest only sees more faults).
+ */
+#define PACIFICA_SHADOW_BUDGET_PAGES	16384
 
 /* PACIFICA_CREATE_VM's argument. */
 #define PACIFICA_PAGING_NPT		0	/* hardware nested paging */

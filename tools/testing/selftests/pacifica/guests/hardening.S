@@ -388,3 +388,54 @@ ld_next:
 ld_gdtr:
 	.word	0x28 - 1
 	.quad	TS_GDT
+
+/*
+ * Finding 8 under shadow paging: page tables that alias one guest page at
+ * every 2 MiB of 512 GiB (PML4 entry 1 -> a PDPT whose 512 entries name
+ * one PD, whose 512 entries name one PT, whose 512 entries name the data
+ * page), so that three guest tables ask for a shadow table per 2 MiB. The
+ * guest reads one byte in each of as many such regions as the test puts
+ * at DATA_BASE + 16, and stores the sum at DATA_BASE + 8: the shadow MMU
+ * must stay within its budget and still give the guest the right bytes.
+ */
+#define AL_PML4		(BUF_BASE + 0x10000)
+#define AL_PDPT		(BUF_BASE + 0x11000)
+#define AL_PD		(BUF_BASE + 0x12000)
+#define AL_PT		(BUF_BASE + 0x13000)
+#define AL_BASE		0x8000000000
+
+	.code64
+	.global shadow_alias64
+shadow_alias64:
+	mov	rdi, AL_PML4
+	xor	eax, eax
+	mov	ecx, 512
+	rep stosq
+	mov	rax, [PML4_BASE]		/* the harness's identity map */
+	mov	[AL_PML4], rax
+	mov	qword ptr [AL_PML4 + 8], AL_PDPT | 3
+	mov	rdi, AL_PDPT
+	mov	eax, AL_PD | 3
+	mov	ecx, 512
+	rep stosq
+	mov	rdi, AL_PD
+	mov	eax, AL_PT | 3
+	mov	ecx, 512
+	rep stosq
+	mov	rdi, AL_PT
+	mov	eax, DATA_BASE | 3
+	mov	ecx, 512
+	rep stosq
+	mov	byte ptr [DATA_BASE], 0x5a
+	mov	eax, AL_PML4
+	mov	cr3, rax
+	movabs	rsi, AL_BASE
+	xor	edx, edx
+	mov	ecx, [DATA_BASE + 16]
+1:	movzx	eax, byte ptr [rsi]
+	add	edx, eax
+	add	rsi, 0x200000
+	dec	ecx
+	jnz	1b
+	mov	[DATA_BASE + 8], edx
+	HALT

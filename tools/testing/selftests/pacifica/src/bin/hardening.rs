@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use pacifica_selftests::errno::{expect_errno, raw_ioctl};
 use pacifica_selftests::guest::{
-    describe_exit, ensure_back_to, initial_regs, initial_sregs, module_info,
+    describe_exit, ensure_back_to, initial_regs, initial_sregs, module_info, paging_mode,
 };
 use pacifica_selftests::guests::hardening as guest;
 use pacifica_selftests::layout::{DATA_BASE, NO_FAULT, PORT_TEST_IMM, STACK_TOP};
@@ -448,6 +448,32 @@ fn huge_regions_refused_before_allocating() -> TestResult {
     })
 }
 
+/// Finding 8, shadow paging: three guest page tables that alias one page at
+/// every 2 MiB of 512 GiB ask for a shadow table per 2 MiB the guest
+/// touches. Touching fewer regions than one vCPU's share of the VM's budget
+/// costs a page each (so the attack is real); touching three times as many
+/// leaves the module holding no more than that share, and the guest read
+/// the right byte every time. Under nested paging the same guest costs no
+/// tables at all, and only the bound is checked.
+fn shadow_tables_stay_within_budget() -> TestResult {
+    let per_vcpu = (uapi::PACIFICA_SHADOW_BUDGET_PAGES / uapi::PACIFICA_MAX_VCPUS) as u64;
+    let shadow = paging_mode().1 == "shadow";
+    for touches in [per_vcpu / 2, per_vcpu * 3] {
+        let mut vm = TestVm::new(Mode::Long64, guest::IMAGE, guest::SHADOW_ALIAS64)?;
+        vm.mem.write(DATA_BASE + 16, &(touches as u32).to_le_bytes()).context("writing the count")?;
+        let created = module_info()?.pages_allocated;
+        vm.run_to_hlt()?;
+        ensure_eq!(vm.read_u32(DATA_BASE + 8)?, touches as u32 * 0x5a, "the sum of the bytes the guest read through its aliases");
+        let grown = module_info()?.pages_allocated - created;
+        diag!("{touches} regions touched: the module grew by {grown} pages ({} paging)", paging_mode().1);
+        ensure!(grown <= per_vcpu, "the shadow MMU holds {grown} pages, over one vCPU's share of the budget ({per_vcpu})");
+        if shadow && touches < per_vcpu {
+            ensure!(grown >= touches, "{touches} regions cost only {grown} pages: the test does not reach the budget");
+        }
+    }
+    Ok(())
+}
+
 /// Finding 8: a mapped run page does not keep its vCPU (and VM, and their
 /// memory) alive once every fd is closed.
 fn run_page_mapping_keeps_nothing_alive() -> TestResult {
@@ -521,6 +547,7 @@ fn main() {
         test!(ltr_checks_its_selector),
         test!(ring_transition_through_the_tss),
         test!(huge_regions_refused_before_allocating),
+        test!(shadow_tables_stay_within_budget),
         test!(run_page_mapping_keeps_nothing_alive),
         test!(vcpu_ioctl_waits_interruptibly),
     ]);
