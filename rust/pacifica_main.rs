@@ -20,6 +20,7 @@ mod vm;
 #[allow(dead_code, unreachable_pub)]
 mod hw {
     pub(crate) mod cr;
+    pub(crate) mod gpr;
     pub(crate) mod msr;
     pub(crate) mod paging;
     pub(crate) mod seg;

@@ -3,7 +3,8 @@
 //! A vCPU: its VMCB, its registers, the run page it shares with userspace.
 //! The run loop is in `vcpu/run.rs`.
 
-use crate::emulate::insn::{self, CpuMode, Gpr};
+use crate::emulate::insn::{self, CpuMode, Reg};
+use crate::hw::gpr::Gpr;
 use crate::emulate::walk::PagingState;
 use crate::exit::Pending;
 use crate::global;
@@ -142,57 +143,57 @@ impl VcpuState {
         unsafe { self.vmcb.as_mut::<Vmcb>() }
     }
 
-    /// Reads general register `index` (0 = RAX ... 15 = R15).
-    pub(crate) fn gpr(&mut self, index: u8) -> u64 {
+    /// Reads general register `r` (RAX and RSP live in the VMCB).
+    pub(crate) fn gpr(&mut self, r: Gpr) -> u64 {
         let g = &self.gprs;
-        match index & 15 {
-            0 => self.vmcb().save.rax,
-            1 => g.rcx,
-            2 => g.rdx,
-            3 => g.rbx,
-            4 => self.vmcb().save.rsp,
-            5 => g.rbp,
-            6 => g.rsi,
-            7 => g.rdi,
-            8 => g.r8,
-            9 => g.r9,
-            10 => g.r10,
-            11 => g.r11,
-            12 => g.r12,
-            13 => g.r13,
-            14 => g.r14,
-            _ => g.r15,
+        match r {
+            Gpr::Rax => self.vmcb().save.rax,
+            Gpr::Rcx => g.rcx,
+            Gpr::Rdx => g.rdx,
+            Gpr::Rbx => g.rbx,
+            Gpr::Rsp => self.vmcb().save.rsp,
+            Gpr::Rbp => g.rbp,
+            Gpr::Rsi => g.rsi,
+            Gpr::Rdi => g.rdi,
+            Gpr::R8 => g.r8,
+            Gpr::R9 => g.r9,
+            Gpr::R10 => g.r10,
+            Gpr::R11 => g.r11,
+            Gpr::R12 => g.r12,
+            Gpr::R13 => g.r13,
+            Gpr::R14 => g.r14,
+            Gpr::R15 => g.r15,
         }
     }
 
-    /// Writes general register `index`.
-    pub(crate) fn set_gpr(&mut self, index: u8, v: u64) {
+    /// Writes general register `r` (RAX and RSP live in the VMCB).
+    pub(crate) fn set_gpr(&mut self, r: Gpr, v: u64) {
         let g = &mut self.gprs;
-        match index & 15 {
-            0 => self.vmcb().save.rax = v,
-            1 => g.rcx = v,
-            2 => g.rdx = v,
-            3 => g.rbx = v,
-            4 => self.vmcb().save.rsp = v,
-            5 => g.rbp = v,
-            6 => g.rsi = v,
-            7 => g.rdi = v,
-            8 => g.r8 = v,
-            9 => g.r9 = v,
-            10 => g.r10 = v,
-            11 => g.r11 = v,
-            12 => g.r12 = v,
-            13 => g.r13 = v,
-            14 => g.r14 = v,
-            _ => g.r15 = v,
+        match r {
+            Gpr::Rax => self.vmcb().save.rax = v,
+            Gpr::Rcx => g.rcx = v,
+            Gpr::Rdx => g.rdx = v,
+            Gpr::Rbx => g.rbx = v,
+            Gpr::Rsp => self.vmcb().save.rsp = v,
+            Gpr::Rbp => g.rbp = v,
+            Gpr::Rsi => g.rsi = v,
+            Gpr::Rdi => g.rdi = v,
+            Gpr::R8 => g.r8 = v,
+            Gpr::R9 => g.r9 = v,
+            Gpr::R10 => g.r10 = v,
+            Gpr::R11 => g.r11 = v,
+            Gpr::R12 => g.r12 = v,
+            Gpr::R13 => g.r13 = v,
+            Gpr::R14 => g.r14 = v,
+            Gpr::R15 => g.r15 = v,
         }
     }
 
-    /// Writes `value`, `size` bytes wide, into register `dst` by x86's
-    /// partial-register rules.
-    pub(crate) fn merge_gpr(&mut self, dst: Gpr, value: u64, size: u8) {
-        let old = self.gpr(dst.index);
-        self.set_gpr(dst.index, insn::merge_reg(old, value, dst, size));
+    /// Writes `value` into the register operand `dst` with x86's rules for
+    /// partial writes.
+    pub(crate) fn merge_gpr(&mut self, dst: Reg, value: u64, size: u8) {
+        let old = self.gpr(dst.gpr);
+        self.set_gpr(dst.gpr, insn::merge_reg(old, value, dst, size));
     }
 
     /// The code size the guest runs in.

@@ -9,6 +9,8 @@
 //! References: AMD APM Vol. 3, chapter 1 (instruction encoding) and
 //! appendix A (opcode maps).
 
+pub use crate::hw::gpr::Gpr;
+
 /// The code size of the running guest, from CR0.PE, EFER.LMA and CS.L/CS.D.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuMode {
@@ -22,10 +24,10 @@ pub enum CpuMode {
 
 /// A general register operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Gpr {
-    /// Register number, 0 (RAX) to 15 (R15).
-    pub index: u8,
-    /// The legacy high-byte register (AH, CH, DH, BH): bits 8-15 of index 0-3.
+pub struct Reg {
+    pub gpr: Gpr,
+    /// The legacy high-byte register (AH, CH, DH, BH): bits 8-15 of RAX to
+    /// RBX.
     pub high_byte: bool,
 }
 
@@ -43,7 +45,7 @@ pub enum Extend {
 /// The source of a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    Reg(Gpr),
+    Reg(Reg),
     Imm(u64),
 }
 
@@ -54,19 +56,19 @@ pub enum Op {
     Store { size: u8, src: Source },
     /// MOV/MOVZX/MOVSX from memory: `size` bytes read into `dst`, which is
     /// `dst_size` bytes wide.
-    Load { size: u8, dst: Gpr, dst_size: u8, extend: Extend },
+    Load { size: u8, dst: Reg, dst_size: u8, extend: Extend },
     /// MOV to (`write`) or from a control register: CR`cr` and general
     /// register `gpr` (the ModRM r/m field, always a register).
-    MovCr { write: bool, cr: u8, gpr: u8 },
+    MovCr { write: bool, cr: u8, gpr: Gpr },
     /// MOV to or from a debug register.
-    MovDr { write: bool, dr: u8, gpr: u8 },
+    MovDr { write: bool, dr: u8, gpr: Gpr },
     /// LMSW from a register: the low four bits of CR0.
-    Lmsw { gpr: u8 },
+    Lmsw { gpr: Gpr },
     /// SMSW to a register.
-    Smsw { gpr: u8 },
+    Smsw { gpr: Gpr },
     /// LTR: the selector in register `gpr`, or (`None`) in the memory
     /// operand.
-    Ltr { gpr: Option<u8> },
+    Ltr { gpr: Option<Gpr> },
     /// An instruction whose only emulation is to be skipped or answered by
     /// an exit handler; decoded for its length.
     Other(Opcode),
@@ -169,21 +171,16 @@ struct ModRm {
 /// A memory operand: `base + index * scale + disp`, or `next RIP + disp`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemOperand {
-    /// Base register number, if any.
-    pub base: Option<u8>,
-    /// Index register number and scale, if any.
-    pub index: Option<(u8, u8)>,
+    /// Base register, if any.
+    pub base: Option<Gpr>,
+    /// Index register and scale, if any.
+    pub index: Option<(Gpr, u8)>,
     /// Sign-extended displacement.
     pub disp: i64,
     /// RIP-relative (64-bit mode, ModRM mod 0, r/m 5).
     pub rip_relative: bool,
 }
 
-const RBX: u8 = 3;
-const RSP: u8 = 4;
-const RBP: u8 = 5;
-const RSI: u8 = 6;
-const RDI: u8 = 7;
 
 fn disp(c: &mut Cursor<'_>, len: usize) -> Result<i64, DecodeError> {
     let v = c.imm(len)?;
@@ -208,15 +205,15 @@ fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm
     let mut mem = MemOperand::default();
     if addr_size == 2 {
         let (base, index) = match rm {
-            0 => (Some(RBX), Some(RSI)),
-            1 => (Some(RBX), Some(RDI)),
-            2 => (Some(RBP), Some(RSI)),
-            3 => (Some(RBP), Some(RDI)),
-            4 => (Some(RSI), None),
-            5 => (Some(RDI), None),
+            0 => (Some(Gpr::Rbx), Some(Gpr::Rsi)),
+            1 => (Some(Gpr::Rbx), Some(Gpr::Rdi)),
+            2 => (Some(Gpr::Rbp), Some(Gpr::Rsi)),
+            3 => (Some(Gpr::Rbp), Some(Gpr::Rdi)),
+            4 => (Some(Gpr::Rsi), None),
+            5 => (Some(Gpr::Rdi), None),
             6 if md == 0 => (None, None),
-            6 => (Some(RBP), None),
-            _ => (Some(RBX), None),
+            6 => (Some(Gpr::Rbp), None),
+            _ => (Some(Gpr::Rbx), None),
         };
         mem.base = base;
         mem.index = index.map(|i| (i, 1));
@@ -232,19 +229,20 @@ fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm
     if rm == 4 {
         let sib = c.next()?;
         let (scale, index, base) = (1u8 << (sib >> 6), ((sib >> 3) & 7) | rex_x, (sib & 7) | rex_b);
-        if index != RSP {
-            mem.index = Some((index, scale));
+        // Index 100b without REX.X means no index.
+        if index != Gpr::Rsp as u8 {
+            mem.index = Some((Gpr::from_encoding(index), scale));
         }
         if md == 0 && sib & 7 == 5 {
             disp32 = true;
         } else {
-            mem.base = Some(base);
+            mem.base = Some(Gpr::from_encoding(base));
         }
     } else if md == 0 && rm == 5 {
         disp32 = true;
         mem.rip_relative = long;
     } else {
-        mem.base = Some(rm | rex_b);
+        mem.base = Some(Gpr::from_encoding(rm | rex_b));
     }
     mem.disp = match md {
         0 if disp32 => disp(c, 4)?,
@@ -258,7 +256,7 @@ fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm
 impl MemOperand {
     /// The offset the operand names, within its segment, wrapped to the
     /// address size. `next_rip` is the address of the next instruction.
-    pub fn effective_address(&self, addr_size: u8, next_rip: u64, mut gpr: impl FnMut(u8) -> u64) -> u64 {
+    pub fn effective_address(&self, addr_size: u8, next_rip: u64, mut gpr: impl FnMut(Gpr) -> u64) -> u64 {
         let mut ea = self.disp as u64;
         if self.rip_relative {
             ea = ea.wrapping_add(next_rip);
@@ -278,7 +276,7 @@ impl MemOperand {
 
     /// Whether the default segment is SS (a base of RBP or RSP) instead of DS.
     pub fn stack_segment(&self) -> bool {
-        matches!(self.base, Some(RBP) | Some(RSP))
+        matches!(self.base, Some(Gpr::Rbp | Gpr::Rsp))
     }
 }
 
@@ -330,16 +328,15 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
             },
         ),
     };
-    let gpr = |n: u8, byte: bool| -> Gpr {
-        let index = n | (rex_r << 3);
+    let gpr = |n: u8, byte: bool| -> Reg {
         // Without REX, byte registers 4-7 are AH, CH, DH, BH.
         if byte && rex == 0 && (4..8).contains(&n) {
-            Gpr { index: n - 4, high_byte: true }
+            Reg { gpr: Gpr::from_encoding(n - 4), high_byte: true }
         } else {
-            Gpr { index, high_byte: false }
+            Reg { gpr: Gpr::from_encoding(n | (rex_r << 3)), high_byte: false }
         }
     };
-    let acc = Gpr { index: 0, high_byte: false };
+    let acc = Reg { gpr: Gpr::Rax, high_byte: false };
     let mut mem = None;
 
     let op = match b {
@@ -405,23 +402,23 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                         return Err(DecodeError::Unsupported(b));
                     }
                     mem = m.mem;
-                    Op::Ltr { gpr: (m.md == 3).then_some(m.rm) }
+                    Op::Ltr { gpr: (m.md == 3).then_some(Gpr::from_encoding(m.rm)) }
                 }
                 0x20 | 0x22 => {
                     // The r/m field names a register whatever the mod bits say.
                     let m = c.next()?;
                     let cr = ((m >> 3) & 7) | (rex_r << 3);
-                    Op::MovCr { write: b2 == 0x22, cr, gpr: (m & 7) | (rex_b << 3) }
+                    Op::MovCr { write: b2 == 0x22, cr, gpr: Gpr::from_encoding((m & 7) | (rex_b << 3)) }
                 }
                 0x21 | 0x23 => {
                     let m = c.next()?;
-                    Op::MovDr { write: b2 == 0x23, dr: (m >> 3) & 7, gpr: (m & 7) | (rex_b << 3) }
+                    Op::MovDr { write: b2 == 0x23, dr: (m >> 3) & 7, gpr: Gpr::from_encoding((m & 7) | (rex_b << 3)) }
                 }
                 0x01 => match c.next()? {
                     0xd9 => Op::Other(Opcode::Vmmcall),
                     0xd1 => Op::Other(Opcode::Xsetbv),
-                    m if m >> 6 == 3 && (m >> 3) & 7 == 6 => Op::Lmsw { gpr: (m & 7) | (rex_b << 3) },
-                    m if m >> 6 == 3 && (m >> 3) & 7 == 4 => Op::Smsw { gpr: (m & 7) | (rex_b << 3) },
+                    m if m >> 6 == 3 && (m >> 3) & 7 == 6 => Op::Lmsw { gpr: Gpr::from_encoding((m & 7) | (rex_b << 3)) },
+                    m if m >> 6 == 3 && (m >> 3) & 7 == 4 => Op::Smsw { gpr: Gpr::from_encoding((m & 7) | (rex_b << 3)) },
                     m if m >> 6 != 3 && (m >> 3) & 7 == 7 => {
                         // INVLPG m: re-read the ModRM byte with its operand.
                         c.pos -= 1;
@@ -451,7 +448,7 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
 /// Writes `value` (already `size` bytes, extended as the instruction says)
 /// into a register whose current contents are `old`, with x86's rules: a
 /// 32-bit write clears bits 32-63, 8- and 16-bit writes keep the rest.
-pub fn merge_reg(old: u64, value: u64, dst: Gpr, dst_size: u8) -> u64 {
+pub fn merge_reg(old: u64, value: u64, dst: Reg, dst_size: u8) -> u64 {
     match (dst_size, dst.high_byte) {
         (1, true) => (old & !0xff00) | ((value & 0xff) << 8),
         (1, false) => (old & !0xff) | (value & 0xff),
@@ -478,11 +475,11 @@ pub fn extend(value: u64, size: u8, dst_size: u8, how: Extend) -> u64 {
 }
 
 /// The value a store writes, `size` bytes of a register or an immediate.
-pub fn store_value(src: Source, size: u8, mut read_gpr: impl FnMut(u8) -> u64) -> u64 {
+pub fn store_value(src: Source, size: u8, mut read_gpr: impl FnMut(Gpr) -> u64) -> u64 {
     let v = match src {
         Source::Imm(i) => i,
-        Source::Reg(g) if g.high_byte => read_gpr(g.index) >> 8,
-        Source::Reg(g) => read_gpr(g.index),
+        Source::Reg(r) if r.high_byte => read_gpr(r.gpr) >> 8,
+        Source::Reg(r) => read_gpr(r.gpr),
     };
     extend(v, size, size, Extend::None)
 }

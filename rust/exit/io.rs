@@ -8,6 +8,7 @@
 use super::{fault, fetch_insn, segment_base, user_exit, user_mode, walk, Flow, Pending};
 use crate::emulate::insn::SegOverride;
 use crate::emulate::walk::{Access, WalkError};
+use crate::hw::gpr::Gpr;
 use crate::hw::svm::ioio;
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
@@ -79,7 +80,7 @@ fn io_exit(vcpu: &Vcpu, st: &mut VcpuState, direction: u8, size: u8, port: u16, 
 
 /// The linear address of element `k` of a string operation: RSI/RDI moves
 /// by `size` per element, down when RFLAGS.DF is set.
-fn element_la(st: &mut VcpuState, op: &StringOp, index_reg: u8, k: u32) -> u64 {
+fn element_la(st: &mut VcpuState, op: &StringOp, index_reg: Gpr, k: u32) -> u64 {
     let df = st.vmcb().save.rflags & RFLAGS_DF != 0;
     let base = st.gpr(index_reg);
     let step = u64::from(op.size).wrapping_mul(u64::from(k));
@@ -94,7 +95,7 @@ fn element_la(st: &mut VcpuState, op: &StringOp, index_reg: u8, k: u32) -> u64 {
 
 /// Moves RSI or RDI past `count` elements and counts RCX down; RIP moves
 /// past the instruction once RCX is zero (or without REP).
-fn advance_string(st: &mut VcpuState, op: &StringOp, index_reg: u8) {
+fn advance_string(st: &mut VcpuState, op: &StringOp, index_reg: Gpr) {
     let m = mask(op.addr_size);
     let df = st.vmcb().save.rflags & RFLAGS_DF != 0;
     let step = u64::from(op.size) * u64::from(op.count);
@@ -103,18 +104,15 @@ fn advance_string(st: &mut VcpuState, op: &StringOp, index_reg: u8) {
     st.set_gpr(index_reg, (old & !m) | (new & m));
     let mut done = true;
     if op.rep {
-        let rcx = st.gpr(1);
+        let rcx = st.gpr(Gpr::Rcx);
         let left = (rcx & m).wrapping_sub(u64::from(op.count)) & m;
-        st.set_gpr(1, (rcx & !m) | left);
+        st.set_gpr(Gpr::Rcx, (rcx & !m) | left);
         done = left == 0;
     }
     if done {
         st.vmcb().save.rip = op.next_rip;
     }
 }
-
-const RSI: u8 = 6;
-const RDI: u8 = 7;
 
 /// Where one element lies in guest-physical memory: one piece, or two
 /// where it straddles a page boundary (`first` bytes at `gpa[0]`, the rest
@@ -170,7 +168,7 @@ fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, nex
         Err(f) => return f,
     };
     let m = mask(i.addr_size);
-    let total = if i.rep { st.gpr(1) & m } else { 1 };
+    let total = if i.rep { st.gpr(Gpr::Rcx) & m } else { 1 };
     if total == 0 {
         st.vmcb().save.rip = next_rip;
         return Flow::Continue;
@@ -191,7 +189,7 @@ fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, nex
         next_rip,
     };
     let access = Access { write: input, user: user_mode(st), fetch: false };
-    let index_reg = if input { RDI } else { RSI };
+    let index_reg = if input { Gpr::Rdi } else { Gpr::Rsi };
     // Translate every element now, so that a page fault is raised before
     // any port is touched; a batch stops short of a faulting element, which
     // the re-executed instruction then reaches first.
@@ -219,7 +217,7 @@ fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, nex
         io_exit(vcpu, st, uapi::PACIFICA_EXIT_IO_IN, size, port, op.count)
     } else {
         let f = io_exit(vcpu, st, uapi::PACIFICA_EXIT_IO_OUT, size, port, op.count);
-        advance_string(st, &op, RSI);
+        advance_string(st, &op, Gpr::Rsi);
         f
     };
     flow
@@ -229,7 +227,7 @@ fn string(vcpu: &Vcpu, st: &mut VcpuState, port: u16, size: u8, input: bool, nex
 pub(super) fn complete_string_in(vcpu: &Vcpu, st: &mut VcpuState, op: StringOp) {
     let access = Access { write: true, user: user_mode(st), fetch: false };
     for k in 0..op.count {
-        let la = element_la(st, &op, RDI, k);
+        let la = element_la(st, &op, Gpr::Rdi, k);
         let at = k as usize * usize::from(op.size);
         let mut buf = [0u8; 4];
         vcpu.io_read(at, &mut buf[..usize::from(op.size)]);
@@ -239,5 +237,5 @@ pub(super) fn complete_string_in(vcpu: &Vcpu, st: &mut VcpuState, op: StringOp) 
             e.write(vcpu, st, &buf[..usize::from(op.size)]);
         }
     }
-    advance_string(st, &op, RDI);
+    advance_string(st, &op, Gpr::Rdi);
 }

@@ -7,7 +7,7 @@
 //! direction and the register (APM 15.25.6 gives only the address).
 
 use super::{advance, fetch_insn, internal_error, user_exit, Flow, Pending};
-use crate::emulate::insn::{self, Extend, Gpr, Op};
+use crate::emulate::insn::{self, Extend, Op, Reg};
 use crate::hw::svm::{event, npf};
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
@@ -16,7 +16,7 @@ use crate::vcpu::{Vcpu, VcpuState};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Load {
     size: u8,
-    dst: Gpr,
+    dst: Reg,
     dst_size: u8,
     extend: Extend,
     len: u8,

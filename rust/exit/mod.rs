@@ -13,6 +13,7 @@ mod sysreg;
 
 use crate::emulate::insn::{self, Insn, Opcode, Op};
 use crate::emulate::walk::{self, Access, WalkError};
+use crate::hw::gpr::Gpr;
 use crate::hw::svm::{exit as code, features, vector, Exception};
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
@@ -220,7 +221,7 @@ pub(crate) fn complete_pending(vcpu: &Vcpu, st: &mut VcpuState) {
         Pending::In { size } => {
             let mut b = [0u8; 8];
             vcpu.io_read(0, &mut b[..usize::from(size)]);
-            st.merge_gpr(insn::Gpr { index: 0, high_byte: false }, u64::from_le_bytes(b), size);
+            st.merge_gpr(insn::Reg { gpr: Gpr::Rax, high_byte: false }, u64::from_le_bytes(b), size);
         }
         Pending::StringIn(op) => io::complete_string_in(vcpu, st, op),
         Pending::MmioRead(load) => mmio::complete_load(vcpu, st, load),

@@ -5,6 +5,7 @@
 
 use super::{exception, skip, user_exit, Flow, Pending};
 use crate::emulate::insn::Opcode;
+use crate::hw::gpr::Gpr;
 use crate::hw::svm::Exception;
 use crate::policy::{cpuid, msr};
 use crate::svm::ops;
@@ -16,8 +17,8 @@ const EFER_SVME: u64 = crate::hw::svm::efer::SVME;
 /// CPUID: the filtered host answer.
 pub(super) fn cpuid(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.count(uapi::PACIFICA_STAT_CPUID);
-    let leaf = st.gpr(0) as u32;
-    let subleaf = st.gpr(1) as u32;
+    let leaf = st.gpr(Gpr::Rax) as u32;
+    let subleaf = st.gpr(Gpr::Rcx) as u32;
     let kind = cpuid::GuestKind { vcpu_id: vcpu.id, shadow: st.shadow.is_some() };
     let r = cpuid::guest_cpuid(leaf, subleaf, kind, |l, s| {
         let h = ops::cpuid(l, s);
@@ -27,18 +28,18 @@ pub(super) fn cpuid(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         return f;
     }
     // CPUID writes the low 32 bits and clears the high ones.
-    st.set_gpr(0, u64::from(r[0]));
-    st.set_gpr(3, u64::from(r[1]));
-    st.set_gpr(1, u64::from(r[2]));
-    st.set_gpr(2, u64::from(r[3]));
+    st.set_gpr(Gpr::Rax, u64::from(r[0]));
+    st.set_gpr(Gpr::Rbx, u64::from(r[1]));
+    st.set_gpr(Gpr::Rcx, u64::from(r[2]));
+    st.set_gpr(Gpr::Rdx, u64::from(r[3]));
     Flow::Continue
 }
 
 /// RDMSR or WRMSR of an intercepted MSR.
 pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     st.count(uapi::PACIFICA_STAT_MSR);
-    let nr = st.gpr(1) as u32;
-    let value = (st.gpr(2) << 32) | (st.gpr(0) & 0xffff_ffff);
+    let nr = st.gpr(Gpr::Rcx) as u32;
+    let value = (st.gpr(Gpr::Rdx) << 32) | (st.gpr(Gpr::Rax) & 0xffff_ffff);
     let host_tsc = ops::rdtsc();
     let guest = st.paging_state();
     let v = st.vmcb();
@@ -79,8 +80,8 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
     v.control.tsc_offset = tsc_offset;
     [v.save.fs.base, v.save.gs.base, v.save.kernel_gs_base, v.save.lstar, v.save.cstar] = bases;
     if let Some(val) = read {
-        st.set_gpr(0, val & 0xffff_ffff);
-        st.set_gpr(2, val >> 32);
+        st.set_gpr(Gpr::Rax, val & 0xffff_ffff);
+        st.set_gpr(Gpr::Rdx, val >> 32);
     }
     Flow::Continue
 }
@@ -92,12 +93,12 @@ pub(super) fn vmmcall(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     if let Err(f) = skip(vcpu, st, Opcode::Vmmcall) {
         return f;
     }
-    let nr = st.gpr(0);
+    let nr = st.gpr(Gpr::Rax);
     if nr == uapi::PACIFICA_HC_PING {
-        st.set_gpr(0, 0);
+        st.set_gpr(Gpr::Rax, 0);
         return Flow::Continue;
     }
-    let args = [st.gpr(3), st.gpr(1), st.gpr(2), st.gpr(6)];
+    let args = [st.gpr(Gpr::Rbx), st.gpr(Gpr::Rcx), st.gpr(Gpr::Rdx), st.gpr(Gpr::Rsi)];
     st.pending = Pending::Hypercall;
     let hypercall = uapi::HypercallExit { nr, args, ret: 0 };
     user_exit(vcpu, st, uapi::PACIFICA_EXIT_HYPERCALL, uapi::ExitData { hypercall })

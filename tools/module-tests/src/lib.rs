@@ -9,6 +9,8 @@
 
 #[path = "../../../rust/hw/cr.rs"]
 pub mod hw_cr;
+#[path = "../../../rust/hw/gpr.rs"]
+pub mod hw_gpr;
 #[path = "../../../rust/hw/msr.rs"]
 pub mod hw_msr;
 #[path = "../../../rust/hw/paging.rs"]
@@ -37,6 +39,7 @@ pub use pacifica_uapi::uapi;
 
 pub mod hw {
     pub use super::hw_cr as cr;
+    pub use super::hw_gpr as gpr;
     pub use super::hw_msr as msr;
     pub use super::hw_paging as paging;
     pub use super::hw_seg as seg;

@@ -3,7 +3,7 @@
 //! Tests of the module's pure logic against hand-checked values and, for
 //! the page walker and the NPT builder, against simple reference models.
 
-use crate::emulate::insn::{self, CpuMode, DecodeError, Extend, Gpr, Op, Opcode, Source};
+use crate::emulate::insn::{self, CpuMode, DecodeError, Extend, Gpr, Op, Opcode, Reg, Source};
 use crate::emulate::walk::{self, Access, GuestPhys, PagingState, WalkError};
 use crate::hw::vmcb::{Vmcb, VmcbControl, VmcbSave};
 use crate::mm::npt::{self, Tables};
@@ -28,8 +28,8 @@ fn vmcb_layout_matches_apm_appendix_b() {
     assert_eq!(offset_of!(VmcbSave, g_pat), 0x268);
 }
 
-fn gpr(i: u8) -> Gpr {
-    Gpr { index: i, high_byte: false }
+fn gpr(i: u8) -> Reg {
+    Reg { gpr: Gpr::from_encoding(i), high_byte: false }
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn decodes_mmio_stores() {
     assert_eq!((i.len, i.op), (5, Op::Store { size: 2, src: Source::Reg(gpr(9)) }));
     // mov byte [ebx], ah (no REX: register 4 is AH)
     let i = insn::decode(&[0x88, 0x23], CpuMode::Bits32).unwrap();
-    assert_eq!(i.op, Op::Store { size: 1, src: Source::Reg(Gpr { index: 0, high_byte: true }) });
+    assert_eq!(i.op, Op::Store { size: 1, src: Source::Reg(Reg { gpr: Gpr::Rax, high_byte: true }) });
     // mov byte [rbx], spl (with REX: register 4 is SPL)
     let i = insn::decode(&[0x40, 0x88, 0x23], CpuMode::Bits64).unwrap();
     assert_eq!(i.op, Op::Store { size: 1, src: Source::Reg(gpr(4)) });
@@ -105,12 +105,12 @@ fn decodes_lengths_of_intercepted_instructions() {
 #[test]
 fn decodes_ltr_from_a_register_or_memory() {
     let i = insn::decode(&[0x0f, 0x00, 0xd8], CpuMode::Bits32).unwrap();
-    assert_eq!((i.op, i.len), (Op::Ltr { gpr: Some(0) }, 3));
+    assert_eq!((i.op, i.len), (Op::Ltr { gpr: Some(Gpr::Rax) }, 3));
     let i = insn::decode(&[0x41, 0x0f, 0x00, 0xdb], CpuMode::Bits64).unwrap();
-    assert_eq!(i.op, Op::Ltr { gpr: Some(11) });
+    assert_eq!(i.op, Op::Ltr { gpr: Some(Gpr::R11) });
     let i = insn::decode(&[0x0f, 0x00, 0x5b, 0x10], CpuMode::Bits32).unwrap();
     assert_eq!((i.op, i.len), (Op::Ltr { gpr: None }, 4));
-    assert_eq!(i.mem.unwrap().effective_address(4, 0, |r| if r == 3 { 0x1000 } else { 0 }), 0x1010);
+    assert_eq!(i.mem.unwrap().effective_address(4, 0, |r| if r == Gpr::Rbx { 0x1000 } else { 0 }), 0x1010);
     // SLDT, STR, LLDT, VERR: not LTR.
     for reg in [0u8, 1, 2, 4] {
         assert!(insn::decode(&[0x0f, 0x00, 0xc0 | (reg << 3)], CpuMode::Bits32).is_err());
@@ -133,7 +133,7 @@ fn descriptors_decode_to_vmcb_attributes() {
 
 #[test]
 fn decodes_invlpg_operands_to_effective_addresses() {
-    let regs = |r: u8| [0x1000u64, 0, 0, 0x2000, 0x100, 0x3000, 0x10, 0x20][r as usize];
+    let regs = |r: Gpr| [0x1000u64, 0, 0, 0x2000, 0x100, 0x3000, 0x10, 0x20][r as usize];
     let ea = |bytes: &[u8], mode| {
         let i = insn::decode(bytes, mode).unwrap();
         assert_eq!(i.op, Op::Other(Opcode::Invlpg), "{bytes:x?}");
@@ -152,11 +152,11 @@ fn decodes_invlpg_operands_to_effective_addresses() {
 #[test]
 fn decodes_control_register_moves() {
     let i = insn::decode(&[0x0f, 0x22, 0xd8], CpuMode::Bits64).unwrap(); // mov cr3, rax
-    assert_eq!((i.len, i.op), (3, Op::MovCr { write: true, cr: 3, gpr: 0 }));
+    assert_eq!((i.len, i.op), (3, Op::MovCr { write: true, cr: 3, gpr: Gpr::Rax }));
     let i = insn::decode(&[0x41, 0x0f, 0x20, 0xe1], CpuMode::Bits64).unwrap(); // mov r9, cr4
-    assert_eq!(i.op, Op::MovCr { write: false, cr: 4, gpr: 9 });
+    assert_eq!(i.op, Op::MovCr { write: false, cr: 4, gpr: Gpr::R9 });
     let i = insn::decode(&[0x0f, 0x01, 0xf0], CpuMode::Bits16).unwrap(); // lmsw ax
-    assert_eq!(i.op, Op::Lmsw { gpr: 0 });
+    assert_eq!(i.op, Op::Lmsw { gpr: Gpr::Rax });
     assert_eq!(insn::decode(&[0x0f, 0x06], CpuMode::Bits32).unwrap().op, Op::Other(Opcode::Clts));
 }
 
@@ -172,7 +172,7 @@ fn refuses_what_it_does_not_emulate() {
 fn merges_partial_registers_like_x86() {
     let old = 0x1122_3344_5566_7788;
     assert_eq!(insn::merge_reg(old, 0xaa, gpr(0), 1), 0x1122_3344_5566_77aa);
-    assert_eq!(insn::merge_reg(old, 0xaa, Gpr { index: 0, high_byte: true }, 1), 0x1122_3344_5566_aa88);
+    assert_eq!(insn::merge_reg(old, 0xaa, Reg { gpr: Gpr::Rax, high_byte: true }, 1), 0x1122_3344_5566_aa88);
     assert_eq!(insn::merge_reg(old, 0xbbbb, gpr(0), 2), 0x1122_3344_5566_bbbb);
     assert_eq!(insn::merge_reg(old, 0xcccc_cccc, gpr(0), 4), 0xcccc_cccc);
     assert_eq!(insn::extend(0x80, 1, 8, Extend::Sign), 0xffff_ffff_ffff_ff80);
@@ -919,8 +919,8 @@ fn cr4_allowed_follows_the_guest_cpuid() {
 fn decodes_debug_register_moves() {
     // mov dr7, rax; mov rcx, dr7; mov dr7, r9 (REX.B).
     let d = |b: &[u8]| insn::decode(b, CpuMode::Bits64).unwrap();
-    assert_eq!(d(&[0x0f, 0x23, 0xf8]).op, Op::MovDr { write: true, dr: 7, gpr: 0 });
-    assert_eq!(d(&[0x0f, 0x21, 0xf9]).op, Op::MovDr { write: false, dr: 7, gpr: 1 });
-    assert_eq!(d(&[0x41, 0x0f, 0x23, 0xf9]).op, Op::MovDr { write: true, dr: 7, gpr: 9 });
+    assert_eq!(d(&[0x0f, 0x23, 0xf8]).op, Op::MovDr { write: true, dr: 7, gpr: Gpr::Rax });
+    assert_eq!(d(&[0x0f, 0x21, 0xf9]).op, Op::MovDr { write: false, dr: 7, gpr: Gpr::Rcx });
+    assert_eq!(d(&[0x41, 0x0f, 0x23, 0xf9]).op, Op::MovDr { write: true, dr: 7, gpr: Gpr::R9 });
     assert_eq!(d(&[0x41, 0x0f, 0x23, 0xf9]).len, 4);
 }
