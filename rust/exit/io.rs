@@ -5,11 +5,11 @@
 //! guest memory through the run page's data area, up to its size per exit:
 //! a longer REP re-executes the instruction until RCX reaches zero.
 
+use super::decode::IoInfo;
 use super::{fault, fetch_insn, segment_base, user_exit, user_mode, walk, Flow, Pending};
 use crate::emulate::insn::SegOverride;
 use crate::emulate::walk::{Access, WalkError};
 use crate::hw::gpr::Gpr;
-use crate::hw::svm::ioio;
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
 
@@ -40,18 +40,10 @@ fn mask(addr_size: u8) -> u64 {
 }
 
 /// Handles an IOIO intercept.
-pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, info: u64, next_rip: u64) -> Flow {
+pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, info: IoInfo) -> Flow {
     st.count(uapi::PACIFICA_STAT_IO);
-    let port = (info >> ioio::PORT_SHIFT) as u16;
-    let size: u8 = if info & ioio::SZ32 != 0 {
-        4
-    } else if info & ioio::SZ16 != 0 {
-        2
-    } else {
-        1
-    };
-    let input = info & ioio::TYPE_IN != 0;
-    if info & ioio::STR != 0 {
+    let IoInfo { port, size, input, next_rip, .. } = info;
+    if info.string {
         return string(vcpu, st, port, size, input, next_rip);
     }
     let direction = if input { uapi::PACIFICA_EXIT_IO_IN } else { uapi::PACIFICA_EXIT_IO_OUT };

@@ -6,15 +6,18 @@
 //! an exit without a handler becomes an internal-error exit to userspace.
 
 mod cr;
+#[allow(dead_code, unreachable_pub)]
+mod decode;
 mod io;
 mod mmio;
 mod seg;
 mod sysreg;
 
 use crate::emulate::insn::{self, Insn, Opcode, Op};
+use decode::Exit;
 use crate::emulate::walk::{self, Access, WalkError};
 use crate::hw::gpr::Gpr;
-use crate::hw::svm::{exit as code, features, vector, Exception};
+use crate::hw::svm::{features, vector, Exception};
 use crate::uapi;
 use crate::vcpu::{Vcpu, VcpuState};
 use crate::global;
@@ -45,84 +48,6 @@ pub(crate) enum Pending {
     Hypercall,
 }
 
-/// A decoded #VMEXIT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Exit {
-    Intr,
-    Nmi,
-    /// An SMI or INIT for the host (both intercepted so that the host
-    /// takes them, as an interrupt): the guest resumes.
-    HostEvent,
-    Cpuid,
-    Hlt,
-    Io { info: u64, next_rip: u64 },
-    Msr { write: bool },
-    Vmmcall,
-    Shutdown,
-    Npf { gpa: u64, error: u64 },
-    /// An instruction the guest may not use: #UD.
-    Undefined,
-    /// INVD and WBINVD: skipped. INVD must never drop dirty cache lines
-    /// (they may be the host's), and the guest's memory is coherent, so
-    /// neither needs to reach the host's caches.
-    Invd(Opcode),
-    /// RDPMC: the guest has no performance counters (#GP), and must not
-    /// read the host's.
-    Rdpmc,
-    /// A hardware task switch (shadow paging only: it would load CR3
-    /// from the TSS behind the shadow MMU's back).
-    TaskSwitch,
-    /// An intercepted exception the guest gets back (#DB, #AC).
-    Exception { vector: u8, error: u32 },
-    /// A read or write of DR7.
-    Dr,
-    /// A read or write of CR0, CR3 or CR4 (shadow paging).
-    Cr,
-    /// A page fault (shadow paging): error code and address.
-    PageFault { error: u64, la: u64 },
-    /// INVLPG (shadow paging).
-    Invlpg,
-    /// LTR (QEMU's TCG only: `seg`).
-    Ltr,
-    Invalid,
-    Unknown(u64),
-}
-
-impl Exit {
-    fn decode(exit_code: u64, info1: u64, info2: u64) -> Self {
-        match exit_code {
-            code::INTR => Exit::Intr,
-            code::NMI => Exit::Nmi,
-            code::SMI | code::INIT => Exit::HostEvent,
-            code::CPUID => Exit::Cpuid,
-            code::HLT => Exit::Hlt,
-            code::IOIO => Exit::Io { info: info1, next_rip: info2 },
-            code::MSR => Exit::Msr { write: info1 & 1 != 0 },
-            code::VMMCALL => Exit::Vmmcall,
-            code::SHUTDOWN => Exit::Shutdown,
-            code::NPF => Exit::Npf { gpa: info2, error: info1 },
-            code::VMRUN | code::VMLOAD | code::VMSAVE | code::STGI | code::CLGI | code::SKINIT
-            | code::INVLPGA | code::RDTSCP | code::MONITOR | code::MWAIT | code::MWAIT_COND
-            | code::XSETBV | code::RDPRU | code::RSM => Exit::Undefined,
-            code::INVD => Exit::Invd(Opcode::Invd),
-            code::WBINVD => Exit::Invd(Opcode::Wbinvd),
-            code::RDPMC => Exit::Rdpmc,
-            code::TASK_SWITCH => Exit::TaskSwitch,
-            c if c == code::EXCP_BASE + u64::from(vector::DB) => Exit::Exception { vector: vector::DB, error: 0 },
-            c if c == code::EXCP_BASE + u64::from(vector::AC) => {
-                Exit::Exception { vector: vector::AC, error: info1 as u32 }
-            }
-            0x00..=0x1f => Exit::Cr,
-            0x20..=0x3f => Exit::Dr,
-            c if c == code::EXCP_BASE + 14 => Exit::PageFault { error: info1, la: info2 },
-            code::INVLPG => Exit::Invlpg,
-            code::TR_WRITE => Exit::Ltr,
-            c if crate::testbed::is_vmexit_invalid(c) => Exit::Invalid,
-            other => Exit::Unknown(other),
-        }
-    }
-}
-
 /// Handles the exit that just happened.
 pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     st.exit_rip = st.vmcb().save.rip;
@@ -136,7 +61,12 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
         }
     }
     let c = st.vmcb().control;
-    match Exit::decode(c.exit_code, c.exit_info_1, c.exit_info_2) {
+    let exit = if crate::testbed::is_vmexit_invalid(c.exit_code) {
+        Exit::Invalid
+    } else {
+        Exit::decode(c.exit_code, c.exit_info_1, c.exit_info_2)
+    };
+    match exit {
         Exit::Intr => {
             // The host took the interrupt when the run loop enabled them.
             st.count(uapi::PACIFICA_STAT_INTR);
@@ -159,7 +89,7 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             }
             user_exit(vcpu, st, uapi::PACIFICA_EXIT_HLT, uapi::ExitData { pad: [0; 256] })
         }
-        Exit::Io { info, next_rip } => io::handle(vcpu, st, info, next_rip),
+        Exit::Io(info) => io::handle(vcpu, st, info),
         Exit::Vmmcall => sysreg::vmmcall(vcpu, st),
         Exit::Shutdown => {
             st.count(uapi::PACIFICA_STAT_SHUTDOWN);
@@ -194,8 +124,8 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
             st.count(uapi::PACIFICA_STAT_EXCEPTION);
             reflect(vcpu, st, v, error)
         }
-        Exit::Cr => cr::access(vcpu, st),
-        Exit::Dr => cr::debug_register(vcpu, st),
+        Exit::Cr { .. } => cr::access(vcpu, st),
+        Exit::Dr { .. } => cr::debug_register(vcpu, st),
         Exit::PageFault { error, la } => cr::page_fault(vcpu, st, error, la),
         Exit::Invlpg => cr::invlpg(vcpu, st),
         Exit::Ltr => seg::ltr(vcpu, st),

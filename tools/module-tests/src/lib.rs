@@ -35,6 +35,8 @@ pub mod policy_state;
 pub mod mm_npt;
 #[path = "../../../rust/mm/shadow.rs"]
 pub mod mm_shadow;
+#[path = "../../../rust/exit/decode.rs"]
+pub mod exit_decode;
 pub use pacifica_uapi::uapi;
 
 pub mod hw {
@@ -50,6 +52,10 @@ pub mod hw {
 pub mod emulate {
     pub use super::emulate_insn as insn;
     pub use super::emulate_walk as walk;
+}
+
+pub mod exit {
+    pub use super::exit_decode as decode;
 }
 
 pub mod policy {

@@ -924,3 +924,61 @@ fn decodes_debug_register_moves() {
     assert_eq!(d(&[0x41, 0x0f, 0x23, 0xf9]).op, Op::MovDr { write: true, dr: 7, gpr: Gpr::R9 });
     assert_eq!(d(&[0x41, 0x0f, 0x23, 0xf9]).len, 4);
 }
+
+/// Every exit family decodes from the APM's numbers (Vol. 2, Appendix C)
+/// into what its handler needs; an exit code nobody handles is Unknown.
+#[test]
+fn exits_decode_from_the_apm_numbers() {
+    use crate::exit::decode::{Exit, IoInfo};
+    let d = |code: u64| Exit::decode(code, 0, 0);
+    assert_eq!(d(0x60), Exit::Intr);
+    assert_eq!(d(0x61), Exit::Nmi);
+    assert_eq!(d(0x62), Exit::HostEvent);
+    assert_eq!(d(0x63), Exit::HostEvent);
+    assert_eq!(d(0x72), Exit::Cpuid);
+    assert_eq!(d(0x78), Exit::Hlt);
+    assert_eq!(d(0x81), Exit::Vmmcall);
+    assert_eq!(d(0x7f), Exit::Shutdown);
+    assert_eq!(d(0x6f), Exit::Rdpmc);
+    assert_eq!(d(0x7d), Exit::TaskSwitch);
+    assert_eq!(d(0x79), Exit::Invlpg);
+    assert_eq!(d(0x6d), Exit::Ltr);
+    assert_eq!(d(0x76), Exit::Invd(Opcode::Invd));
+    assert_eq!(d(0x89), Exit::Invd(Opcode::Wbinvd));
+    for ud in [0x80, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x73, 0x8d] {
+        assert_eq!(d(ud), Exit::Undefined, "exit code {ud:#x}");
+    }
+    assert_eq!(Exit::decode(0x7c, 0, 0), Exit::Msr { write: false });
+    assert_eq!(Exit::decode(0x7c, 1, 0), Exit::Msr { write: true });
+    assert_eq!(Exit::decode(0x400, 0x1_0000_0007, 0xd000_0000), Exit::Npf { gpa: 0xd000_0000, error: 0x1_0000_0007 });
+    assert_eq!(Exit::decode(0x4e, 0x2, 0x1234), Exit::PageFault { error: 0x2, la: 0x1234 });
+    assert_eq!(d(0x41), Exit::Exception { vector: 1, error: 0 });
+    assert_eq!(Exit::decode(0x51, 0, 0), Exit::Exception { vector: 17, error: 0 });
+    assert_eq!(d(0x00), Exit::Cr { cr: 0, write: false });
+    assert_eq!(d(0x14), Exit::Cr { cr: 4, write: true });
+    assert_eq!(d(0x13), Exit::Cr { cr: 3, write: true });
+    assert_eq!(d(0x27), Exit::Dr { dr: 7, write: false });
+    assert_eq!(d(0x37), Exit::Dr { dr: 7, write: true });
+    assert_eq!(d(u64::MAX), Exit::Invalid);
+    // VINTR and the descriptor-table reads are never intercepted.
+    for unknown in [0x64, 0x66, 0x401, 0xffff_ffff] {
+        assert_eq!(d(unknown), Exit::Unknown(unknown), "exit code {unknown:#x}");
+    }
+
+    // IOIO: OUT DX, AL to COM1; IN EAX from 0x60; REP OUTSB with a 32-bit
+    // address; EXITINFO2 is the next RIP.
+    assert_eq!(
+        Exit::decode(0x7b, 0x03f8_0010, 0x1006),
+        Exit::Io(IoInfo { port: 0x3f8, size: 1, input: false, string: false, rep: false, addr_size: None, next_rip: 0x1006 })
+    );
+    assert_eq!(
+        IoInfo::decode(0x0060_0041, 0),
+        IoInfo { port: 0x60, size: 4, input: true, string: false, rep: false, addr_size: None, next_rip: 0 }
+    );
+    assert_eq!(
+        IoInfo::decode(0x03f8_011c, 0x2000),
+        IoInfo { port: 0x3f8, size: 1, input: false, string: true, rep: true, addr_size: Some(4), next_rip: 0x2000 }
+    );
+    assert_eq!(IoInfo::decode(0x0000_02a5, 0).addr_size, Some(8));
+    assert_eq!(IoInfo::decode(0x0000_00a5, 0).size, 2);
+}
