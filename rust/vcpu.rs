@@ -143,50 +143,37 @@ impl VcpuState {
         unsafe { self.vmcb.as_mut::<Vmcb>() }
     }
 
-    /// Reads general register `r` (RAX and RSP live in the VMCB).
-    pub(crate) fn gpr(&mut self, r: Gpr) -> u64 {
-        let g = &self.gprs;
+    /// Where general register `r` lives: RAX and RSP in the VMCB, the
+    /// others in `gprs`.
+    fn gpr_slot(&mut self, r: Gpr) -> &mut u64 {
         match r {
-            Gpr::Rax => self.vmcb().save.rax,
-            Gpr::Rcx => g.rcx,
-            Gpr::Rdx => g.rdx,
-            Gpr::Rbx => g.rbx,
-            Gpr::Rsp => self.vmcb().save.rsp,
-            Gpr::Rbp => g.rbp,
-            Gpr::Rsi => g.rsi,
-            Gpr::Rdi => g.rdi,
-            Gpr::R8 => g.r8,
-            Gpr::R9 => g.r9,
-            Gpr::R10 => g.r10,
-            Gpr::R11 => g.r11,
-            Gpr::R12 => g.r12,
-            Gpr::R13 => g.r13,
-            Gpr::R14 => g.r14,
-            Gpr::R15 => g.r15,
+            Gpr::Rax => &mut self.vmcb().save.rax,
+            Gpr::Rsp => &mut self.vmcb().save.rsp,
+            Gpr::Rcx => &mut self.gprs.rcx,
+            Gpr::Rdx => &mut self.gprs.rdx,
+            Gpr::Rbx => &mut self.gprs.rbx,
+            Gpr::Rbp => &mut self.gprs.rbp,
+            Gpr::Rsi => &mut self.gprs.rsi,
+            Gpr::Rdi => &mut self.gprs.rdi,
+            Gpr::R8 => &mut self.gprs.r8,
+            Gpr::R9 => &mut self.gprs.r9,
+            Gpr::R10 => &mut self.gprs.r10,
+            Gpr::R11 => &mut self.gprs.r11,
+            Gpr::R12 => &mut self.gprs.r12,
+            Gpr::R13 => &mut self.gprs.r13,
+            Gpr::R14 => &mut self.gprs.r14,
+            Gpr::R15 => &mut self.gprs.r15,
         }
     }
 
-    /// Writes general register `r` (RAX and RSP live in the VMCB).
+    /// Reads general register `r`.
+    pub(crate) fn gpr(&mut self, r: Gpr) -> u64 {
+        *self.gpr_slot(r)
+    }
+
+    /// Writes general register `r`.
     pub(crate) fn set_gpr(&mut self, r: Gpr, v: u64) {
-        let g = &mut self.gprs;
-        match r {
-            Gpr::Rax => self.vmcb().save.rax = v,
-            Gpr::Rcx => g.rcx = v,
-            Gpr::Rdx => g.rdx = v,
-            Gpr::Rbx => g.rbx = v,
-            Gpr::Rsp => self.vmcb().save.rsp = v,
-            Gpr::Rbp => g.rbp = v,
-            Gpr::Rsi => g.rsi = v,
-            Gpr::Rdi => g.rdi = v,
-            Gpr::R8 => g.r8 = v,
-            Gpr::R9 => g.r9 = v,
-            Gpr::R10 => g.r10 = v,
-            Gpr::R11 => g.r11 = v,
-            Gpr::R12 => g.r12 = v,
-            Gpr::R13 => g.r13 = v,
-            Gpr::R14 => g.r14 = v,
-            Gpr::R15 => g.r15 = v,
-        }
+        *self.gpr_slot(r) = v;
     }
 
     /// Writes `value` into the register operand `dst` with x86's rules for

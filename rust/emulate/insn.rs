@@ -181,7 +181,6 @@ pub struct MemOperand {
     pub rip_relative: bool,
 }
 
-
 fn disp(c: &mut Cursor<'_>, len: usize) -> Result<i64, DecodeError> {
     let v = c.imm(len)?;
     Ok(match len {

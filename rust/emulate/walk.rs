@@ -8,6 +8,7 @@
 //! dirty bits the processor would set. Depends on `core` only.
 
 use crate::hw::cr::{cr0, cr4};
+use crate::hw::paging::PTE_ADDR_MASK;
 use crate::hw::svm::efer;
 
 /// Guest-physical memory as the walker sees it.
@@ -65,9 +66,6 @@ const CR4_PSE: u64 = cr4::PSE;
 const CR4_PAE: u64 = cr4::PAE;
 const EFER_LMA: u64 = efer::LMA;
 const EFER_NXE: u64 = efer::NXE;
-
-/// Physical-address bits the walker accepts in entries (bits 12-51).
-use crate::hw::paging::PTE_ADDR_MASK as ADDR_MASK;
 
 /// A successful translation and what the guest's tables allow for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +141,7 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
     } else {
         (false, 2)
     };
-    let mut table = if levels == 3 { st.cr3 & 0xffff_ffe0 } else { st.cr3 & ADDR_MASK };
+    let mut table = if levels == 3 { st.cr3 & 0xffff_ffe0 } else { st.cr3 & PTE_ADDR_MASK };
     if !wide {
         table &= 0xffff_f000;
     }
@@ -215,7 +213,7 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
             let dirty = e & pte::D != 0 || access.write;
             let page_mask = (1u64 << shift) - 1;
             let base = if wide {
-                e & ADDR_MASK & !page_mask
+                e & PTE_ADDR_MASK & !page_mask
             } else if large {
                 // PSE-36: bits 13-20 of a 4 MiB PDE are physical bits 32-39.
                 (e & 0xffc0_0000) | ((e & 0x001f_e000) << 19)
@@ -233,7 +231,7 @@ pub fn walk(mem: &impl GuestPhys, st: &PagingState, la: u64, access: Access) -> 
                 tables_used: (levels - level + 1) as usize,
             });
         }
-        table = if wide { e & ADDR_MASK } else { e & 0xffff_f000 };
+        table = if wide { e & PTE_ADDR_MASK } else { e & 0xffff_f000 };
     }
     // Level 1 always returns above.
     Err(fault(false, false))

@@ -13,8 +13,8 @@ mod mmio;
 mod seg;
 mod sysreg;
 
-use crate::emulate::insn::{self, Insn, Opcode, Op};
 use decode::Exit;
+use crate::emulate::insn::{self, Insn, Opcode, Op};
 use crate::emulate::walk::{self, Access, WalkError};
 use crate::hw::gpr::Gpr;
 use crate::hw::svm::{features, vector, Exception};

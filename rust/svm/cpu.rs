@@ -161,23 +161,27 @@ impl Cpus {
         if !pc.enabled.swap(false, Ordering::Relaxed) {
             return;
         }
-        // SAFETY: no guest runs on this CPU: vCPUs run with preemption off
-        // and hold a reference to the module, so the offline callback and
-        // module exit cannot interleave with one; the emergency path runs
-        // in an NMI or an IPI, which cannot arrive while a guest runs (GIF
-        // is clear around VMRUN), and a world switch it interrupts before
-        // CLGI survives the SVM instructions faulting (vmenter.S). STGI
-        // runs only while SVME is set.
+        // No guest runs on this CPU: vCPUs run with preemption off and hold
+        // a reference to the module, so the offline callback and module
+        // exit cannot interleave with one; the emergency path runs in an
+        // NMI or an IPI, which cannot arrive while a guest runs (GIF is
+        // clear around VMRUN), and a world switch it interrupts before CLGI
+        // survives the SVM instructions faulting (vmenter.S).
+        //
+        // SAFETY: reading EFER has no side effects.
+        let e = unsafe { ops::rdmsr(msr::EFER) };
+        if e & efer::SVME != 0 {
+            // A fatal error between CLGI and STGI (vmenter.S) may have
+            // brought us here with GIF clear, and a CPU left with GIF clear
+            // and SVM off keeps NMIs and INIT blocked for good (the crash
+            // kernel could not start it again). KVM does the same.
+            // SAFETY: SVME is set, so STGI does not fault; it only lets
+            // interrupts, NMIs and INIT in again, and no guest runs here.
+            unsafe { ops::stgi() };
+        }
+        // SAFETY: no guest runs on this CPU (above), so nothing uses the
+        // host save area or SVM once they are gone.
         unsafe {
-            let e = ops::rdmsr(msr::EFER);
-            if e & efer::SVME != 0 {
-                // A fatal error between CLGI and STGI (vmenter.S) may have
-                // brought us here with GIF clear, and a CPU left with GIF
-                // clear and SVM off keeps NMIs and INIT blocked for good
-                // (the crash kernel could not start it again). KVM does the
-                // same.
-                ops::stgi();
-            }
             ops::wrmsr(msr::VM_HSAVE_PA, 0);
             ops::wrmsr(msr::EFER, e & !efer::SVME);
         }

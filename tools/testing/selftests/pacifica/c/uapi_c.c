@@ -64,7 +64,8 @@ int main(void)
 	struct pacifica_exit_stats stats;
 	struct pacifica_run *run;
 	unsigned char *ram;
-	int dev, vm, vcpu, size, r;
+	int dev, vm, vcpu, size, r, zero;
+	size_t i;
 
 	printf("TAP version 13\n1..8\n");
 	dev = open("/dev/pacifica", O_RDWR | O_CLOEXEC);
@@ -76,8 +77,10 @@ int main(void)
 
 	memset(&info, 0xff, sizeof(info));
 	r = ioctl(dev, PACIFICA_GET_INFO, &info);
-	result(r == 0 && info.api_version == PACIFICA_API_VERSION && (info.features & PACIFICA_FEATURE_NPT) &&
-	       info.pad == 0 && info.reserved[0] == 0 && info.reserved[7] == 0,
+	zero = info.pad == 0;
+	for (i = 0; i < sizeof(info.reserved) / sizeof(info.reserved[0]); i++)
+		zero = zero && info.reserved[i] == 0;
+	result(r == 0 && info.api_version == PACIFICA_API_VERSION && (info.features & PACIFICA_FEATURE_NPT) && zero,
 	       "GET_INFO: version %u, features %#llx, padding and reserved words zero",
 	       info.api_version, (unsigned long long)info.features);
 

@@ -24,10 +24,13 @@
 #define SEG_SEL_CODE3	(0x20 | 3)
 #define SEG_SEL_DATA3	(0x28 | 3)
 
-/* Copies the harness's GDT to SEG_GDT (leaves ECX, ESI, EDI changed). */
-.macro COPY_GDT32
+/*
+ * Copies the harness's GDT (its four entries) to `to`, in 32-bit or 64-bit
+ * code below 4 GiB (leaves ECX, ESI, EDI changed).
+ */
+.macro COPY_GDT to
 	mov	esi, GDT_BASE
-	mov	edi, SEG_GDT
+	mov	edi, \to
 	mov	ecx, 8
 	rep movsd
 .endm
@@ -83,10 +86,7 @@ ts_iret:
 	.code64
 	.global tss_high_base64
 tss_high_base64:
-	mov	esi, GDT_BASE
-	mov	edi, TS_GDT
-	mov	ecx, 8
-	rep movsd
+	COPY_GDT TS_GDT
 	mov	dword ptr [TS_GDT + 0x20], ((HB_TSS & 0xffff) << 16) | 0x67
 	mov	dword ptr [TS_GDT + 0x24], ((HB_TSS >> 16) & 0xff) | 0x8900 | (HB_TSS & 0xff000000)
 	mov	dword ptr [TS_GDT + 0x28], 1		/* base bits 32-63 */
@@ -125,10 +125,7 @@ hb_gdtr:
 
 /* Builds the GDT with an available TSS at TS_SEL_TSS, and the new task. */
 ts_setup:
-	mov	esi, GDT_BASE
-	mov	edi, TS_GDT
-	mov	ecx, 8
-	rep movsd
+	COPY_GDT TS_GDT
 	mov	dword ptr [TS_GDT + TS_SEL_TSS], (TS_TSS << 16) | 0x67
 	mov	dword ptr [TS_GDT + TS_SEL_TSS + 4], ((TS_TSS >> 16) & 0xff) | 0x8900 | (TS_TSS & 0xff000000)
 	lgdt	[ts_gdtr]
@@ -282,7 +279,7 @@ cr8_spin64:
 	.global ltr32
 ltr32:
 	call	idt_init32
-	COPY_GDT32
+	COPY_GDT SEG_GDT
 	mov	dword ptr [SEG_GDT + SEG_SEL_TSS], (SEG_TSS << 16) | 0x67
 	mov	dword ptr [SEG_GDT + SEG_SEL_TSS + 4], ((SEG_TSS >> 16) & 0xff) | 0x8900 | (SEG_TSS & 0xff000000)
 	lgdt	[seg_gdtr]
@@ -323,7 +320,7 @@ ring3_int32:
 	shr	eax, 16
 	mov	word ptr [IDT_BASE + 0x80 * 8 + 6], ax
 	lidt	[r3_idtr]
-	COPY_GDT32
+	COPY_GDT SEG_GDT
 	mov	dword ptr [SEG_GDT + 0x20], 0x0000ffff		/* code, DPL 3 */
 	mov	dword ptr [SEG_GDT + 0x24], 0x00cffb00
 	mov	dword ptr [SEG_GDT + 0x28], 0x0000ffff		/* data, DPL 3 */
@@ -366,10 +363,7 @@ r3_idtr:
 	.code64
 	.global cs_l_d64
 cs_l_d64:
-	mov	esi, GDT_BASE
-	mov	edi, TS_GDT
-	mov	ecx, 8
-	rep movsd
+	COPY_GDT TS_GDT
 	/* 0x20: code, P, DPL 0, L=1 and D=1, limit 4 GiB. */
 	mov	dword ptr [TS_GDT + 0x20], 0x0000ffff
 	mov	dword ptr [TS_GDT + 0x24], 0x00ef9b00

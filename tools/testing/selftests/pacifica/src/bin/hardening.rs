@@ -108,22 +108,31 @@ fn refused_state_keeps_interrupt_masking() -> TestResult {
         let mut vm = TestVm::new(Mode::Long64, guest::IMAGE, entry)?;
         let bad = uapi::Sregs { cr0: 0xa000_0011, ..initial_sregs(Mode::Long64) };
         expect_errno("SET_SREGS with CR0.NW and not CD", vm.vcpu.set_sregs(&bad), &[libc::EINVAL])?;
-        vm.vcpu.set_sregs(&initial_sregs(Mode::Long64)).context("SET_SREGS")?;
-        vm.vcpu.set_regs(&initial_regs(entry, STACK_TOP)).context("SET_REGS")?;
-        let start = Instant::now();
-        let kick = Watchdog::arm(Duration::from_millis(300));
-        let r = vm.vcpu.run().map(|e| describe_exit(&e));
-        drop(kick);
-        let took = start.elapsed();
-        diag!("spinning guest at {entry:#x}: {r:?} after {took:?}");
-        match r {
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-            other => fail!("the spinning guest's run ended with {other:?}, expected EINTR"),
-        }
-        // Not a timing assertion: without interrupt masking the run does
-        // not end at all until the guest gives up the CPU (it never does).
-        ensure!(vm.stat(uapi::PACIFICA_STAT_INTR)? > 0, "no INTR exit while the guest spun");
+        spin_is_interrupted(&mut vm, entry)?;
     }
+    Ok(())
+}
+
+/// Gives `vm` a good state that spins at `entry` (with IF = 0, or with CR8
+/// at 15) and checks that the host still takes its interrupts: a signal
+/// ends the run with EINTR, and an INTR exit happened meanwhile.
+fn spin_is_interrupted(vm: &mut TestVm, entry: u64) -> TestResult {
+    vm.vcpu.set_sregs(&initial_sregs(Mode::Long64)).context("SET_SREGS")?;
+    vm.vcpu.set_regs(&initial_regs(entry, STACK_TOP)).context("SET_REGS")?;
+    let before = vm.stat(uapi::PACIFICA_STAT_INTR)?;
+    let start = Instant::now();
+    let kick = Watchdog::arm(Duration::from_millis(300));
+    let r = vm.vcpu.run().map(|e| describe_exit(&e));
+    drop(kick);
+    let took = start.elapsed();
+    diag!("spinning guest at {entry:#x}: {r:?} after {took:?}");
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+        other => fail!("the spinning guest's run ended with {other:?}, expected EINTR"),
+    }
+    // Not a timing assertion: without interrupt masking the run does not
+    // end at all until the guest gives up the CPU (it never does).
+    ensure!(vm.stat(uapi::PACIFICA_STAT_INTR)? > before, "no INTR exit while the guest spun");
     Ok(())
 }
 
@@ -161,17 +170,7 @@ fn guest_refusal_keeps_interrupt_masking() -> TestResult {
         if refused {
             ensure!(vm.stat(uapi::PACIFICA_STAT_INTERNAL)? > 0, "FAIL_ENTRY not counted");
         }
-        vm.vcpu.set_sregs(&initial_sregs(Mode::Long64)).context("SET_SREGS")?;
-        vm.vcpu.set_regs(&initial_regs(entry, STACK_TOP)).context("SET_REGS")?;
-        let before = vm.stat(uapi::PACIFICA_STAT_INTR)?;
-        let kick = Watchdog::arm(Duration::from_millis(300));
-        let r = vm.vcpu.run().map(|e| describe_exit(&e));
-        drop(kick);
-        match r {
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-            other => fail!("the spinning guest's run ended with {other:?}, expected EINTR"),
-        }
-        ensure!(vm.stat(uapi::PACIFICA_STAT_INTR)? > before, "no INTR exit while the guest spun");
+        spin_is_interrupted(&mut vm, entry)?;
     }
     Ok(())
 }
@@ -457,7 +456,7 @@ fn huge_regions_refused_before_allocating() -> TestResult {
 /// tables at all, and only the bound is checked.
 fn shadow_tables_stay_within_budget() -> TestResult {
     let per_vcpu = (uapi::PACIFICA_SHADOW_BUDGET_PAGES / uapi::PACIFICA_MAX_VCPUS) as u64;
-    let shadow = paging_mode().1 == "shadow";
+    let shadow = paging_mode().0 == uapi::PACIFICA_PAGING_SHADOW;
     for touches in [per_vcpu / 2, per_vcpu * 3] {
         let mut vm = TestVm::new(Mode::Long64, guest::IMAGE, guest::SHADOW_ALIAS64)?;
         vm.mem.write(DATA_BASE + 16, &(touches as u32).to_le_bytes()).context("writing the count")?;
