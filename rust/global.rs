@@ -43,6 +43,7 @@ pub(crate) fn get() -> &'static Global {
 /// registers `/dev/pacifica`.
 pub(crate) fn init() -> Result {
     let info = cpu::detect()?;
+    crate::testbed::detect(info.qemu_tcg);
     let mut iopm = HwPages::new(2)?; // 12 KiB needed, 16 KiB allocated
     iopm.bytes_mut().fill(0xff);
     let mut msrpm = HwPages::new(1)?;

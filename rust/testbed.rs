@@ -6,7 +6,8 @@
 //! a user does, so each is Pacifica's to work around, and each is listed
 //! here: what QEMU does wrong, how it was seen, and why the workaround is
 //! harmless on real hardware. Those that are code of their own live in
-//! this file; the others are named where they live.
+//! this file; the others are named where they live. Depends on `core`
+//! only.
 //!
 //! Applied only where [`active`] (the hypervisor signature `TCGTCGTCGTCG`):
 //!
@@ -32,7 +33,7 @@
 //!
 //! Applied on every CPU, because they cost nothing:
 //!
-//! - **EFER.LME with paging off** (`VcpuState::lme_hidden`). QEMU cannot
+//! - **EFER.LME with paging off** (`GuestCpu::lme_hidden`). QEMU cannot
 //!   leave a guest with LME = 1 and PAE = 0 (it restores the host's CR0
 //!   before its EFER and CR4, refuses it, and leaves L1 running on the
 //!   guest's CR0, GS and TR). LME stays out of the VMCB while the guest's
@@ -56,13 +57,21 @@
 //!   writes are intercepted under nested paging (for `lme_hidden` too) and
 //!   the #GP is raised by the module.
 
-use crate::global;
 use crate::hw::seg::{self, attr};
 use crate::hw::svm::{exit, intercept};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once, when the module finds its CPUs ([`detect`]).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Records whether the CPU is QEMU's TCG, before any vCPU exists.
+pub(crate) fn detect(qemu_tcg: bool) {
+    ACTIVE.store(qemu_tcg, Ordering::Relaxed);
+}
 
 /// Whether the CPU is QEMU's TCG.
 pub(crate) fn active() -> bool {
-    global::get().cpus.info.qemu_tcg
+    ACTIVE.load(Ordering::Relaxed)
 }
 
 /// The DR7 the hardware gets for the guest's `v`.

@@ -3,26 +3,25 @@
 //! A vCPU: its VMCB, its registers, the run page it shares with userspace.
 //! The run loop is in `vcpu/run.rs`.
 
-use crate::emulate::insn::{self, CpuMode, Reg};
-use crate::hw::gpr::Gpr;
-use crate::emulate::walk::PagingState;
-use crate::exit::Pending;
+use crate::emulate::walk::{self, Access, PagingState, WalkError};
+use crate::exit::{Env, GuestCpu, GuestState};
 use crate::global;
-use crate::testbed;
-use crate::hw::cr::cr0;
+use crate::hw::cr::rflags;
+use crate::hw::gpr::GuestGprs;
 use crate::hw::seg;
 use crate::hw::svm::{
-    efer, event, int_ctl, intercept, vector, Exception, INTERCEPT_CR_WORD,
-    INTERCEPT_DR_WORD, INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
+    efer, features, int_ctl, intercept, vector, INTERCEPT_CR_WORD, INTERCEPT_DR_WORD,
+    INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
 };
-use crate::policy::{cpuid, state};
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
 use crate::mm::pages::HwPages;
-use crate::mm::shadow_mmu::{GuestCrs, ShadowMmu};
-use crate::vm::Paging;
-use crate::svm::ops::{self, FxArea, GuestGprs};
+use crate::mm::shadow::{Fault, GuestCrs};
+use crate::mm::shadow_mmu::ShadowMmu;
+use crate::policy::{cpuid, state};
+use crate::svm::ops::{self, FxArea};
+use crate::testbed;
 use crate::uapi;
-use crate::vm::Vm;
+use crate::vm::{Paging, Vm};
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
@@ -40,28 +39,19 @@ const PAT_RESET: u64 = 0x0007_0406_0007_0406;
 /// mutex, so one thread at a time runs or inspects it.
 pub(crate) struct VcpuState {
     vmcb: HwPages,
-    pub(crate) gprs: GuestGprs,
+    /// The guest's registers beyond the VMCB, its pending work, its
+    /// counters: the exit handlers' (`exit/state.rs`).
+    pub(crate) cpu: GuestCpu,
     fx: KBox<FxArea>,
     regs_set: bool,
     sregs_set: bool,
     /// The CPU and ASID generation the VMCB's ASID belongs to.
     last_cpu: Option<u32>,
     asid_generation: u64,
-    /// What the next run must finish first (an IN, an MMIO read, ...).
-    pub(crate) pending: Pending,
     /// The shadow MMU, for a VM without nested paging.
-    pub(crate) shadow: Option<KBox<ShadowMmu>>,
-    /// The TLB entries of this vCPU's ASID must go before the next VMRUN.
-    flush_tlb: bool,
+    shadow: Option<KBox<ShadowMmu>>,
     /// The guest's PKRU, when the host uses protection keys.
     guest_pkru: u32,
-    /// A linear address whose TLB entry must go before the next VMRUN
-    /// (INVLPGA, executed there: only then is the CPU, and so the ASID,
-    /// certain).
-    invlpga: Option<u64>,
-    pub(crate) stats: [u64; uapi::PACIFICA_STAT_MAX as usize],
-    /// Guest RIP when the exit being handled happened.
-    pub(crate) exit_rip: u64,
     /// Userspace changed the guest state since the last successful entry,
     /// so VMRUN may refuse it (VMEXIT_INVALID).
     unverified: bool,
@@ -76,18 +66,6 @@ pub(crate) struct VcpuState {
     intercepts: [u32; 6],
     /// The nested page tables' root (NPT), or 0.
     npt_root: u64,
-    /// Nested paging: the guest's EFER.LME is set but its paging is off,
-    /// so the VMCB holds LME = 0 until the guest turns paging on (CR0
-    /// writes are intercepted). QEMU's SVM cannot leave a guest with
-    /// LME = 1 and PAE = 0 (Documentation/security.rst).
-    pub(crate) lme_hidden: bool,
-    /// The CR4 bits the guest may set (its CPUID's).
-    pub(crate) cr4_allowed: u64,
-    /// DR7 as the guest wrote it (MOV DR7 is intercepted); the VMCB may
-    /// hold less (see [`VcpuState::set_guest_dr7`]).
-    pub(crate) guest_dr7: u64,
-    /// An unhandled exit was logged for this vCPU (`exit::log_unhandled`).
-    pub(crate) logged_unhandled: bool,
 }
 
 /// A virtual CPU.
@@ -143,85 +121,12 @@ impl VcpuState {
         unsafe { self.vmcb.as_mut::<Vmcb>() }
     }
 
-    /// Where general register `r` lives: RAX and RSP in the VMCB, the
-    /// others in `gprs`.
-    fn gpr_slot(&mut self, r: Gpr) -> &mut u64 {
-        match r {
-            Gpr::Rax => &mut self.vmcb().save.rax,
-            Gpr::Rsp => &mut self.vmcb().save.rsp,
-            Gpr::Rcx => &mut self.gprs.rcx,
-            Gpr::Rdx => &mut self.gprs.rdx,
-            Gpr::Rbx => &mut self.gprs.rbx,
-            Gpr::Rbp => &mut self.gprs.rbp,
-            Gpr::Rsi => &mut self.gprs.rsi,
-            Gpr::Rdi => &mut self.gprs.rdi,
-            Gpr::R8 => &mut self.gprs.r8,
-            Gpr::R9 => &mut self.gprs.r9,
-            Gpr::R10 => &mut self.gprs.r10,
-            Gpr::R11 => &mut self.gprs.r11,
-            Gpr::R12 => &mut self.gprs.r12,
-            Gpr::R13 => &mut self.gprs.r13,
-            Gpr::R14 => &mut self.gprs.r14,
-            Gpr::R15 => &mut self.gprs.r15,
-        }
-    }
-
-    /// Reads general register `r`.
-    pub(crate) fn gpr(&mut self, r: Gpr) -> u64 {
-        *self.gpr_slot(r)
-    }
-
-    /// Writes general register `r`.
-    pub(crate) fn set_gpr(&mut self, r: Gpr, v: u64) {
-        *self.gpr_slot(r) = v;
-    }
-
-    /// Writes `value` into the register operand `dst` with x86's rules for
-    /// partial writes.
-    pub(crate) fn merge_gpr(&mut self, dst: Reg, value: u64, size: u8) {
-        let old = self.gpr(dst.gpr);
-        self.set_gpr(dst.gpr, insn::merge_reg(old, value, dst, size));
-    }
-
-    /// The code size the guest runs in.
-    pub(crate) fn cpu_mode(&mut self) -> CpuMode {
-        let s = &self.vmcb().save;
-        if s.efer & efer::LMA != 0 && s.cs.attrib & seg::attr::L != 0 {
-            CpuMode::Bits64
-        } else if s.cr0 & cr0::PE != 0 && s.cs.attrib & seg::attr::DB != 0 {
-            CpuMode::Bits32
-        } else {
-            CpuMode::Bits16
-        }
-    }
-
-    /// The guest's EFER as the guest sees it (without SVME).
-    pub(crate) fn guest_efer(&mut self) -> u64 {
-        if let Some(m) = &self.shadow {
-            return m.crs.efer;
-        }
-        let hidden = if self.lme_hidden { efer::LME } else { 0 };
-        (self.vmcb().save.efer & !efer::SVME) | hidden
-    }
-
-    /// Sets the guest's EFER (validated already) under nested paging.
-    pub(crate) fn set_npt_efer(&mut self, v: u64) {
-        self.vmcb().save.efer = v | efer::SVME;
-        self.lme_hidden = false;
-        self.hide_lme();
-    }
-
-    /// Keeps EFER.LME out of the VMCB while the guest's paging is off
-    /// (nested paging; see `lme_hidden`).
-    fn hide_lme(&mut self) {
-        if self.shadow.is_some() {
-            return;
-        }
-        let s = &mut self.vmcb().save;
-        if s.cr0 & cr0::PG == 0 && s.efer & efer::LME != 0 {
-            s.efer &= !efer::LME;
-            self.lme_hidden = true;
-        }
+    /// The guest as the exit handlers see it, with `vcpu` (this state's
+    /// owner) as their [`Env`].
+    pub(crate) fn guest<'a>(&'a mut self, vcpu: &'a Vcpu) -> GuestState<'a, Vcpu> {
+        // SAFETY: as in `vmcb`.
+        let vmcb = unsafe { self.vmcb.as_mut::<Vmcb>() };
+        GuestState { vmcb, cpu: &mut self.cpu, shadow: self.shadow.as_deref_mut(), env: vcpu }
     }
 
     /// Writes the control area the module owns: the
@@ -249,105 +154,6 @@ impl VcpuState {
             c.nested_cr3 = 0;
         }
     }
-
-    /// The guest's paging registers.
-    pub(crate) fn paging_state(&mut self) -> PagingState {
-        if let Some(m) = &self.shadow {
-            return m.paging_state();
-        }
-        let efer = self.guest_efer();
-        let s = &self.vmcb().save;
-        let maxphyaddr = global::get().cpus.info.maxphyaddr;
-        PagingState { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer, maxphyaddr }
-    }
-
-    /// Copies the shadow MMU's hardware registers into the VMCB.
-    pub(crate) fn load_shadow_regs(&mut self) {
-        let Some(m) = &self.shadow else { return };
-        let (cr0, cr3, cr4, efer) = (m.hw_cr0(), m.hw_cr3(), m.hw_cr4(), m.hw_efer());
-        let s = &mut self.vmcb().save;
-        s.cr0 = cr0;
-        s.cr3 = cr3;
-        s.cr4 = cr4;
-        s.efer = efer;
-    }
-
-    /// The shadow MMU got a new root, or dropped entries: the VMCB must use
-    /// the current root, and the TLB must forget what the old entries said
-    /// (their tables may be freed).
-    pub(crate) fn shadow_rebuilt(&mut self) {
-        self.flush_tlb = true;
-        self.load_shadow_regs();
-    }
-
-    /// MOV to DR7: the guest reads back what it wrote; the hardware may
-    /// get less (`testbed::hw_dr7`).
-    pub(crate) fn set_guest_dr7(&mut self, v: u64) {
-        self.guest_dr7 = v;
-        self.vmcb().save.dr7 = testbed::hw_dr7(v);
-    }
-
-    /// Loads TR (validated already). On the testbed the VMCB gets the
-    /// available type (`testbed::hw_tr_attrib`) and, under shadow paging,
-    /// the page at TR's base is guarded (`ShadowMmu::guard_tss`);
-    /// `PACIFICA_GET_SREGS` reports the busy type, as a CPU would.
-    pub(crate) fn set_tr(&mut self, tr: VmcbSeg) -> Result {
-        if testbed::intercept_ltr() {
-            if let Some(m) = self.shadow.as_mut() {
-                if m.guard_tss(Some(tr.base))? {
-                    self.shadow_rebuilt();
-                }
-            }
-        }
-        self.vmcb().save.tr = VmcbSeg { attrib: testbed::hw_tr_attrib(tr.attrib), ..tr };
-        Ok(())
-    }
-
-    /// Asks for this vCPU's TLB entries to be dropped before the next VMRUN.
-    pub(crate) fn request_tlb_flush(&mut self) {
-        self.flush_tlb = true;
-    }
-
-    /// Asks for the TLB entry of `la` to be dropped before the next VMRUN.
-    pub(crate) fn flush_tlb_entry(&mut self, la: u64) {
-        if self.invlpga.replace(la).is_some() {
-            self.flush_tlb = true;
-        }
-    }
-
-    /// Queues an exception for the next VMRUN (APM 15.20). If the exit
-    /// interrupted the delivery of another exception (re-queued from
-    /// EXITINTINFO), the two combine as the processor would combine them
-    /// (APM Vol. 2, 8.2.9): a contributory exception or #PF during #PF, or
-    /// a contributory one during a contributory one, is a double fault; any
-    /// exception during a double fault shuts the guest down. Returns false
-    /// in that last case: the caller reports a shutdown.
-    pub(crate) fn inject(&mut self, e: Exception) -> bool {
-        let pending = self.vmcb().control.event_inj;
-        let mut e = e;
-        if pending & event::VALID != 0 && pending & (7 << event::TYPE_SHIFT) == event::TYPE_EXEPT {
-            let first = (pending & event::VECTOR_MASK) as u8;
-            let contributory = |v: u8| matches!(v, 0 | 10 | 11 | 12 | 13);
-            if first == vector::DF {
-                return false;
-            }
-            if (first == vector::PF && (e.vector == vector::PF || contributory(e.vector)))
-                || (contributory(first) && contributory(e.vector))
-            {
-                e = Exception { vector: vector::DF, error_code: Some(0) };
-            }
-        }
-        let (inj, err) = e.event_inj();
-        let c = &mut self.vmcb().control;
-        c.event_inj = inj;
-        c.event_inj_err = err;
-        true
-    }
-
-    /// Counts one event of `PACIFICA_STAT_*` kind `stat`.
-    pub(crate) fn count(&mut self, stat: u32) {
-        self.stats[stat as usize] += 1;
-    }
 }
 
 fn seg_to_vmcb(s: &uapi::Segment) -> VmcbSeg {
@@ -370,44 +176,33 @@ impl Vcpu {
             let s = &mut v.save;
             s.g_pat = PAT_RESET;
             s.dr6 = 0xffff_0ff0;
-            s.dr7 = 0x400;
+            s.dr7 = crate::exit::state::DR7_RESET;
             s.efer = efer::SVME;
-            s.rflags = 2;
+            s.rflags = rflags::FIXED;
             s.cr0 = 0x6000_0010;
         }
         let shadow = match vm.paging {
             Paging::Npt => None,
             Paging::Shadow => Some(KBox::new(ShadowMmu::new()?, GFP_KERNEL_ACCOUNT)?),
         };
+        let cr4_allowed = cpuid::guest_cr4_allowed(
+            cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow },
+            |l, s| host_cpuid(l, s),
+        );
         let state = VcpuState {
             vmcb,
-            gprs: GuestGprs::default(),
+            cpu: GuestCpu::new(cr4_allowed),
             fx: KBox::new(FxArea::reset(), GFP_KERNEL_ACCOUNT)?,
             regs_set: false,
             sregs_set: false,
             last_cpu: None,
             asid_generation: 0,
-            pending: Pending::None,
             shadow,
-            flush_tlb: false,
-            invlpga: None,
             guest_pkru: 0,
-            stats: [0; uapi::PACIFICA_STAT_MAX as usize],
-            exit_rip: 0,
             unverified: true,
             entry_snapshot: HwPages::page()?,
             intercepts,
             npt_root: if vm.paging == Paging::Npt { npt_root } else { 0 },
-            lme_hidden: false,
-            guest_dr7: 0x400,
-            logged_unhandled: false,
-            cr4_allowed: cpuid::guest_cr4_allowed(
-                cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow },
-                |l, s| {
-                    let h = ops::cpuid(l, s);
-                    [h.eax, h.ebx, h.ecx, h.edx]
-                },
-            ),
         };
         let mut state = state;
         state.assert_control();
@@ -446,7 +241,7 @@ impl Vcpu {
         // each round is an exit the host can interrupt.
         c[INTERCEPT_EXCEPTION_WORD] |= (1 << vector::DB) | (1 << vector::AC);
         testbed::add_intercepts(&mut c);
-        // DR7: see `VcpuState::set_guest_dr7`.
+        // DR7: see `GuestState::set_guest_dr7`.
         c[INTERCEPT_DR_WORD] |= (1 << 7) | (1 << (16 + 7));
         match paging {
             Paging::Npt => {
@@ -499,24 +294,11 @@ impl Vcpu {
     }
 
     /// Reads the run page as it is now.
-    pub(crate) fn read_run(&self) -> uapi::Run {
+    fn read_run(&self) -> uapi::Run {
         // SAFETY: the page is ours, aligned and large enough; userspace may
         // change it concurrently, which can only give us stale values of a
         // type valid for every bit pattern.
         unsafe { self.run_ptr().read_volatile() }
-    }
-
-    /// Writes the run page, all but `immediate_exit`, which is userspace's.
-    pub(crate) fn write_run(&self, run: &uapi::Run) {
-        let p = self.run_ptr();
-        // SAFETY: as in `read_run`; each field is written in place, so the
-        // byte userspace owns is never touched.
-        unsafe {
-            core::ptr::addr_of_mut!((*p).exit_reason).write_volatile(run.exit_reason);
-            core::ptr::addr_of_mut!((*p).pad).write_volatile([0; 3]);
-            core::ptr::addr_of_mut!((*p).rip).write_volatile(run.rip);
-            core::ptr::addr_of_mut!((*p).exit).write_volatile(run.exit);
-        }
     }
 
     /// Whether userspace asked for RUN to return at once.
@@ -524,28 +306,6 @@ impl Vcpu {
         let p = self.run_ptr();
         // SAFETY: as in `read_run`; a byte is valid for every bit pattern.
         unsafe { core::ptr::addr_of!((*p).immediate_exit).read_volatile() != 0 }
-    }
-
-    /// Copies `out.len()` bytes from offset `at` of the run page's I/O
-    /// data area (truncated to the area).
-    pub(crate) fn io_read(&self, at: usize, out: &mut [u8]) {
-        let area = self.io_area(at, out.len());
-        for (i, b) in out.iter_mut().take(area.1).enumerate() {
-            // SAFETY: `io_area` keeps `area.0 + i` inside our page. Userspace
-            // may write the byte concurrently; a volatile read of a `u8` is
-            // valid whatever it holds.
-            *b = unsafe { area.0.add(i).read_volatile() };
-        }
-    }
-
-    /// Copies `data` to offset `at` of the run page's I/O data area
-    /// (truncated to the area).
-    pub(crate) fn io_write(&self, at: usize, data: &[u8]) {
-        let area = self.io_area(at, data.len());
-        for (i, &b) in data.iter().take(area.1).enumerate() {
-            // SAFETY: as in `io_read`, for a write.
-            unsafe { area.0.add(i).write_volatile(b) };
-        }
     }
 
     /// The address of offset `at` of the I/O data area and how many of
@@ -560,7 +320,7 @@ impl Vcpu {
     /// `PACIFICA_GET_REGS`.
     pub(crate) fn get_regs(&self) -> Result<uapi::Regs> {
         let mut st = self.lock()?;
-        let g = st.gprs;
+        let g = st.cpu.gprs;
         let s = &st.vmcb().save;
         Ok(uapi::Regs {
             rax: s.rax, rbx: g.rbx, rcx: g.rcx, rdx: g.rdx, rsi: g.rsi, rdi: g.rdi, rsp: s.rsp,
@@ -572,7 +332,7 @@ impl Vcpu {
     /// `PACIFICA_SET_REGS`.
     pub(crate) fn set_regs(&self, r: &uapi::Regs) -> Result {
         let mut st = self.lock()?;
-        st.gprs = GuestGprs {
+        st.cpu.gprs = GuestGprs {
             rbx: r.rbx, rcx: r.rcx, rdx: r.rdx, rsi: r.rsi, rdi: r.rdi, rbp: r.rbp, r8: r.r8,
             r9: r.r9, r10: r.r10, r11: r.r11, r12: r.r12, r13: r.r13, r14: r.r14, r15: r.r15,
         };
@@ -581,7 +341,7 @@ impl Vcpu {
         s.rsp = r.rsp;
         s.rip = r.rip;
         // Bit 1 is always one; the hardware checks reserved bits at VMRUN.
-        s.rflags = r.rflags | 2;
+        s.rflags = r.rflags | rflags::FIXED;
         st.regs_set = true;
         st.unverified = true;
         Ok(())
@@ -590,7 +350,7 @@ impl Vcpu {
     /// `PACIFICA_GET_SREGS`.
     pub(crate) fn get_sregs(&self) -> Result<uapi::Sregs> {
         let mut st = self.lock()?;
-        let efer = st.guest_efer();
+        let crs = st.guest(self).guest_crs();
         let v = st.vmcb();
         let s = &v.save;
         let dt = |d: &VmcbSeg| uapi::Dtable { base: d.base, limit: d.limit as u16, pad: [0; 3] };
@@ -601,16 +361,16 @@ impl Vcpu {
             gdt: dt(&s.gdtr), idt: dt(&s.idtr),
             cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4,
             cr8: u64::from(v.control.int_ctl & int_ctl::V_TPR_MASK) & 0xf,
-            efer,
+            efer: crs.efer,
             reserved: [0; 8],
         };
         if seg::is_tss(sregs.tr.attrib) {
             sregs.tr.attrib |= seg::attr::TSS_BUSY_BIT;
         }
-        if let Some(m) = &st.shadow {
-            sregs.cr0 = m.crs.cr0;
-            sregs.cr3 = m.crs.cr3;
-            sregs.cr4 = m.crs.cr4;
+        if st.shadow.is_some() {
+            sregs.cr0 = crs.cr0;
+            sregs.cr3 = crs.cr3;
+            sregs.cr4 = crs.cr4;
         }
         Ok(sregs)
     }
@@ -620,7 +380,7 @@ impl Vcpu {
     /// (`policy/state.rs`); SVME, which the guest must not see, is reserved.
     pub(crate) fn set_sregs(&self, r: &uapi::Sregs) -> Result {
         let mut st = self.lock()?;
-        state::check_sregs(r, st.cr4_allowed, global::get().cpus.info.maxphyaddr).map_err(|_| EINVAL)?;
+        state::check_sregs(r, st.cpu.cr4_allowed, global::get().cpus.info.maxphyaddr).map_err(|_| EINVAL)?;
         // Until this call succeeds the vCPU cannot run: a failure below must
         // not leave a half-written state behind that RUN would enter.
         st.sregs_set = false;
@@ -651,12 +411,13 @@ impl Vcpu {
         // when it stopped) is not the new state's.
         v.control.event_inj = 0;
         v.control.event_inj_err = 0;
-        st.lme_hidden = false;
-        st.hide_lme();
-        st.set_tr(seg_to_vmcb(&r.tr))?;
+        let mut g = st.guest(self);
+        g.cpu.lme_hidden = false;
+        g.hide_lme();
+        g.set_tr(seg_to_vmcb(&r.tr)).map_err(|_| ENOMEM)?;
         // Under shadow paging the hardware gets the shadow MMU's registers,
         // never the guest's.
-        st.shadow_rebuilt();
+        g.shadow_rebuilt();
         st.sregs_set = true;
         st.unverified = true;
         Ok(())
@@ -664,6 +425,125 @@ impl Vcpu {
 
     /// `PACIFICA_GET_STATS`.
     pub(crate) fn stats(&self) -> Result<uapi::ExitStats> {
-        Ok(uapi::ExitStats { counts: self.lock()?.stats })
+        Ok(uapi::ExitStats { counts: self.lock()?.cpu.stats })
+    }
+}
+
+/// The host CPU's CPUID answer as EAX..EDX.
+fn host_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let h = ops::cpuid(leaf, subleaf);
+    [h.eax, h.ebx, h.ecx, h.edx]
+}
+
+/// The world as the exit handlers reach it from this vCPU: its VM's
+/// memory, its run page, the host.
+impl Env for Vcpu {
+    type Shadow = ShadowMmu;
+
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        self.vm.mem.lock().read(gpa, buf)
+    }
+
+    fn write(&self, gpa: u64, data: &[u8]) -> bool {
+        self.vm.mem.lock().write(gpa, data)
+    }
+
+    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Option<u32> {
+        self.vm.mem.lock().fetch_or_u32(gpa, bits)
+    }
+
+    fn is_ram(&self, gpa: u64) -> bool {
+        self.vm.mem.lock().is_ram(gpa)
+    }
+
+    fn translate(&self, ps: &PagingState, la: u64, access: Access) -> core::result::Result<u64, WalkError> {
+        walk::translate(&*self.vm.mem.lock(), ps, la, access)
+    }
+
+    fn shadow_fault(&self, mmu: &mut ShadowMmu, la: u64, access: Access) -> Fault {
+        mmu.fault(&self.vm.mem.lock(), la, access)
+    }
+
+    fn run_hypercall_ret(&self) -> u64 {
+        // SAFETY: every field of the union is plain integers, so reading
+        // any of them is sound whatever userspace wrote.
+        unsafe { self.read_run().exit.hypercall.ret }
+    }
+
+    fn run_mmio_data(&self) -> [u8; 8] {
+        // SAFETY: as above.
+        unsafe { self.read_run().exit.mmio.data }
+    }
+
+    /// Writes the run page, all but `immediate_exit`, which is userspace's.
+    fn write_run(&self, run: &uapi::Run) {
+        let p = self.run_ptr();
+        // SAFETY: as in `read_run`; each field is written in place, so the
+        // byte userspace owns is never touched.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).exit_reason).write_volatile(run.exit_reason);
+            core::ptr::addr_of_mut!((*p).pad).write_volatile([0; 3]);
+            core::ptr::addr_of_mut!((*p).rip).write_volatile(run.rip);
+            core::ptr::addr_of_mut!((*p).exit).write_volatile(run.exit);
+        }
+    }
+
+    /// Copies `out.len()` bytes from offset `at` of the run page's I/O
+    /// data area (truncated to the area).
+    fn io_read(&self, at: usize, out: &mut [u8]) {
+        let area = self.io_area(at, out.len());
+        for (i, b) in out.iter_mut().take(area.1).enumerate() {
+            // SAFETY: `io_area` keeps `area.0 + i` inside our page. Userspace
+            // may write the byte concurrently; a volatile read of a `u8` is
+            // valid whatever it holds.
+            *b = unsafe { area.0.add(i).read_volatile() };
+        }
+    }
+
+    /// Copies `data` to offset `at` of the run page's I/O data area
+    /// (truncated to the area).
+    fn io_write(&self, at: usize, data: &[u8]) {
+        let area = self.io_area(at, data.len());
+        for (i, &b) in data.iter().take(area.1).enumerate() {
+            // SAFETY: as in `io_read`, for a write.
+            unsafe { area.0.add(i).write_volatile(b) };
+        }
+    }
+
+    fn vcpu_id(&self) -> u32 {
+        self.id
+    }
+
+    fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
+        host_cpuid(leaf, subleaf)
+    }
+
+    fn host_tsc(&self) -> u64 {
+        ops::rdtsc()
+    }
+
+    fn has_nrips(&self) -> bool {
+        global::get().cpus.info.has(features::NRIPS)
+    }
+
+    fn maxphyaddr(&self) -> u8 {
+        global::get().cpus.info.maxphyaddr
+    }
+
+    fn shadow_caching(&self) -> bool {
+        ShadowMmu::caching_allowed(self.vm.nr_vcpus())
+    }
+
+    fn report_unhandled(&self, code: u64, info: [u64; 3], intercepts: &[u32; 6], rip: u64) {
+        pr_notice!(
+            "vCPU {}: unhandled #VMEXIT {:#x}: info1 {:#x} info2 {:#x} intinfo {:#x} intercepts {:08x?} rip {:#x}\n",
+            self.id,
+            code,
+            info[0],
+            info[1],
+            info[2],
+            intercepts,
+            rip
+        );
     }
 }

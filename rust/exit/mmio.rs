@@ -6,11 +6,10 @@
 //! the module decodes the faulting MOV itself to learn the size, the
 //! direction and the register (APM 15.25.6 gives only the address).
 
-use super::{advance, fetch_insn, internal_error, user_exit, Flow, Pending};
+use super::{advance, fetch_insn, internal_error, user_exit, Env, Flow, GuestState, Pending};
 use crate::emulate::insn::{self, Extend, Op, Reg};
 use crate::hw::svm::{event, npf};
 use crate::uapi;
-use crate::vcpu::{Vcpu, VcpuState};
 
 /// An MMIO read waiting for userspace's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,52 +22,49 @@ pub(crate) struct Load {
 }
 
 /// Handles a nested page fault at `gpa` with NPF error code `error`.
-pub(super) fn handle(vcpu: &Vcpu, st: &mut VcpuState, gpa: u64, error: u64) -> Flow {
+pub(super) fn handle<E: Env>(g: &mut GuestState<'_, E>, gpa: u64, error: u64) -> Flow {
     // An exit while an event was being delivered (its IDT entry or stack in
     // MMIO) is no MOV to emulate.
-    if st.vmcb().control.exit_int_info & event::VALID != 0 {
-        return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION);
+    if g.vmcb.control.exit_int_info & event::VALID != 0 {
+        return internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION);
     }
     // A fault on RAM, or on the guest's own page tables, or an instruction
     // fetch from MMIO, is nothing a MOV emulator can serve.
-    if error & (npf::FETCH | npf::GUEST_PAGE_TABLE) != 0 || vcpu.vm.mem.lock().is_ram(gpa) {
-        let sub = if error & npf::FETCH == 0 && vcpu.vm.mem.lock().is_ram(gpa) {
+    if error & (npf::FETCH | npf::GUEST_PAGE_TABLE) != 0 || g.env.is_ram(gpa) {
+        let sub = if error & npf::FETCH == 0 && g.env.is_ram(gpa) {
             uapi::PACIFICA_INTERNAL_NPF_IN_RAM
         } else {
             uapi::PACIFICA_INTERNAL_EMULATION
         };
-        return internal_error(vcpu, st, sub);
+        return internal_error(g, sub);
     }
-    let i = match fetch_insn(vcpu, st) {
+    let i = match fetch_insn(g) {
         Ok(i) => i,
         Err(f) => return f,
     };
-    st.count(uapi::PACIFICA_STAT_MMIO);
+    g.count(uapi::PACIFICA_STAT_MMIO);
     let mut mmio = uapi::MmioExit { phys_addr: gpa, ..Default::default() };
     match i.op {
         Op::Store { size, src } => {
-            let value = insn::store_value(src, size, |r| st.gpr(r));
+            let value = insn::store_value(src, size, |r| g.gpr(r));
             mmio.data = value.to_le_bytes();
             mmio.len = u32::from(size);
             mmio.is_write = 1;
-            advance(st, i.len);
+            advance(g, i.len);
         }
         Op::Load { size, dst, dst_size, extend } => {
             mmio.len = u32::from(size);
-            st.pending = Pending::MmioRead(Load { size, dst, dst_size, extend, len: i.len });
+            g.cpu.pending = Pending::MmioRead(Load { size, dst, dst_size, extend, len: i.len });
         }
-        _ => return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+        _ => return internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION),
     }
-    user_exit(vcpu, st, uapi::PACIFICA_EXIT_MMIO, uapi::ExitData { mmio })
+    user_exit(g, uapi::PACIFICA_EXIT_MMIO, uapi::ExitData { mmio })
 }
 
 /// Loads what userspace read into the destination register.
-pub(super) fn complete_load(vcpu: &Vcpu, st: &mut VcpuState, l: Load) {
-    let run = vcpu.read_run();
-    // SAFETY: the union's fields are all plain integers; any bytes
-    // userspace left there are a valid `MmioExit`.
-    let data = unsafe { run.exit.mmio.data };
+pub(super) fn complete_load<E: Env>(g: &mut GuestState<'_, E>, l: Load) {
+    let data = g.env.run_mmio_data();
     let v = insn::extend(u64::from_le_bytes(data), l.size, l.dst_size, l.extend);
-    st.merge_gpr(l.dst, v, l.dst_size);
-    advance(st, l.len);
+    g.merge_gpr(l.dst, v, l.dst_size);
+    advance(g, l.len);
 }

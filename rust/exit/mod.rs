@@ -7,21 +7,24 @@
 
 mod cr;
 #[allow(dead_code, unreachable_pub)]
-mod decode;
+pub(crate) mod decode;
+pub(crate) mod env;
 mod io;
 mod mmio;
 mod seg;
+pub(crate) mod state;
 mod sysreg;
 
-use decode::Exit;
-use crate::emulate::insn::{self, Insn, Opcode, Op};
-use crate::emulate::walk::{self, Access, WalkError};
+use crate::emulate::insn::{self, Insn, Op, Opcode};
+use crate::emulate::walk::{Access, WalkError};
+use crate::hw::cr::rflags;
 use crate::hw::gpr::Gpr;
-use crate::hw::svm::{features, vector, Exception};
+use crate::hw::svm::{vector, Exception};
+use crate::testbed;
 use crate::uapi;
-use crate::vcpu::{Vcpu, VcpuState};
-use crate::global;
-use kernel::prelude::*;
+use decode::Exit;
+pub(crate) use env::{Env, ShadowPaging};
+pub(crate) use state::{GuestCpu, GuestState};
 
 /// What the run loop does after an exit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,19 +52,19 @@ pub(crate) enum Pending {
 }
 
 /// Handles the exit that just happened.
-pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
-    st.exit_rip = st.vmcb().save.rip;
+pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
+    g.cpu.exit_rip = g.vmcb.save.rip;
     // Under shadow paging the hardware CR3 is the shadow MMU's root, always.
     // A CPU that does not honour the TASK_SWITCH intercept (QEMU's TCG,
     // Documentation/security.rst) lets a task switch load the guest's own
     // CR3: the vCPU stops at the first exit after it.
-    if let Some(root) = st.shadow.as_ref().map(|m| m.hw_cr3()) {
-        if st.vmcb().save.cr3 != root && !crate::testbed::is_vmexit_invalid(st.vmcb().control.exit_code) {
-            return internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
+    if let Some(root) = g.shadow.as_ref().map(|m| m.hw_regs()[1]) {
+        if g.vmcb.save.cr3 != root && !testbed::is_vmexit_invalid(g.vmcb.control.exit_code) {
+            return internal_error(g, uapi::PACIFICA_INTERNAL_UNSUPPORTED);
         }
     }
-    let c = st.vmcb().control;
-    let exit = if crate::testbed::is_vmexit_invalid(c.exit_code) {
+    let c = g.vmcb.control;
+    let exit = if testbed::is_vmexit_invalid(c.exit_code) {
         Exit::Invalid
     } else {
         Exit::decode(c.exit_code, c.exit_info_1, c.exit_info_2)
@@ -69,110 +72,104 @@ pub(crate) fn handle(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
     match exit {
         Exit::Intr => {
             // The host took the interrupt when the run loop enabled them.
-            st.count(uapi::PACIFICA_STAT_INTR);
+            g.count(uapi::PACIFICA_STAT_INTR);
             Flow::Continue
         }
         Exit::Nmi => {
-            st.count(uapi::PACIFICA_STAT_NMI);
+            g.count(uapi::PACIFICA_STAT_NMI);
             Flow::Continue
         }
         Exit::HostEvent => {
-            st.count(uapi::PACIFICA_STAT_OTHER);
+            g.count(uapi::PACIFICA_STAT_OTHER);
             Flow::Continue
         }
-        Exit::Cpuid => sysreg::cpuid(vcpu, st),
-        Exit::Msr { write } => sysreg::msr(vcpu, st, write),
+        Exit::Cpuid => sysreg::cpuid(g),
+        Exit::Msr { write } => sysreg::msr(g, write),
         Exit::Hlt => {
-            st.count(uapi::PACIFICA_STAT_HLT);
-            if let Err(f) = skip(vcpu, st, Opcode::Hlt) {
+            g.count(uapi::PACIFICA_STAT_HLT);
+            if let Err(f) = skip(g, Opcode::Hlt) {
                 return f;
             }
-            user_exit(vcpu, st, uapi::PACIFICA_EXIT_HLT, uapi::ExitData { pad: [0; 256] })
+            user_exit(g, uapi::PACIFICA_EXIT_HLT, uapi::ExitData { pad: [0; 256] })
         }
-        Exit::Io(info) => io::handle(vcpu, st, info),
-        Exit::Vmmcall => sysreg::vmmcall(vcpu, st),
+        Exit::Io(info) => io::handle(g, info),
+        Exit::Vmmcall => sysreg::vmmcall(g),
         Exit::Shutdown => {
-            st.count(uapi::PACIFICA_STAT_SHUTDOWN);
-            user_exit(vcpu, st, uapi::PACIFICA_EXIT_SHUTDOWN, uapi::ExitData { pad: [0; 256] });
+            g.count(uapi::PACIFICA_STAT_SHUTDOWN);
+            user_exit(g, uapi::PACIFICA_EXIT_SHUTDOWN, uapi::ExitData { pad: [0; 256] });
             Flow::Stop
         }
         Exit::Npf { gpa, error } => {
-            st.count(uapi::PACIFICA_STAT_NPF);
-            mmio::handle(vcpu, st, gpa, error)
+            g.count(uapi::PACIFICA_STAT_NPF);
+            mmio::handle(g, gpa, error)
         }
         Exit::Undefined => {
-            st.count(uapi::PACIFICA_STAT_UD);
-            exception(vcpu, st, Exception::UD)
+            g.count(uapi::PACIFICA_STAT_UD);
+            exception(g, Exception::UD)
         }
         Exit::Invd(opcode) => {
-            st.count(uapi::PACIFICA_STAT_OTHER);
-            match skip(vcpu, st, opcode) {
+            g.count(uapi::PACIFICA_STAT_OTHER);
+            match skip(g, opcode) {
                 Ok(()) => Flow::Continue,
                 Err(f) => f,
             }
         }
         Exit::Rdpmc => {
-            st.count(uapi::PACIFICA_STAT_GP);
-            exception(vcpu, st, Exception::GP0)
+            g.count(uapi::PACIFICA_STAT_GP);
+            exception(g, Exception::GP0)
         }
         Exit::TaskSwitch => {
             // Not emulated yet: report it rather than let the CPU load a
             // guest-physical CR3 into the hardware (Documentation/security.rst).
-            internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNSUPPORTED)
+            internal_error(g, uapi::PACIFICA_INTERNAL_UNSUPPORTED)
         }
         Exit::Exception { vector: v, error } => {
-            st.count(uapi::PACIFICA_STAT_EXCEPTION);
-            reflect(vcpu, st, v, error)
+            g.count(uapi::PACIFICA_STAT_EXCEPTION);
+            reflect(g, v, error)
         }
-        Exit::Cr { .. } => cr::access(vcpu, st),
-        Exit::Dr { .. } => cr::debug_register(vcpu, st),
-        Exit::PageFault { error, la } => cr::page_fault(vcpu, st, error, la),
-        Exit::Invlpg => cr::invlpg(vcpu, st),
-        Exit::Ltr => seg::ltr(vcpu, st),
+        Exit::Cr { .. } => cr::access(g),
+        Exit::Dr { .. } => cr::debug_register(g),
+        Exit::PageFault { error, la } => cr::page_fault(g, error, la),
+        Exit::Invlpg => cr::invlpg(g),
+        Exit::Ltr => seg::ltr(g),
         Exit::Invalid => {
-            st.count(uapi::PACIFICA_STAT_INTERNAL);
-            let data = internal_data(st, 0);
-            user_exit(vcpu, st, uapi::PACIFICA_EXIT_FAIL_ENTRY, data);
+            g.count(uapi::PACIFICA_STAT_INTERNAL);
+            let data = internal_data(g, 0);
+            user_exit(g, uapi::PACIFICA_EXIT_FAIL_ENTRY, data);
             Flow::Stop
         }
         Exit::Unknown(code) => {
-            log_unhandled(vcpu, st, code);
-            internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT)
+            log_unhandled(g, code);
+            internal_error(g, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT)
         }
     }
 }
 
 /// Finishes what the last exit to userspace left open, with the data
 /// userspace put in the run page.
-pub(crate) fn complete_pending(vcpu: &Vcpu, st: &mut VcpuState) {
-    let pending = core::mem::replace(&mut st.pending, Pending::None);
+pub(crate) fn complete_pending<E: Env>(g: &mut GuestState<'_, E>) {
+    let pending = core::mem::replace(&mut g.cpu.pending, Pending::None);
     match pending {
         Pending::None => {}
         Pending::In { size } => {
             let mut b = [0u8; 8];
-            vcpu.io_read(0, &mut b[..usize::from(size)]);
-            st.merge_gpr(insn::Reg { gpr: Gpr::Rax, high_byte: false }, u64::from_le_bytes(b), size);
+            g.env.io_read(0, &mut b[..usize::from(size)]);
+            g.merge_gpr(insn::Reg { gpr: Gpr::Rax, high_byte: false }, u64::from_le_bytes(b), size);
         }
-        Pending::StringIn(op) => io::complete_string_in(vcpu, st, op),
-        Pending::MmioRead(load) => mmio::complete_load(vcpu, st, load),
-        Pending::Hypercall => {
-            let run = vcpu.read_run();
-            // SAFETY: every field of the union is plain integers, so reading
-            // any of them is sound whatever userspace wrote.
-            let ret = unsafe { run.exit.hypercall.ret };
-            st.vmcb().save.rax = ret;
-        }
+        Pending::StringIn(op) => io::complete_string_in(g, op),
+        Pending::MmioRead(load) => mmio::complete_load(g, load),
+        Pending::Hypercall => g.vmcb.save.rax = g.env.run_hypercall_ret(),
     }
 }
 
 /// Gives the guest an exception; a fault while a double fault was being
 /// delivered shuts it down instead, as on real hardware.
-fn exception(vcpu: &Vcpu, st: &mut VcpuState, e: Exception) -> Flow {
-    if st.inject(e) {
+fn exception<E: Env>(g: &mut GuestState<'_, E>, e: Exception) -> Flow {
+    if g.inject(e) {
         return Flow::Continue;
     }
-    st.count(uapi::PACIFICA_STAT_SHUTDOWN);
-    user_exit(vcpu, st, uapi::PACIFICA_EXIT_SHUTDOWN, uapi::ExitData { pad: [0; 256] });
+    g.count(uapi::PACIFICA_STAT_SHUTDOWN);
+    user_exit(g, uapi::PACIFICA_EXIT_SHUTDOWN, uapi::ExitData { pad: [0; 256] });
     Flow::Stop
 }
 
@@ -181,49 +178,40 @@ fn exception(vcpu: &Vcpu, st: &mut VcpuState, e: Exception) -> Flow {
 /// breakpoint is a fault: the guest's handler returns to the instruction,
 /// so RF goes into the pushed RFLAGS to let it run once, as the CPU's own
 /// delivery does (APM Vol. 2, 13.1.5).
-fn reflect(vcpu: &Vcpu, st: &mut VcpuState, v: u8, error: u32) -> Flow {
+fn reflect<E: Env>(g: &mut GuestState<'_, E>, v: u8, error: u32) -> Flow {
     if v == vector::DB {
-        let s = &mut st.vmcb().save;
+        let s = &mut g.vmcb.save;
         // DR6.B0-B3 name the breakpoints that hit; DR7's R/W field 00
         // makes one an instruction breakpoint.
         let code_bp = (0..4).any(|i| s.dr6 & (1 << i) != 0 && (s.dr7 >> (16 + 4 * i)) & 3 == 0);
         if code_bp {
-            s.rflags |= 1 << 16;
+            s.rflags |= rflags::RF;
         }
-        return exception(vcpu, st, Exception { vector: v, error_code: None });
+        return exception(g, Exception { vector: v, error_code: None });
     }
-    exception(vcpu, st, Exception { vector: v, error_code: Some(error) })
+    exception(g, Exception { vector: v, error_code: Some(error) })
 }
 
 /// Logs an exit no handler knows, with the VMCB's control fields, as
 /// KVM's `dump_vmcb` does, so that a user has something to report: once
 /// per vCPU, so that no guest can flood the log with it.
-fn log_unhandled(vcpu: &Vcpu, st: &mut VcpuState, code: u64) {
-    if core::mem::replace(&mut st.logged_unhandled, true) {
+fn log_unhandled<E: Env>(g: &mut GuestState<'_, E>, code: u64) {
+    if core::mem::replace(&mut g.cpu.logged_unhandled, true) {
         return;
     }
-    let c = st.vmcb().control;
-    let rip = st.vmcb().save.rip;
-    pr_notice!(
-        "vCPU {}: unhandled #VMEXIT {:#x}: info1 {:#x} info2 {:#x} intinfo {:#x} intercepts {:08x?} rip {:#x}\n",
-        vcpu.id,
-        code,
-        c.exit_info_1,
-        c.exit_info_2,
-        c.exit_int_info,
-        c.intercepts,
-        rip
-    );
+    let c = &g.vmcb.control;
+    let info = [c.exit_info_1, c.exit_info_2, u64::from(c.exit_int_info)];
+    g.env.report_unhandled(code, info, &c.intercepts, g.vmcb.save.rip);
 }
 
 /// Fills the run page for an exit to userspace.
-fn user_exit(vcpu: &Vcpu, st: &mut VcpuState, reason: u32, exit: uapi::ExitData) -> Flow {
-    vcpu.write_run(&uapi::Run { exit_reason: reason, immediate_exit: 0, pad: [0; 3], rip: st.exit_rip, exit });
+fn user_exit<E: Env>(g: &mut GuestState<'_, E>, reason: u32, exit: uapi::ExitData) -> Flow {
+    g.env.write_run(&uapi::Run { exit_reason: reason, immediate_exit: 0, pad: [0; 3], rip: g.cpu.exit_rip, exit });
     Flow::User
 }
 
-fn internal_data(st: &mut VcpuState, suberror: u32) -> uapi::ExitData {
-    let v = st.vmcb();
+fn internal_data<E: Env>(g: &mut GuestState<'_, E>, suberror: u32) -> uapi::ExitData {
+    let v = &g.vmcb;
     uapi::ExitData {
         internal: uapi::InternalExit {
             suberror,
@@ -239,28 +227,28 @@ fn internal_data(st: &mut VcpuState, suberror: u32) -> uapi::ExitData {
 }
 
 /// Reports an exit the module cannot handle to userspace.
-fn internal_error(vcpu: &Vcpu, st: &mut VcpuState, suberror: u32) -> Flow {
-    st.count(uapi::PACIFICA_STAT_INTERNAL);
-    let data = internal_data(st, suberror);
-    user_exit(vcpu, st, uapi::PACIFICA_EXIT_INTERNAL_ERROR, data);
+fn internal_error<E: Env>(g: &mut GuestState<'_, E>, suberror: u32) -> Flow {
+    g.count(uapi::PACIFICA_STAT_INTERNAL);
+    let data = internal_data(g, suberror);
+    user_exit(g, uapi::PACIFICA_EXIT_INTERNAL_ERROR, data);
     Flow::Stop
 }
 
 /// Translates a guest linear address for `access` through the guest's
 /// page tables, setting accessed and dirty bits as the CPU would.
-fn walk(vcpu: &Vcpu, st: &mut VcpuState, la: u64, access: Access) -> Result<u64, WalkError> {
-    let ps = st.paging_state();
-    walk::translate(&*vcpu.vm.mem.lock(), &ps, la, access)
+fn walk<E: Env>(g: &mut GuestState<'_, E>, la: u64, access: Access) -> Result<u64, WalkError> {
+    let ps = g.paging_state();
+    g.env.translate(&ps, la, access)
 }
 
 /// Gives the guest the fault a failed translation of `la` means.
-fn fault(vcpu: &Vcpu, st: &mut VcpuState, la: u64, e: WalkError) -> Flow {
+fn fault<E: Env>(g: &mut GuestState<'_, E>, la: u64, e: WalkError) -> Flow {
     match e {
         WalkError::PageFault(code) => {
-            st.vmcb().save.cr2 = la;
-            exception(vcpu, st, Exception::page_fault(code))
+            g.vmcb.save.cr2 = la;
+            exception(g, Exception::page_fault(code))
         }
-        WalkError::TableNotInRam(_) => internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION),
+        WalkError::TableNotInRam(_) => internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION),
     }
 }
 
@@ -271,75 +259,67 @@ fn fault(vcpu: &Vcpu, st: &mut VcpuState, la: u64, e: WalkError) -> Flow {
 /// wrap at 4 GiB outside long mode. A failed translation becomes the
 /// guest's page fault, memory outside RAM an internal error; either way
 /// `Err` holds the flow to return.
-fn for_each_linear(
-    vcpu: &Vcpu,
-    st: &mut VcpuState,
+fn for_each_linear<'a, E: Env>(
+    g: &mut GuestState<'a, E>,
     la: u64,
     len: usize,
     access: Access,
-    mut each: impl FnMut(&mut VcpuState, u64, core::ops::Range<usize>) -> bool,
+    mut each: impl FnMut(&mut GuestState<'a, E>, u64, core::ops::Range<usize>) -> bool,
 ) -> Result<(), Flow> {
-    let long = st.guest_efer() & crate::hw::svm::efer::LMA != 0;
+    let long = g.guest_efer() & crate::hw::svm::efer::LMA != 0;
     let mut pieces = [(0u64, 0usize, 0usize); 2];
     let mut n = 0;
     let mut done = 0;
     while done < len {
         if n == pieces.len() {
-            return Err(internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION));
+            return Err(internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION));
         }
         let mut at = la.wrapping_add(done as u64);
         if !long {
             at &= 0xffff_ffff;
         }
         let k = (4096 - (at & 4095) as usize).min(len - done);
-        let gpa = walk(vcpu, st, at, access).map_err(|e| fault(vcpu, st, at, e))?;
+        let gpa = walk(g, at, access).map_err(|e| fault(g, at, e))?;
         pieces[n] = (gpa, done, done + k);
         n += 1;
         done += k;
     }
     for &(gpa, from, to) in &pieces[..n] {
-        if !each(st, gpa, from..to) {
-            return Err(internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION));
+        if !each(g, gpa, from..to) {
+            return Err(internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION));
         }
     }
     Ok(())
 }
 
 /// Reads guest linear memory, as the CPU would for `access`.
-fn read_linear(vcpu: &Vcpu, st: &mut VcpuState, la: u64, buf: &mut [u8], access: Access) -> Result<(), Flow> {
-    for_each_linear(vcpu, st, la, buf.len(), access, |_, gpa, r| vcpu.vm.mem.lock().read(gpa, &mut buf[r]))
+fn read_linear<E: Env>(g: &mut GuestState<'_, E>, la: u64, buf: &mut [u8], access: Access) -> Result<(), Flow> {
+    for_each_linear(g, la, buf.len(), access, |g, gpa, r| g.env.read(gpa, &mut buf[r]))
 }
 
 /// Writes guest linear memory, as the CPU would for `access`; the shadow
 /// MMU learns of writes to the guest's page tables.
-fn write_linear(vcpu: &Vcpu, st: &mut VcpuState, la: u64, data: &[u8], access: Access) -> Result<(), Flow> {
-    for_each_linear(vcpu, st, la, data.len(), access, |st, gpa, r| {
-        if !vcpu.vm.mem.lock().write(gpa, &data[r]) {
+fn write_linear<E: Env>(g: &mut GuestState<'_, E>, la: u64, data: &[u8], access: Access) -> Result<(), Flow> {
+    for_each_linear(g, la, data.len(), access, |g, gpa, r| {
+        if !g.env.write(gpa, &data[r]) {
             return false;
         }
-        if let Some(m) = st.shadow.as_mut() {
-            m.module_wrote(gpa >> 12);
-        }
+        g.module_wrote(gpa);
         true
     })
-}
-
-/// Whether the guest runs at CPL 3.
-fn user_mode(st: &mut VcpuState) -> bool {
-    st.vmcb().save.cpl == 3
 }
 
 /// Fetches the bytes at the guest's RIP: up to [`insn::MAX_INSN_LEN`],
 /// fewer if the second page does not translate. Fails with the guest's
 /// page fault if the first page does not.
-fn fetch_insn_bytes(vcpu: &Vcpu, st: &mut VcpuState) -> Result<([u8; insn::MAX_INSN_LEN], usize), Flow> {
+fn fetch_insn_bytes<E: Env>(g: &mut GuestState<'_, E>) -> Result<([u8; insn::MAX_INSN_LEN], usize), Flow> {
     let (cs_base, rip) = {
-        let s = &st.vmcb().save;
+        let s = &g.vmcb.save;
         (s.cs.base, s.rip)
     };
-    let mode = st.cpu_mode();
+    let mode = g.cpu_mode();
     let la = if mode == insn::CpuMode::Bits64 { rip } else { cs_base.wrapping_add(rip) & 0xffff_ffff };
-    let access = Access { write: false, user: user_mode(st), fetch: true };
+    let access = Access { write: false, user: g.user_mode(), fetch: true };
     let mut bytes = [0u8; insn::MAX_INSN_LEN];
     // The instruction may straddle a page boundary: translate each part.
     let first = (4096 - (la & 4095) as usize).min(bytes.len());
@@ -348,12 +328,12 @@ fn fetch_insn_bytes(vcpu: &Vcpu, st: &mut VcpuState) -> Result<([u8; insn::MAX_I
         if len == 0 {
             continue;
         }
-        let ok = match walk(vcpu, st, la.wrapping_add(start as u64), access) {
-            Ok(gpa) => vcpu.vm.mem.lock().read(gpa, &mut bytes[start..start + len]),
+        let ok = match walk(g, la.wrapping_add(start as u64), access) {
+            Ok(gpa) => g.env.read(gpa, &mut bytes[start..start + len]),
             // The first page holds the instruction the CPU just fetched;
             // failing to translate it again means the guest changed its
             // tables meanwhile, and it gets the fault it would now get.
-            Err(e) if start == 0 => return Err(fault(vcpu, st, la, e)),
+            Err(e) if start == 0 => return Err(fault(g, la, e)),
             // The second page matters only if the decoder needs its bytes,
             // which it reports as truncation.
             Err(_) => false,
@@ -368,18 +348,18 @@ fn fetch_insn_bytes(vcpu: &Vcpu, st: &mut VcpuState) -> Result<([u8; insn::MAX_I
 
 /// Fetches and decodes the instruction at the guest's RIP; one the decoder
 /// does not know is an emulation failure.
-fn fetch_insn(vcpu: &Vcpu, st: &mut VcpuState) -> Result<Insn, Flow> {
-    let (bytes, have) = fetch_insn_bytes(vcpu, st)?;
-    insn::decode(&bytes[..have], st.cpu_mode())
-        .map_err(|_| internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION))
+fn fetch_insn<E: Env>(g: &mut GuestState<'_, E>) -> Result<Insn, Flow> {
+    let (bytes, have) = fetch_insn_bytes(g)?;
+    insn::decode(&bytes[..have], g.cpu_mode())
+        .map_err(|_| internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION))
 }
 
 /// The base of segment `seg`, or of `default` without an override. In
 /// 64-bit mode only FS and GS have a base (APM Vol. 2, 4.12.2).
-fn segment_base(st: &mut VcpuState, seg: Option<insn::SegOverride>, default: insn::SegOverride) -> u64 {
+fn segment_base<E: Env>(g: &mut GuestState<'_, E>, seg: Option<insn::SegOverride>, default: insn::SegOverride) -> u64 {
     use insn::SegOverride as S;
-    let long = st.cpu_mode() == insn::CpuMode::Bits64;
-    let s = &st.vmcb().save;
+    let long = g.cpu_mode() == insn::CpuMode::Bits64;
+    let s = &g.vmcb.save;
     match seg.unwrap_or(default) {
         S::Fs => s.fs.base,
         S::Gs => s.gs.base,
@@ -394,13 +374,13 @@ fn segment_base(st: &mut VcpuState, seg: Option<insn::SegOverride>, default: ins
 /// The linear address of a decoded instruction's memory operand: its
 /// effective address plus the base of its segment (default DS, or SS for a
 /// base of RBP or RSP, unless overridden).
-fn operand_linear_address(st: &mut VcpuState, i: &Insn, mem: &insn::MemOperand) -> u64 {
+fn operand_linear_address<E: Env>(g: &mut GuestState<'_, E>, i: &Insn, mem: &insn::MemOperand) -> u64 {
     use insn::SegOverride as S;
-    let next_rip = st.vmcb().save.rip.wrapping_add(u64::from(i.len));
-    let ea = mem.effective_address(i.addr_size, next_rip, |r| st.gpr(r));
+    let next_rip = g.vmcb.save.rip.wrapping_add(u64::from(i.len));
+    let ea = mem.effective_address(i.addr_size, next_rip, |r| g.gpr(r));
     let default = if mem.stack_segment() { S::Ss } else { S::Ds };
-    let la = segment_base(st, i.seg, default).wrapping_add(ea);
-    if st.cpu_mode() == insn::CpuMode::Bits64 {
+    let la = segment_base(g, i.seg, default).wrapping_add(ea);
+    if g.cpu_mode() == insn::CpuMode::Bits64 {
         la
     } else {
         la & 0xffff_ffff
@@ -409,26 +389,26 @@ fn operand_linear_address(st: &mut VcpuState, i: &Insn, mem: &insn::MemOperand) 
 
 /// Advances RIP past the intercepted instruction, which must be `expect`:
 /// with NRIPS from the VMCB, otherwise by decoding it.
-fn skip(vcpu: &Vcpu, st: &mut VcpuState, expect: Opcode) -> Result<(), Flow> {
-    if global::get().cpus.info.has(features::NRIPS) {
-        let next = st.vmcb().control.next_rip;
+fn skip<E: Env>(g: &mut GuestState<'_, E>, expect: Opcode) -> Result<(), Flow> {
+    if g.env.has_nrips() {
+        let next = g.vmcb.control.next_rip;
         if next != 0 {
-            st.vmcb().save.rip = next;
+            g.vmcb.save.rip = next;
             return Ok(());
         }
     }
-    let i = fetch_insn(vcpu, st)?;
+    let i = fetch_insn(g)?;
     if i.op != Op::Other(expect) {
-        return Err(internal_error(vcpu, st, uapi::PACIFICA_INTERNAL_EMULATION));
+        return Err(internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION));
     }
-    advance(st, i.len);
+    advance(g, i.len);
     Ok(())
 }
 
 /// Adds `len` to RIP, wrapping as the code size does.
-fn advance(st: &mut VcpuState, len: u8) {
-    let mode = st.cpu_mode();
-    let s = &mut st.vmcb().save;
+fn advance<E: Env>(g: &mut GuestState<'_, E>, len: u8) {
+    let mode = g.cpu_mode();
+    let s = &mut g.vmcb.save;
     let rip = s.rip.wrapping_add(u64::from(len));
     s.rip = match mode {
         insn::CpuMode::Bits64 => rip,

@@ -3,46 +3,41 @@
 //! CPUID, RDMSR/WRMSR and VMMCALL: answered in the kernel, by the policies
 //! in `policy/`.
 
-use super::{exception, skip, user_exit, Flow, Pending};
+use super::{exception, skip, user_exit, Env, Flow, GuestState, Pending};
 use crate::emulate::insn::Opcode;
 use crate::hw::gpr::Gpr;
 use crate::hw::svm::Exception;
 use crate::policy::{cpuid, msr};
-use crate::svm::ops;
 use crate::uapi;
-use crate::vcpu::{Vcpu, VcpuState};
 
 const EFER_SVME: u64 = crate::hw::svm::efer::SVME;
 
 /// CPUID: the filtered host answer.
-pub(super) fn cpuid(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
-    st.count(uapi::PACIFICA_STAT_CPUID);
-    let leaf = st.gpr(Gpr::Rax) as u32;
-    let subleaf = st.gpr(Gpr::Rcx) as u32;
-    let kind = cpuid::GuestKind { vcpu_id: vcpu.id, shadow: st.shadow.is_some() };
-    let r = cpuid::guest_cpuid(leaf, subleaf, kind, |l, s| {
-        let h = ops::cpuid(l, s);
-        [h.eax, h.ebx, h.ecx, h.edx]
-    });
-    if let Err(f) = skip(vcpu, st, Opcode::Cpuid) {
+pub(super) fn cpuid<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
+    g.count(uapi::PACIFICA_STAT_CPUID);
+    let leaf = g.gpr(Gpr::Rax) as u32;
+    let subleaf = g.gpr(Gpr::Rcx) as u32;
+    let kind = cpuid::GuestKind { vcpu_id: g.env.vcpu_id(), shadow: g.shadow.is_some() };
+    let r = cpuid::guest_cpuid(leaf, subleaf, kind, |l, s| g.env.host_cpuid(l, s));
+    if let Err(f) = skip(g, Opcode::Cpuid) {
         return f;
     }
     // CPUID writes the low 32 bits and clears the high ones.
-    st.set_gpr(Gpr::Rax, u64::from(r[0]));
-    st.set_gpr(Gpr::Rbx, u64::from(r[1]));
-    st.set_gpr(Gpr::Rcx, u64::from(r[2]));
-    st.set_gpr(Gpr::Rdx, u64::from(r[3]));
+    g.set_gpr(Gpr::Rax, u64::from(r[0]));
+    g.set_gpr(Gpr::Rbx, u64::from(r[1]));
+    g.set_gpr(Gpr::Rcx, u64::from(r[2]));
+    g.set_gpr(Gpr::Rdx, u64::from(r[3]));
     Flow::Continue
 }
 
 /// RDMSR or WRMSR of an intercepted MSR.
-pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
-    st.count(uapi::PACIFICA_STAT_MSR);
-    let nr = st.gpr(Gpr::Rcx) as u32;
-    let value = (st.gpr(Gpr::Rdx) << 32) | (st.gpr(Gpr::Rax) & 0xffff_ffff);
-    let host_tsc = ops::rdtsc();
-    let guest = st.paging_state();
-    let v = st.vmcb();
+pub(super) fn msr<E: Env>(g: &mut GuestState<'_, E>, write: bool) -> Flow {
+    g.count(uapi::PACIFICA_STAT_MSR);
+    let nr = g.gpr(Gpr::Rcx) as u32;
+    let value = (g.gpr(Gpr::Rdx) << 32) | (g.gpr(Gpr::Rax) & 0xffff_ffff);
+    let host_tsc = g.env.host_tsc();
+    let guest = g.paging_state();
+    let v = &mut *g.vmcb;
     let cr0 = guest.cr0;
     // Under shadow paging the guest's EFER is the shadow MMU's.
     let (mut efer, mut g_pat, mut tsc_offset) = (guest.efer | EFER_SVME, v.save.g_pat, v.control.tsc_offset);
@@ -63,43 +58,43 @@ pub(super) fn msr(vcpu: &Vcpu, st: &mut VcpuState, write: bool) -> Flow {
         msr::read(nr, &state).map(Some)
     };
     let Some(read) = result else {
-        st.count(uapi::PACIFICA_STAT_GP);
-        return exception(vcpu, st, Exception::GP0);
+        g.count(uapi::PACIFICA_STAT_GP);
+        return exception(g, Exception::GP0);
     };
     let opcode = if write { Opcode::Wrmsr } else { Opcode::Rdmsr };
-    if let Err(f) = skip(vcpu, st, opcode) {
+    if let Err(f) = skip(g, opcode) {
         return f;
     }
-    if st.shadow.is_some() {
-        super::cr::set_efer(st, efer);
+    if g.shadow.is_some() {
+        super::cr::set_efer(g, efer);
     } else {
-        st.set_npt_efer(efer & !EFER_SVME);
+        g.set_npt_efer(efer & !EFER_SVME);
     }
-    let v = st.vmcb();
+    let v = &mut *g.vmcb;
     v.save.g_pat = g_pat;
     v.control.tsc_offset = tsc_offset;
     [v.save.fs.base, v.save.gs.base, v.save.kernel_gs_base, v.save.lstar, v.save.cstar] = bases;
     if let Some(val) = read {
-        st.set_gpr(Gpr::Rax, val & 0xffff_ffff);
-        st.set_gpr(Gpr::Rdx, val >> 32);
+        g.set_gpr(Gpr::Rax, val & 0xffff_ffff);
+        g.set_gpr(Gpr::Rdx, val >> 32);
     }
     Flow::Continue
 }
 
 /// VMMCALL: [`uapi::PACIFICA_HC_PING`] is answered here; every other
 /// number goes to userspace.
-pub(super) fn vmmcall(vcpu: &Vcpu, st: &mut VcpuState) -> Flow {
-    st.count(uapi::PACIFICA_STAT_VMMCALL);
-    if let Err(f) = skip(vcpu, st, Opcode::Vmmcall) {
+pub(super) fn vmmcall<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
+    g.count(uapi::PACIFICA_STAT_VMMCALL);
+    if let Err(f) = skip(g, Opcode::Vmmcall) {
         return f;
     }
-    let nr = st.gpr(Gpr::Rax);
+    let nr = g.gpr(Gpr::Rax);
     if nr == uapi::PACIFICA_HC_PING {
-        st.set_gpr(Gpr::Rax, 0);
+        g.set_gpr(Gpr::Rax, 0);
         return Flow::Continue;
     }
-    let args = [st.gpr(Gpr::Rbx), st.gpr(Gpr::Rcx), st.gpr(Gpr::Rdx), st.gpr(Gpr::Rsi)];
-    st.pending = Pending::Hypercall;
+    let args = [g.gpr(Gpr::Rbx), g.gpr(Gpr::Rcx), g.gpr(Gpr::Rdx), g.gpr(Gpr::Rsi)];
+    g.cpu.pending = Pending::Hypercall;
     let hypercall = uapi::HypercallExit { nr, args, ret: 0 };
-    user_exit(vcpu, st, uapi::PACIFICA_EXIT_HYPERCALL, uapi::ExitData { hypercall })
+    user_exit(g, uapi::PACIFICA_EXIT_HYPERCALL, uapi::ExitData { hypercall })
 }

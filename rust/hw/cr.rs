@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Control-register bits (APM Vol. 2, 3.1). EFER's are in `hw::svm::efer`.
+//! Control-register and RFLAGS bits (APM Vol. 2, 3.1). EFER's are in
+//! `hw::svm::efer`.
 //! Depends on `core` only.
 
 /// CR0 (APM Vol. 2, 3.1.1).
@@ -32,6 +33,23 @@ pub mod cr4 {
     /// bits of every x86-64 processor (bits 0-10).
     pub const BASELINE: u64 = 0x7ff;
     pub const FSGSBASE: u64 = 1 << 16;
+    pub const OSXSAVE: u64 = 1 << 18;
     pub const SMEP: u64 = 1 << 20;
     pub const SMAP: u64 = 1 << 21;
+}
+
+/// RFLAGS (APM Vol. 2, 3.1.6).
+pub mod rflags {
+    /// Bit 1 reads as one on every CPU; VMRUN refuses it clear.
+    pub const FIXED: u64 = 1 << 1;
+    pub const TF: u64 = 1 << 8;
+    pub const IF: u64 = 1 << 9;
+    /// Direction: string instructions move down.
+    pub const DF: u64 = 1 << 10;
+    /// Nested task: IRET switches back to the linked task.
+    pub const NT: u64 = 1 << 14;
+    /// Resume: instruction breakpoints do not fire for one instruction.
+    pub const RF: u64 = 1 << 16;
+    /// Virtual-8086 mode.
+    pub const VM: u64 = 1 << 17;
 }

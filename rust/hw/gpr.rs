@@ -52,3 +52,25 @@ impl Gpr {
         Self::ALL[(n & 15) as usize]
     }
 }
+
+/// The guest's general registers that VMRUN does not keep in the VMCB
+/// (RAX, RSP and RIP are in the save area). The field order is fixed: the
+/// world switch (`G_*` in `c_shim/vmenter.S`) addresses them by offset.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestGprs {
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+}

@@ -26,6 +26,25 @@ use crate::mm::npt::Tables;
 use crate::emulate::walk::{self, Access, GuestPhys, PagingState, WalkError};
 use crate::hw::paging::{PTE_A, PTE_ADDR_MASK, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_US};
 
+/// Why a guest write to a paging register is refused: the guest gets #GP.
+#[derive(Debug)]
+pub struct Refused;
+
+/// The guest's paging registers, as the guest sees them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestCrs {
+    pub cr0: u64,
+    pub cr3: u64,
+    pub cr4: u64,
+    /// Without SVME.
+    pub efer: u64,
+}
+
+/// The shadow MMU ran out of memory for its tables (the caller keeps the
+/// host intact and refuses or reports the guest's operation).
+#[derive(Debug)]
+pub struct OutOfMemory;
+
 /// The shape of the shadow tables (and of the hardware's paging mode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

@@ -22,7 +22,8 @@
 
 use super::guest::GuestMemory;
 use super::pages::TablePages;
-use super::shadow::{self, Fault, Format, Tracker};
+use super::shadow::{self, Fault, Format, GuestCrs, OutOfMemory, Refused, Tracker};
+use crate::exit::env::ShadowPaging;
 use crate::emulate::walk::{Access, PagingState};
 use crate::hw::svm::efer;
 use kernel::prelude::*;
@@ -50,20 +51,6 @@ use crate::hw::cr::cr4::{PAE as CR4_PAE, PGE as CR4_PGE, PSE as CR4_PSE};
 /// Changing these changes how linear addresses translate.
 const CR0_PAGING_BITS: u64 = CR0_PG | CR0_PE | CR0_WP;
 const CR4_PAGING_BITS: u64 = CR4_PSE | CR4_PAE | CR4_PGE;
-
-/// Why a guest write to a paging register is refused: the guest gets #GP.
-#[derive(Debug)]
-pub(crate) struct Refused;
-
-/// The guest's paging registers, as the guest sees them.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct GuestCrs {
-    pub(crate) cr0: u64,
-    pub(crate) cr3: u64,
-    pub(crate) cr4: u64,
-    /// Without SVME.
-    pub(crate) efer: u64,
-}
 
 /// A set of guest page numbers.
 struct GfnSet {
@@ -409,32 +396,6 @@ impl ShadowMmu {
         true
     }
 
-    /// Keeps the page of linear address `tss` (TR's base), or none, mapped
-    /// read-only in legacy protected mode. A CPU that ignores the TASK_SWITCH
-    /// intercept (QEMU's TCG) would let a task switch load CR3 from the new
-    /// TSS into the hardware, past the shadow MMU; its first memory write
-    /// is a store to the current TSS, at TR's base, so with that page
-    /// read-only every task switch faults before it changes anything
-    /// (Documentation/security.rst, "Testbed workarounds"). Returns whether
-    /// the guard moved: then the tables were rebuilt without writable
-    /// entries for it, and the caller must pass the new root on.
-    pub(crate) fn guard_tss(&mut self, tss: Option<u64>) -> Result<bool> {
-        let page = tss.map(|la| la & 0xffff_f000);
-        if page == self.tss_guard {
-            return Ok(false);
-        }
-        // The guard counts only once no entry made without it is left.
-        self.reset()?;
-        self.tss_guard = page;
-        Ok(true)
-    }
-
-    /// Whether a TLB flush is owed since the last call: entries of the
-    /// current root were made read-only.
-    pub(crate) fn take_flush(&mut self) -> bool {
-        core::mem::replace(&mut self.flush_needed, false)
-    }
-
     /// Keeps the cost of all roots (their tables and bookkeeping) below
     /// [`SHADOW_PAGES_MAX`] (less one fault's worth of tables): the least
     /// recently used other roots go first; the current root alone over
@@ -458,11 +419,71 @@ impl ShadowMmu {
         }
     }
 
+    /// Whether roots may be cached across CR3 writes in a VM of `vcpus`
+    /// vCPUs. The write protection is tracked per vCPU, so another vCPU's
+    /// write to a page table would not be seen by this one's cached roots:
+    /// with more than one vCPU, every CR3 write starts afresh.
+    pub(crate) fn caching_allowed(vcpus: u32) -> bool {
+        vcpus <= 1
+    }
+
+}
+
+/// The exit handlers' view (`exit/env.rs`). Allocation failures become
+/// [`OutOfMemory`]: the handler refuses the guest's operation or reports
+/// it, and the host stays intact.
+impl ShadowPaging for ShadowMmu {
+    fn crs(&self) -> GuestCrs {
+        self.crs
+    }
+
+    fn restore_crs(&mut self, crs: GuestCrs) {
+        self.crs = crs;
+    }
+
+    fn paging_state(&self) -> PagingState {
+        ShadowMmu::paging_state(self)
+    }
+
+    fn hw_regs(&self) -> [u64; 4] {
+        [self.hw_cr0(), self.hw_cr3(), self.hw_cr4(), self.hw_efer()]
+    }
+
+    fn rebuild(&mut self) -> core::result::Result<(), OutOfMemory> {
+        self.reset().map_err(|_| OutOfMemory)
+    }
+
+    /// Keeps the page of linear address `tss` (TR's base), or none, mapped
+    /// read-only in legacy protected mode. A CPU that ignores the TASK_SWITCH
+    /// intercept (QEMU's TCG) would let a task switch load CR3 from the new
+    /// TSS into the hardware, past the shadow MMU; its first memory write
+    /// is a store to the current TSS, at TR's base, so with that page
+    /// read-only every task switch faults before it changes anything
+    /// (Documentation/security.rst, "Testbed workarounds"). Returns whether
+    /// the guard moved: then the tables were rebuilt without writable
+    /// entries for it, and the caller must pass the new root on.
+    fn guard_tss(&mut self, tss: Option<u64>) -> Result<bool, OutOfMemory> {
+        let page = tss.map(|la| la & 0xffff_f000);
+        if page == self.tss_guard {
+            return Ok(false);
+        }
+        // The guard counts only once no entry made without it is left.
+        self.rebuild()?;
+        self.tss_guard = page;
+        Ok(true)
+    }
+
+    /// Whether a TLB flush is owed since the last call: entries of the
+    /// current root were made read-only.
+    fn take_flush(&mut self) -> bool {
+        core::mem::replace(&mut self.flush_needed, false)
+    }
+
     /// Drops the shadow entries INVLPG of `la` must drop. Returns whether
     /// everything had to go (a 1 GiB guest page may be involved): then the
     /// caller must pass the new root on and flush the whole TLB; otherwise
     /// it flushes the TLB entries of the page.
-    pub(crate) fn invalidate(&mut self, la: u64) -> Result<bool> {
+    fn invalidate(&mut self, la: u64) -> Result<bool, OutOfMemory> {
         let format = self.format;
         match self.current() {
             Some(root) if root.largest_page <= 4 << 20 => {
@@ -470,20 +491,20 @@ impl ShadowMmu {
                 Ok(false)
             }
             _ => {
-                self.reset()?;
+                self.rebuild()?;
                 Ok(true)
             }
         }
     }
 
     /// The span INVLPG drops around its address (see [`Self::invalidate`]).
-    pub(crate) fn largest_page(&self) -> u64 {
+    fn largest_page(&self) -> u64 {
         self.roots[self.cur].as_ref().map_or(4096, |r| r.largest_page)
     }
 
     /// MOV to CR0 (also CLTS and LMSW). Returns whether the shadow tables
     /// must be rebuilt.
-    pub(crate) fn set_cr0(&mut self, v: u64) -> core::result::Result<bool, Refused> {
+    fn set_cr0(&mut self, v: u64) -> Result<bool, Refused> {
         let old = self.crs.cr0;
         if v >> 32 != 0 || (v & CR0_NW != 0 && v & CR0_CD == 0) || (v & CR0_PG != 0 && v & CR0_PE == 0) {
             return Err(Refused);
@@ -507,7 +528,7 @@ impl ShadowMmu {
     /// MOV to CR3: a new address space, whose shadow tables are cached if
     /// `cache` (see [`Self::caching_allowed`]), else built afresh. The
     /// caller must pass the root on and flush the TLB.
-    pub(crate) fn set_cr3(&mut self, v: u64, cache: bool) -> core::result::Result<(), Refused> {
+    fn set_cr3(&mut self, v: u64, cache: bool) -> Result<(), Refused> {
         let maxphyaddr = crate::global::get().cpus.info.maxphyaddr.min(52);
         if self.crs.efer & efer::LMA != 0 && v >> maxphyaddr != 0 {
             return Err(Refused);
@@ -520,18 +541,10 @@ impl ShadowMmu {
         Ok(())
     }
 
-    /// Whether roots may be cached across CR3 writes in a VM of `vcpus`
-    /// vCPUs. The write protection is tracked per vCPU, so another vCPU's
-    /// write to a page table would not be seen by this one's cached roots:
-    /// with more than one vCPU, every CR3 write starts afresh.
-    pub(crate) fn caching_allowed(vcpus: u32) -> bool {
-        vcpus <= 1
-    }
-
     /// The module itself wrote guest page `gfn` (the memory side of INS):
     /// if it is one of the guest's page tables, roots made from it are
     /// treated as after a guest write to it.
-    pub(crate) fn module_wrote(&mut self, gfn: u64) {
+    fn module_wrote(&mut self, gfn: u64) {
         let cur = self.cur;
         let protected = self.roots.iter().flatten().any(|r| r.protected.contains(gfn));
         if !protected {
@@ -548,7 +561,7 @@ impl ShadowMmu {
     }
 
     /// MOV to CR4. Returns whether the shadow tables must be rebuilt.
-    pub(crate) fn set_cr4(&mut self, v: u64, allowed: u64) -> core::result::Result<bool, Refused> {
+    fn set_cr4(&mut self, v: u64, allowed: u64) -> Result<bool, Refused> {
         if v & !allowed != 0 || (self.crs.efer & efer::LMA != 0 && v & CR4_PAE == 0) {
             return Err(Refused);
         }
@@ -559,7 +572,7 @@ impl ShadowMmu {
 
     /// WRMSR EFER, already validated. Returns whether the shadow tables must
     /// be rebuilt.
-    pub(crate) fn set_efer(&mut self, v: u64) -> bool {
+    fn set_efer(&mut self, v: u64) -> bool {
         let old = self.crs.efer;
         self.crs.efer = v & !efer::SVME;
         (old ^ self.crs.efer) & (efer::NXE | efer::LMA) != 0

@@ -4,6 +4,7 @@
 //! wrapper, and the call of the world switch (`c_shim/vmenter.S`). This
 //! is the only Rust file with inline assembly.
 
+use crate::hw::gpr::GuestGprs;
 use core::arch::asm;
 
 /// The result of CPUID.
@@ -133,28 +134,6 @@ impl FxArea {
         a.0[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK
         a
     }
-}
-
-/// The guest's general registers that VMRUN does not keep in the VMCB
-/// (RAX, RSP and RIP are in the save area). The field order is fixed: the
-/// world switch (`G_*` in `c_shim/vmenter.S`) addresses them by offset.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct GuestGprs {
-    pub(crate) rbx: u64,
-    pub(crate) rcx: u64,
-    pub(crate) rdx: u64,
-    pub(crate) rsi: u64,
-    pub(crate) rdi: u64,
-    pub(crate) rbp: u64,
-    pub(crate) r8: u64,
-    pub(crate) r9: u64,
-    pub(crate) r10: u64,
-    pub(crate) r11: u64,
-    pub(crate) r12: u64,
-    pub(crate) r13: u64,
-    pub(crate) r14: u64,
-    pub(crate) r15: u64,
 }
 
 /// Runs the guest once: from VMRUN to the next #VMEXIT, through

@@ -11,7 +11,8 @@ use crate::exit::{self, Flow};
 use crate::global;
 use crate::hw::svm::{event, features, tlb_ctl};
 use crate::shim::{self, FpuSection, IrqsOff};
-use crate::svm::ops::{self, GuestGprs};
+use crate::hw::gpr::GuestGprs;
+use crate::svm::ops;
 use crate::testbed;
 use crate::uapi;
 use kernel::prelude::*;
@@ -25,10 +26,10 @@ impl Vcpu {
         if !st.regs_set || !st.sregs_set {
             return Err(EINVAL);
         }
-        exit::complete_pending(self, st);
+        exit::complete_pending(&mut st.guest(self));
         loop {
             if shim::signal_pending() {
-                st.count(uapi::PACIFICA_STAT_SIGNAL);
+                st.cpu.count(uapi::PACIFICA_STAT_SIGNAL);
                 return Err(EINTR);
             }
             if self.immediate_exit() {
@@ -36,17 +37,17 @@ impl Vcpu {
             }
             shim::cond_resched();
             self.enter_guest(st)?;
-            st.count(uapi::PACIFICA_STAT_EXITS);
-            match exit::handle(self, st) {
+            st.cpu.count(uapi::PACIFICA_STAT_EXITS);
+            match exit::handle(&mut st.guest(self)) {
                 Flow::Continue => {}
                 Flow::User => {
-                    st.count(uapi::PACIFICA_STAT_USER_EXITS);
+                    st.cpu.count(uapi::PACIFICA_STAT_USER_EXITS);
                     return Ok(());
                 }
                 Flow::Stop => {
                     // The guest state can no longer be run as it is.
                     st.sregs_set = false;
-                    st.count(uapi::PACIFICA_STAT_USER_EXITS);
+                    st.cpu.count(uapi::PACIFICA_STAT_USER_EXITS);
                     return Ok(());
                 }
             }
@@ -66,10 +67,10 @@ impl Vcpu {
         // fresh ASID is also how this vCPU's own TLB entries are dropped.
         let by_asid = g.cpus.info.has(features::FLUSH_BY_ASID);
         let mut tlb = tlb_ctl::DO_NOTHING;
-        if st.flush_tlb && by_asid {
+        if st.cpu.flush_tlb && by_asid {
             tlb = tlb_ctl::FLUSH_ASID;
         }
-        let fresh = st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() || (st.flush_tlb && !by_asid);
+        let fresh = st.last_cpu != Some(cpu) || st.asid_generation != pc.generation() || (st.cpu.flush_tlb && !by_asid);
         if fresh {
             let (asid, generation) = pc.new_asid(g.cpus.info.nr_asids);
             st.last_cpu = Some(cpu);
@@ -83,7 +84,7 @@ impl Vcpu {
             tlb = tlb_ctl::FLUSH_ALL_ASID;
         }
         st.vmcb().control.tlb_ctl = tlb;
-        let invlpga = if fresh || flush_all { None } else { st.invlpga };
+        let invlpga = if fresh || flush_all { None } else { st.cpu.invlpga };
         let vmcb_pa = st.vmcb.pa();
         if st.unverified {
             st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN].copy_from_slice(&st.vmcb.bytes_mut()[SAVE_AREA]);
@@ -128,7 +129,7 @@ impl Vcpu {
             // switch, with interrupts off in between.
             let ran = unsafe {
                 ops::fxrstor(&st.fx);
-                let ran = ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.gprs);
+                let ran = ops::world_switch(vmcb_pa, pc.host_save_pa(), &mut st.cpu.gprs);
                 ops::fxsave(&mut st.fx);
                 ran
             };
@@ -163,14 +164,14 @@ impl Vcpu {
                 // snapshot: the save area may now hold the host's state,
                 // which userspace must never read. The vCPU stops.
                 st.vmcb.bytes_mut()[SAVE_AREA].fill(0);
-                st.gprs = GuestGprs::default();
+                st.cpu.gprs = GuestGprs::default();
             }
         } else {
             // The flushes asked for took place.
             st.unverified = false;
-            st.flush_tlb = false;
+            st.cpu.flush_tlb = false;
             if invlpga.is_some() || fresh || flush_all {
-                st.invlpga = None;
+                st.cpu.invlpga = None;
             }
             if flush_all {
                 pc.flushed_all();

@@ -35,8 +35,11 @@ pub mod policy_state;
 pub mod mm_npt;
 #[path = "../../../rust/mm/shadow.rs"]
 pub mod mm_shadow;
-#[path = "../../../rust/exit/decode.rs"]
-pub mod exit_decode;
+#[allow(unused_imports)]
+#[path = "../../../rust/exit/mod.rs"]
+pub mod exit;
+#[path = "../../../rust/testbed.rs"]
+pub mod testbed;
 pub use pacifica_uapi::uapi;
 
 pub mod hw {
@@ -54,10 +57,6 @@ pub mod emulate {
     pub use super::emulate_walk as walk;
 }
 
-pub mod exit {
-    pub use super::exit_decode as decode;
-}
-
 pub mod policy {
     pub use super::policy_cpuid as cpuid;
     pub use super::policy_msr as msr;
@@ -71,3 +70,5 @@ pub mod mm {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod exit_tests;

@@ -231,18 +231,13 @@ impl GuestPhys for FakeMem {
     }
 }
 
-const PG: u64 = 1 << 31;
-const WP: u64 = 1 << 16;
-const PAE: u64 = 1 << 5;
-const PSE: u64 = 1 << 4;
-const LMA: u64 = (1 << 10) | (1 << 8);
-const NXE: u64 = 1 << 11;
-const P: u64 = 1;
-const RW: u64 = 2;
-const US: u64 = 4;
-const A: u64 = 0x20;
-const D: u64 = 0x40;
-const PS: u64 = 0x80;
+// Short names for the bits the walker tests combine, from `hw/`.
+use crate::hw::cr::cr0::{PG, WP};
+use crate::hw::cr::cr4::{PAE, PSE};
+use crate::hw::paging::{PTE_A as A, PTE_D as D, PTE_P as P, PTE_PS as PS, PTE_RW as RW, PTE_US as US};
+use crate::hw::svm::efer::NXE;
+/// Long mode active, as EFER holds it: LME and LMA.
+const LMA: u64 = crate::hw::svm::efer::LME | crate::hw::svm::efer::LMA;
 
 fn long_mode() -> PagingState {
     PagingState { cr0: PG | WP | 1, cr3: 0x1000, cr4: PAE, efer: LMA | NXE, maxphyaddr: 40 }
