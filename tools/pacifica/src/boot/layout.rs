@@ -10,7 +10,7 @@
 //!
 //! | address             | what                                              |
 //! |---------------------|---------------------------------------------------|
-//! | `0x0500..0x0528`    | GDT: null, code `0x08`, data `0x10`, TSS `0x18`   |
+//! | `0x0500..0x0530`    | GDT: null, code32 `0x08`, data `0x10`, code64 `0x18`, TSS `0x20` |
 //! | `0x0580..0x05e8`    | TSS (zeroed; TR needs a valid one for VMRUN)      |
 //! | `0x05f0..0x05f3`    | halt stub `hlt; jmp .-1` (ELF64 return address)   |
 //! | `0x1000..0x2000`    | Multiboot information, memory map, loader name    |

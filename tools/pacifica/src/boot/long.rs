@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn code_segment_is_64_bit() {
         let s = long_mode_state(0x20_0000, 0x1000).sregs;
-        assert_eq!((s.cs.selector, s.cs.attrib), (0x08, 0xa9b));
+        assert_eq!((s.cs.selector, s.cs.attrib), (0x18, 0xa9b));
         assert_eq!(s.cs.attrib & crate::hw::seg::attr::DB, 0, "L=1 requires D=0");
         assert_eq!((s.ss.selector, s.ss.attrib), (0x10, 0xc93));
         assert_eq!((s.tr.attrib, s.tr.limit), (0x8b, 0x67));

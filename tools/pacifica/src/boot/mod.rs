@@ -34,7 +34,7 @@ pub use crate::hw::cr::{cr0, cr4};
 pub use crate::hw::svm::efer;
 
 /// RFLAGS with only the always-one bit 1 set: interrupts disabled.
-pub const RFLAGS_RESERVED: u64 = 1 << 1;
+pub const RFLAGS_RESERVED: u64 = crate::hw::cr::rflags::FIXED;
 
 /// The value in EAX that tells a kernel it was loaded by a Multiboot v1
 /// boot loader.

@@ -12,18 +12,21 @@ use super::layout::{GDT_ADDR, TSS_ADDR};
 use crate::hw::seg::attr;
 use crate::uapi::{Dtable, Segment, Sregs};
 
-/// Selector of the code segment (GDT entry 1).
-pub const CODE_SELECTOR: u16 = 0x08;
+/// Selector of the 32-bit code segment (GDT entry 1).
+pub const CODE32_SELECTOR: u16 = 0x08;
 /// Selector of the data segment (GDT entry 2).
 pub const DATA_SELECTOR: u16 = 0x10;
-/// Selector of the TSS (GDT entries 3 and 4: a 16-byte descriptor in long mode).
-pub const TSS_SELECTOR: u16 = 0x18;
-/// Size of the GDT: five 8-byte entries.
-pub const GDT_SIZE: usize = 5 * 8;
+/// Selector of the 64-bit code segment (GDT entry 3).
+pub const CODE64_SELECTOR: u16 = 0x18;
+/// Selector of the TSS (GDT entries 4 and 5: a 16-byte descriptor in long mode).
+pub const TSS_SELECTOR: u16 = 0x20;
+/// Size of the GDT: six 8-byte entries.
+pub const GDT_SIZE: usize = 6 * 8;
 /// Limit of the TSS: the 104 bytes of a 32-bit or 64-bit TSS, minus one.
 pub const TSS_LIMIT: u32 = 0x67;
 
-/// Which code segment the GDT holds.
+/// Which code segment CS holds (the GDT has both, so that a guest may
+/// switch between them with a far jump).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeMode {
     /// 32-bit protected mode (D=1).
@@ -34,14 +37,14 @@ pub enum CodeMode {
 
 /// The flat 4 GiB code segment for `mode`.
 pub fn code_segment(mode: CodeMode) -> Segment {
-    let size = match mode {
-        CodeMode::Protected32 => attr::DB,
-        CodeMode::Long64 => attr::L,
+    let (size, selector) = match mode {
+        CodeMode::Protected32 => (attr::DB, CODE32_SELECTOR),
+        CodeMode::Long64 => (attr::L, CODE64_SELECTOR),
     };
     Segment {
         base: 0,
         limit: 0xffff_ffff,
-        selector: CODE_SELECTOR,
+        selector,
         attrib: attr::CODE | attr::READABLE | attr::ACCESSED | attr::S | attr::P | size | attr::G,
     }
 }
@@ -133,14 +136,16 @@ pub fn descriptor(seg: &Segment) -> u64 {
         | ((seg.base >> 24) & 0xff) << 56
 }
 
-/// The GDT image for `mode`: null, code, data, and the TSS descriptor whose
-/// upper half (bits 63:32 of the base, used in long mode) is entry 4.
-pub fn gdt(mode: CodeMode) -> [u8; GDT_SIZE] {
+/// The GDT image: null, 32-bit code, data, 64-bit code, and the TSS
+/// descriptor whose upper half (bits 63:32 of the base, used in long mode)
+/// is entry 5. The same for every mode: CS picks its code segment.
+pub fn gdt() -> [u8; GDT_SIZE] {
     let tss = task_segment();
     let entries = [
         0,
-        descriptor(&code_segment(mode)),
+        descriptor(&code_segment(CodeMode::Protected32)),
         descriptor(&data_segment()),
+        descriptor(&code_segment(CodeMode::Long64)),
         descriptor(&tss),
         tss.base >> 32,
     ];
@@ -191,19 +196,22 @@ mod tests {
 
     #[test]
     fn gdt_entries_sit_at_their_selectors() {
-        let gdt = gdt(CodeMode::Long64);
+        let gdt = gdt();
         let entry = |sel: u16| {
             let i = usize::from(sel);
             u64::from_le_bytes(gdt[i..i + 8].try_into().unwrap())
         };
         assert_eq!(entry(0), 0);
-        assert_eq!(
-            entry(CODE_SELECTOR),
-            descriptor(&code_segment(CodeMode::Long64))
-        );
+        for mode in [CodeMode::Protected32, CodeMode::Long64] {
+            let cs = code_segment(mode);
+            assert_eq!(entry(cs.selector), descriptor(&cs));
+        }
+        assert_eq!(entry(CODE32_SELECTOR), 0x00cf_9b00_0000_ffff);
+        assert_eq!(entry(CODE64_SELECTOR), 0x00af_9b00_0000_ffff);
         assert_eq!(entry(DATA_SELECTOR), descriptor(&data_segment()));
         assert_eq!(entry(TSS_SELECTOR), descriptor(&task_segment()));
         assert_eq!(entry(TSS_SELECTOR + 8), 0);
         assert_eq!(usize::from(gdtr().limit) + 1, GDT_SIZE);
+        assert!(GDT_ADDR + GDT_SIZE as u64 <= TSS_ADDR);
     }
 }

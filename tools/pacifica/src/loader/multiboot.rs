@@ -12,7 +12,7 @@ use super::place::place;
 use super::{elf, Boot, LoadError, Protocol};
 use crate::boot::layout::{BOOT_INFO_ADDR, GDT_ADDR};
 use crate::boot::protected::multiboot_state;
-use crate::boot::segments::{gdt, CodeMode};
+use crate::boot::segments::gdt;
 use crate::sys::GuestMemory;
 
 /// The header's magic number.
@@ -134,7 +134,7 @@ pub(super) fn load(
     if end > 1 << 32 {
         return Err(LoadError::Above4G(end));
     }
-    mem.write(GDT_ADDR, &gdt(CodeMode::Protected32))?;
+    mem.write(GDT_ADDR, &gdt())?;
     mem.write(
         BOOT_INFO_ADDR,
         &boot_info(mem.size() as u64, BOOT_INFO_ADDR as u32),

@@ -10,7 +10,7 @@ use super::multiboot::{
 };
 use super::*;
 use crate::boot::layout::{BOOT_INFO_ADDR, GDT_ADDR, HALT_STUB_ADDR, PML4_ADDR, STACK_TOP};
-use crate::boot::segments::{gdt, CodeMode};
+use crate::boot::segments::{gdt, GDT_SIZE};
 
 const MIB: u64 = 1 << 20;
 const ET_EXEC: u16 = 2;
@@ -251,8 +251,8 @@ fn multiboot_state_points_at_entry_and_info() {
     assert_eq!(boot.state.sregs.cr0, 0x11);
     assert_eq!(boot.state.sregs.cs.attrib, 0xc9b);
     assert_eq!(
-        mem.slice(GDT_ADDR, 40).unwrap(),
-        &gdt(CodeMode::Protected32)
+        mem.slice(GDT_ADDR, GDT_SIZE).unwrap(),
+        &gdt()
     );
 }
 
@@ -420,7 +420,7 @@ fn elf64_image_starts_in_long_mode() {
 fn elf64_boot_data_is_in_memory() {
     let mut mem = memory(64 * MIB);
     let boot = load(&elf64_image(2 * MIB), &mut mem).unwrap();
-    assert_eq!(mem.slice(GDT_ADDR, 40).unwrap(), &gdt(CodeMode::Long64));
+    assert_eq!(mem.slice(GDT_ADDR, GDT_SIZE).unwrap(), &gdt());
     assert_eq!(
         u64_at(&mem, PML4_ADDR) & !0xfff,
         0x3000,

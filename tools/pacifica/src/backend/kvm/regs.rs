@@ -108,7 +108,7 @@ mod tests {
             (cs.type_, cs.s, cs.dpl, cs.present, cs.l, cs.db, cs.g, cs.avl),
             (0xb, 1, 0, 1, 1, 0, 1, 0)
         );
-        assert_eq!((cs.selector, cs.base, cs.limit), (0x08, 0, 0xffff_ffff));
+        assert_eq!((cs.selector, cs.base, cs.limit), (0x18, 0, 0xffff_ffff));
         assert_eq!(cs.unusable, 0);
         let prot = multiboot_state(0x10_0000, 0x1000);
         let cs = to_kvm_segment(&prot.sregs.cs);

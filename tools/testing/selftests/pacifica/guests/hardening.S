@@ -66,9 +66,9 @@ task_gate32:
 	.global iret_nt32
 iret_nt32:
 	call	ts_setup
-	/* That task is busy, and the current TSS (at TR's base, 0) links to it. */
+	/* That task is busy, and the current TSS (at TR's base) links to it. */
 	or	dword ptr [TS_GDT + TS_SEL_TSS + 4], 0x200
-	mov	word ptr [0], TS_SEL_TSS
+	mov	word ptr [TSS_BASE], TS_SEL_TSS
 	pushfd
 	or	dword ptr [esp], 0x4000
 	popfd
@@ -327,8 +327,8 @@ ring3_int32:
 	mov	dword ptr [SEG_GDT + 0x2c], 0x00cff300
 	lgdt	[seg_gdtr]
 	/* The TSS at TR's base: SS0 and ESP0. */
-	mov	dword ptr [4], STACK_TOP
-	mov	dword ptr [8], SEL_DATA
+	mov	dword ptr [TSS_BASE + 4], STACK_TOP
+	mov	dword ptr [TSS_BASE + 8], SEL_DATA
 	push	SEG_SEL_DATA3
 	push	STACK_TOP - 0x1000
 	push	2

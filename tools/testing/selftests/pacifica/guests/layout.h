@@ -14,8 +14,12 @@
 /* Guest RAM the harness registers by default, from guest-physical 0. */
 #define RAM_SIZE 0x100000
 
-/* The GDT the harness writes: null, 32-bit code, data, 64-bit code. */
-#define GDT_BASE 0x1000
+/* The GDT the harness writes, the VMM's: null, 32-bit code, data, 64-bit code, TSS. */
+#define GDT_BASE 0x500
+/* The TSS TR starts with, the VMM's (zeroed; 0x68 bytes). */
+#define TSS_BASE 0x580
+/* The GDT the guest fuzzer writes instead (256 bytes). */
+#define FUZZ_GDT_BASE 0x1000
 /* The long-mode PML4; the harness builds an identity map of the low 4 GiB. */
 #define PML4_BASE 0x2000
 /* The one page-directory-pointer table under the PML4. */

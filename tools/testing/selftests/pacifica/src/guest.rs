@@ -16,8 +16,9 @@
 
 use std::time::Duration;
 
+use pacifica::boot::{self, segments::{self, CodeMode}};
 use pacifica::sys::{Exit, GuestMemory, System, Vcpu, Vm};
-use pacifica::uapi::{self, Regs, Segment, Sregs};
+use pacifica::uapi::{self, Regs, Sregs};
 
 use crate::errno;
 use crate::layout::*;
@@ -47,120 +48,50 @@ impl Mode {
     }
 }
 
-/// VMCB segment attributes (APM Vol. 2, 15.5.1: type, S, DPL, P, AVL, L,
-/// D/B, G from bit 0 up) of the segments the harness uses.
-pub mod attrib {
-    /// Execute/read code, accessed, present, 32-bit, 4 KiB granularity.
-    pub const CODE32: u16 = 0xc9b;
-    /// Execute/read code, accessed, present, long mode (L=1, D=0), G.
-    pub const CODE64: u16 = 0xa9b;
-    /// Read/write data, accessed, present, 32-bit (B=1), G.
-    pub const DATA: u16 = 0xc93;
-    /// A busy 32/64-bit TSS. VMRUN refuses a TR that is not one.
-    pub const TSS_BUSY: u16 = 0x8b;
-    /// An LDT descriptor, present. VMRUN checks this one too.
-    pub const LDT: u16 = 0x82;
+/// The boot state is the VMM's own (`pacifica::boot`): its GDT, TSS and
+/// identity map, at the addresses `guests/layout.h` gives the guests.
+const _: () = {
+    assert!(GDT_BASE == boot::layout::GDT_ADDR);
+    assert!(TSS_BASE == boot::layout::TSS_ADDR);
+    assert!(PML4_BASE == boot::layout::PML4_ADDR);
+    assert!(PDPT_BASE == boot::layout::PDPT_ADDR);
+    assert!(PD_BASE == boot::layout::PD_ADDR);
+    assert!(SEL_CODE32 == segments::CODE32_SELECTOR as u64);
+    assert!(SEL_DATA == segments::DATA_SELECTOR as u64);
+    assert!(SEL_CODE64 == segments::CODE64_SELECTOR as u64);
+};
+
+/// The boot structures the harness writes, as (guest-physical address,
+/// bytes): the VMM's GDT and its identity map of the low 4 GiB in 2 MiB
+/// pages, so that a 64-bit guest reaches [`MMIO_BASE`] at the same
+/// address (32-bit guests ignore the tables).
+pub fn boot_structures() -> Vec<(u64, Vec<u8>)> {
+    let mut out = vec![(GDT_BASE, segments::gdt().to_vec())];
+    out.extend(boot::paging::identity_map(RAM_SIZE).into_iter().map(|t| (t.gpa, t.to_bytes())));
+    out
 }
 
-/// The harness's GDT: null, 32-bit code ([`SEL_CODE32`]), data
-/// ([`SEL_DATA`]), 64-bit code ([`SEL_CODE64`]). The vCPU's hidden segment
-/// state comes from `SET_SREGS`; the descriptors matter only when the guest
-/// reloads a segment, as IRET and interrupt delivery do.
-pub const GDT: [u64; 4] = [
-    0,
-    0x00cf_9b00_0000_ffff,
-    0x00cf_9300_0000_ffff,
-    0x00af_9b00_0000_ffff,
-];
-
-/// Page-table entry bits: present, writable, and (in a PDE) 2 MiB page.
-const PTE_P: u64 = 1 << 0;
-const PTE_RW: u64 = 1 << 1;
-const PTE_PS: u64 = 1 << 7;
-
-/// Writes the GDT, the identity page tables and `image` into `mem`.
-///
-/// The page tables map the low 4 GiB with 2 MiB pages, so that a 64-bit
-/// guest reaches [`MMIO_BASE`] at the same address; 32-bit guests ignore
-/// them.
+/// Writes the boot structures ([`boot_structures`]) and `image` into `mem`.
 pub fn prepare_memory(mem: &mut GuestMemory, image: &[u8]) -> TestResult {
-    let gdt: Vec<u8> = GDT.iter().flat_map(|d| d.to_le_bytes()).collect();
-    mem.write(GDT_BASE, &gdt).context("writing the GDT")?;
-    mem.write(PML4_BASE, &(PDPT_BASE | PTE_P | PTE_RW).to_le_bytes())
-        .context("writing the PML4")?;
-    for i in 0..4u64 {
-        let pd = PD_BASE + i * 0x1000;
-        mem.write(PDPT_BASE + i * 8, &(pd | PTE_P | PTE_RW).to_le_bytes())
-            .context("writing the PDPT")?;
-        let entries: Vec<u8> = (0..512u64)
-            .flat_map(|j| (((i * 512 + j) << 21) | PTE_P | PTE_RW | PTE_PS).to_le_bytes())
-            .collect();
-        mem.write(pd, &entries)
-            .context("writing a page directory")?;
+    for (gpa, bytes) in boot_structures() {
+        mem.write(gpa, &bytes).context("writing the boot structures")?;
     }
     mem.write(CODE_BASE, image)
         .context("loading the guest image")?;
     Ok(())
 }
 
-fn flat(selector: u64, attrib: u16) -> Segment {
-    Segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector: selector as u16,
-        attrib,
-    }
-}
-
-/// The system registers of a vCPU in `mode` with the harness's GDT, and an
-/// IDT of limit 0 (every exception becomes a triple fault until the guest
-/// loads its own IDT).
+/// The system registers of a vCPU in `mode`: the VMM's flat segments,
+/// GDT and TSS, and an IDT of limit 0 (every exception becomes a triple
+/// fault until the guest loads its own IDT).
 pub fn initial_sregs(mode: Mode) -> Sregs {
-    let data = flat(SEL_DATA, attrib::DATA);
     use pacifica::hw::cr::{cr0, cr4};
     use pacifica::hw::svm::efer;
-    let (cs, cr0, cr4, efer) = match mode {
-        Mode::Protected32 => (flat(SEL_CODE32, attrib::CODE32), cr0::PE | cr0::ET, 0, 0),
-        Mode::Long64 => (
-            flat(SEL_CODE64, attrib::CODE64),
-            cr0::PG | cr0::ET | cr0::PE,
-            cr4::PAE,
-            efer::LME | efer::LMA,
-        ),
+    let (code, cr0, cr4, efer) = match mode {
+        Mode::Protected32 => (CodeMode::Protected32, cr0::PE | cr0::ET, 0, 0),
+        Mode::Long64 => (CodeMode::Long64, cr0::PG | cr0::ET | cr0::PE, cr4::PAE, efer::LME | efer::LMA),
     };
-    Sregs {
-        cs,
-        ds: data,
-        es: data,
-        fs: data,
-        gs: data,
-        ss: data,
-        tr: Segment {
-            base: 0,
-            limit: 0x67,
-            selector: 0,
-            attrib: attrib::TSS_BUSY,
-        },
-        ldt: Segment {
-            base: 0,
-            limit: 0,
-            selector: 0,
-            attrib: attrib::LDT,
-        },
-        gdt: uapi::Dtable {
-            base: GDT_BASE,
-            limit: (GDT.len() * 8 - 1) as u16,
-            pad: [0; 3],
-        },
-        idt: uapi::Dtable::default(),
-        cr0,
-        cr2: 0,
-        cr3: PML4_BASE,
-        cr4,
-        cr8: 0,
-        efer,
-        reserved: [0; 8],
-    }
+    Sregs { cr0, cr3: PML4_BASE, cr4, efer, ..segments::flat_sregs(code) }
 }
 
 /// General registers that start a guest at `entry` with the stack at
@@ -169,7 +100,7 @@ pub fn initial_regs(entry: u64, stack_top: u64) -> Regs {
     Regs {
         rip: entry,
         rsp: stack_top,
-        rflags: 0x2,
+        rflags: boot::RFLAGS_RESERVED,
         ..Regs::default()
     }
 }
@@ -553,23 +484,23 @@ mod tests {
 
     use super::*;
 
-    /// The VMCB attribute of a GDT descriptor: its access byte, and the
-    /// flags nibble (G, D/B, L, AVL) above it (APM Vol. 2, 15.5.1).
-    fn vmcb_attrib(descriptor: u64) -> u16 {
-        (((descriptor >> 40) & 0xff) | (((descriptor >> 52) & 0xf) << 8)) as u16
-    }
-
     #[test]
-    fn gdt_descriptors_match_the_segment_attributes() {
-        assert_eq!(vmcb_attrib(GDT[(SEL_CODE32 / 8) as usize]), attrib::CODE32);
-        assert_eq!(vmcb_attrib(GDT[(SEL_DATA / 8) as usize]), attrib::DATA);
-        assert_eq!(vmcb_attrib(GDT[(SEL_CODE64 / 8) as usize]), attrib::CODE64);
+    fn the_gdt_holds_the_segments_the_sregs_name() {
+        let gdt = segments::gdt();
+        let entry = |sel: u16| u64::from_le_bytes(gdt[usize::from(sel)..][..8].try_into().unwrap());
+        for mode in [Mode::Protected32, Mode::Long64] {
+            let s = initial_sregs(mode);
+            for seg in [s.cs, s.ds, s.ss, s.tr] {
+                assert_eq!(entry(seg.selector), segments::descriptor(&seg), "{} {seg:?}", mode.name());
+            }
+        }
     }
 
     #[test]
     fn layout_areas_do_not_overlap() {
         let areas = [
-            ("GDT", GDT_BASE, GDT_BASE + 8 * GDT.len() as u64),
+            ("GDT", GDT_BASE, GDT_BASE + segments::GDT_SIZE as u64),
+            ("TSS", TSS_BASE, TSS_BASE + u64::from(segments::TSS_LIMIT) + 1),
             ("PML4", PML4_BASE, PML4_BASE + 0x1000),
             ("PDPT", PDPT_BASE, PDPT_BASE + 0x1000),
             ("PDs", PD_BASE, PD_BASE + 0x4000),
@@ -610,7 +541,8 @@ mod tests {
             mem.read(gpa, &mut b).unwrap();
             u64::from_le_bytes(b)
         };
-        let addr = |e: u64| e & pacifica::hw::paging::PTE_ADDR_MASK;
+        use pacifica::hw::paging::{PTE_ADDR_MASK, PTE_P, PTE_PS};
+        let addr = |e: u64| e & PTE_ADDR_MASK;
         let pml4e = read(PML4_BASE + 8 * ((va >> 39) & 0x1ff));
         let pdpte = read(addr(pml4e) + 8 * ((va >> 30) & 0x1ff));
         let pde = read(addr(pdpte) + 8 * ((va >> 21) & 0x1ff));
@@ -620,7 +552,8 @@ mod tests {
             }
         }
         assert_ne!(pde & PTE_PS, 0, "the harness maps 2 MiB pages");
-        Some((pde & !0x1f_ffff & 0x000f_ffff_ffff_ffff) | (va & 0x1f_ffff))
+        let large = boot::paging::LARGE_PAGE - 1;
+        Some((addr(pde) & !large) | (va & large))
     }
 
     #[test]

@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use pacifica::hw::cr::cr0;
+use pacifica::hw::seg::attr;
 use pacifica_selftests::errno::{describe, expect_errno, raw_ioctl};
 use pacifica_selftests::guest::{
     describe_exit, ensure_back_to, initial_regs, initial_sregs, module_info, prepare_memory,
@@ -747,7 +749,7 @@ fn run_without_memory() -> TestResult {
 /// state then runs.
 fn invalid_sregs_refused() -> TestResult {
     /// VMEXIT_INVALID (APM Vol. 2, Appendix C): -1.
-    const VMEXIT_INVALID: u32 = 0xffff_ffff;
+    const VMEXIT_INVALID: u32 = pacifica::hw::svm::exit::INVALID as u32;
     let mut vm = TestVm::new(Mode::Long64, hlt::IMAGE, hlt::HLT64)?;
     let good = initial_sregs(Mode::Long64);
     let bad_states = [
@@ -755,14 +757,14 @@ fn invalid_sregs_refused() -> TestResult {
         (
             "long mode without CR0.PE",
             uapi::Sregs {
-                cr0: 0x8000_0010,
+                cr0: cr0::PG | cr0::ET,
                 ..good
             },
         ),
         (
             "CR0.NW without CR0.CD",
             uapi::Sregs {
-                cr0: 0xa000_0011,
+                cr0: cr0::PG | cr0::NW | cr0::ET | cr0::PE,
                 ..good
             },
         ),
@@ -770,7 +772,7 @@ fn invalid_sregs_refused() -> TestResult {
             "a 64-bit CS with D set too",
             uapi::Sregs {
                 cs: uapi::Segment {
-                    attrib: 0xe9b,
+                    attrib: good.cs.attrib | attr::DB,
                     ..good.cs
                 },
                 ..good

@@ -29,6 +29,7 @@ use std::os::fd::FromRawFd;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use pacifica::hw::seg::attr;
 use pacifica_selftests::errno;
 use pacifica_selftests::kmsg::Kmsg;
 use pacifica_selftests::guest::{ensure_back_to, initial_regs, initial_sregs, module_info};
@@ -255,9 +256,9 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
         vm.mem.write(*gpa, bytes).map_err(|e| e.to_string())?;
     }
     let mut sregs = initial_sregs(mode);
-    sregs.gdt.limit = gen::GDT_LIMIT;
+    sregs.gdt = uapi::Dtable { base: pacifica_selftests::layout::FUZZ_GDT_BASE, limit: gen::GDT_LIMIT, pad: [0; 3] };
     sregs.idt = uapi::Dtable { base: pacifica_selftests::layout::IDT_BASE, limit: if g.long { 0xfff } else { 0x7ff }, pad: [0; 3] };
-    sregs.tr = Segment { base: gen::TSS_MAIN, limit: gen::TSS_LIMIT, selector: gen::SEL_TSS, attrib: 0x8b };
+    sregs.tr = Segment { base: gen::TSS_MAIN, limit: gen::TSS_LIMIT, selector: gen::SEL_TSS, attrib: attr::TSS_BUSY | attr::P };
     sregs.cr0 = g.cr0;
     sregs.cr3 = g.cr3;
     sregs.cr4 = g.cr4;

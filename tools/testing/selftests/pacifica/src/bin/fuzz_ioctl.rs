@@ -42,7 +42,7 @@ use pacifica_selftests::ioctl_fuzz::{
     derive, documented, documented_any_kind, ioctl_name, is_defined, mutate, served_by,
     CoverMap, FdKind, Kcov, Kmsg, Rng, Shared, Tape, MMAP_ERRNOS,
 };
-use pacifica_selftests::guest::{ensure_back_to, initial_regs, initial_sregs, module_info, GDT};
+use pacifica_selftests::guest::{boot_structures, ensure_back_to, initial_regs, initial_sregs, module_info};
 use pacifica_selftests::guests;
 use pacifica_selftests::layout::*;
 use pacifica_selftests::uapi::{self, MemoryRegion, Regs, Sregs};
@@ -596,22 +596,6 @@ fn entries() -> Vec<(&'static [u8], u64, Mode)> {
     ]
 }
 
-/// The harness's boot structures (as `guest::prepare_memory` writes them):
-/// GDT and identity page tables for the low 4 GiB, at their guest-physical
-/// offsets from the start of the memory.
-fn boot_structures() -> Vec<(u64, Vec<u8>)> {
-    let mut out = vec![(GDT_BASE, GDT.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<u8>>())];
-    out.push((PML4_BASE, (PDPT_BASE | 3).to_le_bytes().to_vec()));
-    for i in 0..4u64 {
-        let pd = PD_BASE + i * 0x1000;
-        out.push((PDPT_BASE + i * 8, (pd | 3).to_le_bytes().to_vec()));
-        let entries: Vec<u8> = (0..512u64)
-            .flat_map(|j| (((i * 512 + j) << 21) | 0x83).to_le_bytes())
-            .collect();
-        out.push((pd, entries));
-    }
-    out
-}
 
 /// One thread of a child: its tape, its scratch pages, its KCOV.
 struct Ctx<'a> {

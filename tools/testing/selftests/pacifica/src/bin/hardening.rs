@@ -11,6 +11,9 @@
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use pacifica::hw::cr::{cr0, cr4};
+use pacifica::hw::svm::efer;
+use pacifica::hw::seg::attr;
 use pacifica_selftests::errno::{expect_errno, raw_ioctl};
 use pacifica_selftests::guest::{
     describe_exit, ensure_back_to, initial_regs, initial_sregs, module_info, paging_mode,
@@ -59,7 +62,8 @@ fn task_switch_cannot_load_cr3() -> TestResult {
             ensure!(!ran, "{what}: the new task ran under shadow paging with its own CR3");
             // Stopped before the switch changed anything, not noticed after.
             let sregs = vm.vcpu.get_sregs().context("GET_SREGS")?;
-            ensure_eq!(sregs.tr.selector, 0, "{what}: TR after the refused task switch");
+            let tr = initial_sregs(Mode::Protected32).tr;
+            ensure_eq!((sregs.tr.selector, sregs.tr.base), (tr.selector, tr.base), "{what}: TR after the refused task switch");
             if let Some(rip) = rip {
                 ensure_eq!(vm.regs()?.rip, rip, "{what}: RIP after the refused task switch");
             }
@@ -106,7 +110,7 @@ fn task_switch_with_a_high_tr_base() -> TestResult {
 fn refused_state_keeps_interrupt_masking() -> TestResult {
     for entry in [guest::CLI_SPIN64, guest::CR8_SPIN64] {
         let mut vm = TestVm::new(Mode::Long64, guest::IMAGE, entry)?;
-        let bad = uapi::Sregs { cr0: 0xa000_0011, ..initial_sregs(Mode::Long64) };
+        let bad = uapi::Sregs { cr0: cr0::PG | cr0::NW | cr0::ET | cr0::PE, ..initial_sregs(Mode::Long64) };
         expect_errno("SET_SREGS with CR0.NW and not CD", vm.vcpu.set_sregs(&bad), &[libc::EINVAL])?;
         spin_is_interrupted(&mut vm, entry)?;
     }
@@ -183,15 +187,16 @@ fn efer_lme_with_paging_off() -> TestResult {
     vm.run_to_hlt()?;
     let after_wrmsr = vm.read_u32(DATA_BASE)?;
     let compat = vm.read_u32(DATA_BASE + 4)?;
-    ensure_eq!(after_wrmsr & 0x500, 0x100, "EFER.LME|LMA after WRMSR with paging off");
-    ensure_eq!(compat & 0x500, 0x500, "EFER.LME|LMA with paging on");
+    let long = efer::LME | efer::LMA;
+    ensure_eq!(u64::from(after_wrmsr) & long, efer::LME, "EFER.LME|LMA after WRMSR with paging off");
+    ensure_eq!(u64::from(compat) & long, long, "EFER.LME|LMA with paging on");
     ensure_eq!(vm.read_u32(DATA_BASE + 8)?, 64, "the marker of 64-bit code");
     // The same state from userspace: LME alone is a state (the guest's
     // next step is paging), LME with LMA and paging off is none.
     let prot = initial_sregs(Mode::Protected32);
-    vm.vcpu.set_sregs(&uapi::Sregs { efer: 0x100, ..prot }).context("SET_SREGS with LME, paging off")?;
-    ensure_eq!(vm.vcpu.get_sregs()?.efer & 0x500, 0x100, "EFER as GET_SREGS reports it");
-    let real = uapi::Sregs { cr0: 0x10, efer: 0x500, ..prot };
+    vm.vcpu.set_sregs(&uapi::Sregs { efer: efer::LME, ..prot }).context("SET_SREGS with LME, paging off")?;
+    ensure_eq!(vm.vcpu.get_sregs()?.efer & long, efer::LME, "EFER as GET_SREGS reports it");
+    let real = uapi::Sregs { cr0: cr0::ET, efer: long, ..prot };
     expect_errno("SET_SREGS in real mode with LME|LMA", vm.vcpu.set_sregs(&real), &[libc::EINVAL])
 }
 
@@ -200,13 +205,14 @@ fn efer_lme_with_paging_off() -> TestResult {
 fn set_sregs_checks_segments() -> TestResult {
     let vm = TestVm::new(Mode::Long64, guest::IMAGE, guest::CLI_SPIN64)?;
     let good = initial_sregs(Mode::Long64);
+    let code32 = initial_sregs(Mode::Protected32).cs;
     let cases = [
-        ("a not-present TR", uapi::Sregs { tr: uapi::Segment { attrib: 0x0b, ..good.tr }, ..good }),
-        ("TR an available TSS", uapi::Sregs { tr: uapi::Segment { attrib: 0x89, ..good.tr }, ..good }),
-        ("LDTR a code segment", uapi::Sregs { ldt: uapi::Segment { attrib: 0x9b, ..good.ldt }, ..good }),
-        ("SS a code segment", uapi::Sregs { ss: uapi::Segment { attrib: 0xc9b, ..good.ss }, ..good }),
-        ("CS a data segment", uapi::Sregs { cs: uapi::Segment { attrib: 0xc93, ..good.cs }, ..good }),
-        ("CR4.OSXSAVE, not offered", uapi::Sregs { cr4: good.cr4 | 1 << 18, ..good }),
+        ("a not-present TR", uapi::Sregs { tr: uapi::Segment { attrib: attr::TSS_BUSY, ..good.tr }, ..good }),
+        ("TR an available TSS", uapi::Sregs { tr: uapi::Segment { attrib: attr::TSS_AVAILABLE | attr::P, ..good.tr }, ..good }),
+        ("LDTR a code segment", uapi::Sregs { ldt: uapi::Segment { attrib: good.cs.attrib, ..good.ldt }, ..good }),
+        ("SS a code segment", uapi::Sregs { ss: uapi::Segment { attrib: code32.attrib, ..good.ss }, ..good }),
+        ("CS a data segment", uapi::Sregs { cs: uapi::Segment { attrib: good.ds.attrib, ..good.cs }, ..good }),
+        ("CR4.OSXSAVE, not offered", uapi::Sregs { cr4: good.cr4 | cr4::OSXSAVE, ..good }),
         // VMRUN refused it (FAIL_ENTRY) when SET_SREGS let it through.
         ("CR3 above the address width", uapi::Sregs { cr3: good.cr3 | 1 << 51, ..good }),
     ];
@@ -305,7 +311,7 @@ fn ltr_checks_its_selector() -> TestResult {
     let tr = vm.vcpu.get_sregs().context("GET_SREGS")?.tr;
     ensure_eq!(
         (tr.selector, tr.base, tr.limit, tr.attrib),
-        (0x20, 0x43000, 0x67, 0x8b),
+        (0x20, 0x43000, 0x67, attr::TSS_BUSY | attr::P),
         "TR (selector, base, limit, attributes) after LTR"
     );
     Ok(())

@@ -15,6 +15,7 @@
 //! handler halts at `halt`; the stream ends at `end`.
 
 use super::asm::*;
+use pacifica::hw::seg::attr;
 use pacifica_selftests::layout::*;
 
 /// One snippet class: a name for `--avoid`, a weight, and whether the
@@ -69,7 +70,7 @@ pub fn class_index(name: &str) -> Option<usize> {
     CLASSES.iter().position(|c| c.name == name)
 }
 
-// The GDT the fuzzer writes at GDT_BASE.
+// The GDT the fuzzer writes at FUZZ_GDT_BASE.
 pub const SEL_CODE32: u16 = 0x08;
 pub const SEL_DATA: u16 = 0x10;
 pub const SEL_CODE64: u16 = 0x18;
@@ -273,7 +274,7 @@ impl Gen<'_> {
             0xffff_fffc,
             0xfee0_0000,
             PD_BASE as u32,
-            GDT_BASE as u32,
+            FUZZ_GDT_BASE as u32,
             IDT_BASE as u32,
             DATA_BASE as u32 + (r & 0x3ff),
         ];
@@ -500,8 +501,8 @@ impl Gen<'_> {
         let ldt = if self.r.chance(1, 4) { u32::from(self.selector()) } else { 0 };
         self.a.store32(t + 0x60, ldt);
         // The descriptor's type: available (9) or busy (11).
-        let hi = seg_desc(TSS2 as u32, TSS_LIMIT, if busy { 0x8b } else { 0x89 }, 0) >> 32;
-        self.a.store32(GDT_BASE as u32 + u32::from(SEL_TSS2) + 4, hi as u32);
+        let hi = seg_desc(TSS2 as u32, TSS_LIMIT, (attr::P | if busy { attr::TSS_BUSY } else { attr::TSS_AVAILABLE }) as u8, 0) >> 32;
+        self.a.store32(FUZZ_GDT_BASE as u32 + u32::from(SEL_TSS2) + 4, hi as u32);
         eip_at
     }
 
@@ -589,7 +590,7 @@ impl Gen<'_> {
         };
         if sel & !3 == SEL_CALLGATE {
             // Point the gate at the next snippet (patched below).
-            let g_at = GDT_BASE as u32 + u32::from(SEL_CALLGATE);
+            let g_at = FUZZ_GDT_BASE as u32 + u32::from(SEL_CALLGATE);
             let code = self.code0();
             let before = self.a.here();
             self.a.store64(g_at, gate(0, code, 0xec, 0));
@@ -705,7 +706,7 @@ impl Gen<'_> {
                 // Something that exits, then the good table again.
                 self.a.b(&[0x0f, 0xa2]);
                 if lgdt {
-                    self.a.store_dtr(ptr, GDT_LIMIT, GDT_BASE);
+                    self.a.store_dtr(ptr, GDT_LIMIT, FUZZ_GDT_BASE);
                     self.a.dt_op(2, ptr);
                     "LGDT random, CPUID, LGDT back"
                 } else {
@@ -730,7 +731,7 @@ impl Gen<'_> {
                 let op = self.r.below(4) as u8;
                 self.a.dt_op(op, if op < 2 { SCRATCH as u32 + 0x20 } else { ptr });
                 // Undo an LGDT/LIDT of garbage right away.
-                self.a.store_dtr(ptr, GDT_LIMIT, GDT_BASE);
+                self.a.store_dtr(ptr, GDT_LIMIT, FUZZ_GDT_BASE);
                 self.a.dt_op(2, ptr);
                 self.a.store_dtr(ptr, if self.long { 0xfff } else { 0x7ff }, IDT_BASE);
                 self.a.dt_op(3, ptr);
@@ -1217,7 +1218,7 @@ impl Gen<'_> {
             2 => IDT_BASE as u32,
             3 => RAM_SIZE as u32 - self.r.below(0x1000) as u32,
             4 => MMIO_BASE as u32,
-            5 | 6 => GDT_BASE as u32,
+            5 | 6 => FUZZ_GDT_BASE as u32,
             _ => BUF_BASE as u32 + (self.r.u32() & 0x1ffff),
         };
         let out = self.r.chance(1, 2);
@@ -1788,7 +1789,7 @@ pub fn generate(seed: u64, long: bool, on: &[bool]) -> Guest {
             *d |= 1 << 44;
         }
     }
-    writes.push((GDT_BASE, gdt.iter().flat_map(|d| d.to_le_bytes()).collect()));
+    writes.push((FUZZ_GDT_BASE, gdt.iter().flat_map(|d| d.to_le_bytes()).collect()));
     let mut ldt = [0u64; 8];
     ldt[1] = seg_desc(0, 0xfffff, 0x9b, if long { 0xa } else { 0xc });
     ldt[2] = seg_desc(0, 0xfffff, 0x93, 0xc);
