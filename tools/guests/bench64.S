@@ -46,6 +46,7 @@
  *               is a page-table page the CPU has not just used
  */
 
+#include "hw.h"
 #define COM1		0x3f8
 #define COM1_LSR	(COM1 + 5)
 #define LSR_THRE	0x20
@@ -62,17 +63,7 @@
 #define SEL_UCODE	0x23		/* 0x20, RPL 3: SYSRET's CS is STAR[63:48] + 16 */
 #define SEL_TSS		0x28
 
-#define P		0x001
-#define RW		0x002
-#define US		0x004
-#define PS		0x080
-#define PTE_FLAGS	(P | RW | US)	/* every level: ring 3 may use it all */
-
-#define MSR_EFER	0xc0000080
-#define MSR_STAR	0xc0000081
-#define MSR_LSTAR	0xc0000082
-#define MSR_SFMASK	0xc0000084
-#define EFER_SCE	0x1
+#define PTE_FLAGS	(PTE_P | PTE_RW | PTE_US)	/* every level: ring 3 may use it all */
 
 #define WIN		0x40000000	/* 1 GiB: PDPT0[1], the 4 KiB-page window */
 #define PTEMOD_VA	WIN		/* PD_win[0]: the ptemod page */
@@ -237,7 +228,7 @@ b_pgfault:
 1:	movq	%rdi, %rsi
 	leaq	pgf_pts(%rip), %rdx
 	leaq	data_page(%rip), %rax
-	orq	$(RW | US), %rax	/* not present */
+	orq	$(PTE_RW | PTE_US), %rax	/* not present */
 	xorl	%ecx, %ecx
 2:	movq	%rax, (%rdx,%rcx,8)
 	incq	%rcx
@@ -459,7 +450,7 @@ pf_handler:
 	jae	1f
 	shrq	$12, %rax
 	leaq	pgf_pts(%rip), %rdx
-	orq	$P, (%rdx,%rax,8)
+	orq	$PTE_P, (%rdx,%rax,8)
 	popq	%rdx
 	popq	%rax
 	addq	$8, %rsp		/* the error code */
@@ -598,7 +589,7 @@ idt_init:
  * [1] the window (PD_win[0] -> ptemod PT, PD_win[1..16] -> pgfault PTs). */
 paging_init:
 	leaq	pd0(%rip), %rdi
-	movq	$(P | RW | US | PS), %rax
+	movq	$(PTE_P | PTE_RW | PTE_US | PTE_PS), %rax
 	xorl	%ecx, %ecx
 1:	movq	%rax, (%rdi,%rcx,8)
 	addq	$0x200000, %rax

@@ -26,21 +26,10 @@
  * 0x805678, NX code at 0x600000.
  */
 
+#include "hw.h"
 #define MB_MAGIC	0x1BADB002
 #define MB_FLAGS	0x00000003
 #include "lib32.inc"
-
-#define P	0x001
-#define RW	0x002
-#define PS	0x080
-#define CR0_PE	0x00000001
-#define CR0_PG	0x80000000
-#define CR4_PSE	0x00000010
-#define CR4_PAE	0x00000020
-#define MSR_EFER 0xc0000080
-#define EFER_LME 0x100
-#define EFER_LMA 0x400
-#define EFER_NXE 0x800
 
 #define TRAMP	0x7000		/* where the real-mode code runs */
 #define RM(x)	((x) - tramp + TRAMP)
@@ -118,10 +107,10 @@ state:
 
 /* Two-level paging: 4 MiB identity pages for 0-12 MiB and WIN -> 4 MiB. */
 two_level:
-	movl	$(0x000000 | P | RW | PS), pd32
-	movl	$(0x400000 | P | RW | PS), pd32 + 4
-	movl	$(0x800000 | P | RW | PS), pd32 + 8
-	movl	$(0x400000 | P | RW | PS), pd32 + (WIN >> 22) * 4
+	movl	$(0x000000 | PTE_P | PTE_RW | PTE_PS), pd32
+	movl	$(0x400000 | PTE_P | PTE_RW | PTE_PS), pd32 + 4
+	movl	$(0x800000 | PTE_P | PTE_RW | PTE_PS), pd32 + 8
+	movl	$(0x400000 | PTE_P | PTE_RW | PTE_PS), pd32 + (WIN >> 22) * 4
 	movl	$CR4_PSE, %eax
 	movl	%eax, %cr4
 	movl	$pd32, %eax
@@ -133,7 +122,7 @@ two_level:
 	call	state
 	PRINT	" 4M read="
 	HEX	WIN + (MARK1 & 0x3fffff)
-	movl	$(0x800000 | P | RW | PS), pd32 + (WIN >> 22) * 4
+	movl	$(0x800000 | PTE_P | PTE_RW | PTE_PS), pd32 + (WIN >> 22) * 4
 	invlpg	WIN + (MARK1 & 0x3fffff)
 	PRINT	" remapped="
 	HEX	WIN + (MARK2 & 0x3fffff)
@@ -152,20 +141,20 @@ pae:
 	xorl	%ecx, %ecx
 1:	movl	%ecx, %eax
 	shll	$21, %eax
-	orl	$(P | RW | PS), %eax
+	orl	$(PTE_P | PTE_RW | PTE_PS), %eax
 	movl	%eax, pd_pae0(,%ecx,8)
 	incl	%ecx
 	cmpl	$8, %ecx
 	jne	1b
-	movl	$(0x400000 | P | RW | PS), pd_pae1
-	movl	$(NXCODE | P | RW | PS), pd_pae1 + 8
+	movl	$(0x400000 | PTE_P | PTE_RW | PTE_PS), pd_pae1
+	movl	$(NXCODE | PTE_P | PTE_RW | PTE_PS), pd_pae1 + 8
 	movl	$0x80000000, pd_pae1 + 12		/* NX, bit 63 */
 	/* PAE PDPTEs have no RW/US bits: those are reserved. */
 	movl	$pd_pae0, %eax
-	orl	$P, %eax
+	orl	$PTE_P, %eax
 	movl	%eax, pdpt_pae
 	movl	$pd_pae1, %eax
-	orl	$P, %eax
+	orl	$PTE_P, %eax
 	movl	%eax, pdpt_pae + 8
 	movl	$MSR_EFER, %ecx
 	rdmsr
@@ -182,7 +171,7 @@ pae:
 	call	state
 	PRINT	" 2M read="
 	HEX	WIN + (MARK1 & 0x1fffff)
-	movl	$(0x800000 | P | RW | PS), pd_pae1
+	movl	$(0x800000 | PTE_P | PTE_RW | PTE_PS), pd_pae1
 	invlpg	WIN + (MARK1 & 0x1fffff)
 	PRINT	" remapped="
 	HEX	WIN + (MARK2 & 0x1fffff)
@@ -206,15 +195,15 @@ pae:
  * then back through compatibility mode to protected mode. */
 long_mode:
 	movl	$pdpt_lm, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pml4
 	movl	$pd_pae0, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pdpt_lm
 	movl	$pd_pae1, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pdpt_lm + 8
-	movl	$(0 | P | RW | PS), pdpt_lm + 16	/* 1 GiB page */
+	movl	$(0 | PTE_P | PTE_RW | PTE_PS), pdpt_lm + 16	/* 1 GiB page */
 	movl	$CR4_PAE, %eax
 	movl	%eax, %cr4
 	movl	$pml4, %eax

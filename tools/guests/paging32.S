@@ -28,19 +28,10 @@
  * 0x40400000.
  */
 
+#include "hw.h"
 #define MB_MAGIC	0x1BADB002
 #define MB_FLAGS	0x00000003
 #include "lib32.inc"
-
-#define P	0x001		/* present */
-#define RW	0x002		/* writable */
-#define US	0x004		/* user */
-#define A	0x020		/* accessed */
-#define D	0x040		/* dirty */
-#define PS	0x080		/* 4 MiB page (in a PDE) */
-#define CR0_PG	0x80000000
-#define CR0_WP	0x00010000
-#define CR4_PSE	0x00000010
 
 #define WIN	0x40000000	/* the test window */
 #define BIG	0x40400000	/* 4 MiB alias of physical 4-8 MiB */
@@ -86,26 +77,26 @@ build_tables:
 	xorl	%ecx, %ecx
 1:	movl	%ecx, %eax
 	shll	$12, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pt_low(,%ecx,4)
 	incl	%ecx
 	cmpl	$1024, %ecx
 	jne	1b
 	movl	$user_code, %eax
 	shrl	$12, %eax
-	orl	$US, pt_low(,%eax,4)
+	orl	$PTE_US, pt_low(,%eax,4)
 	movl	$user_stack, %eax
 	shrl	$12, %eax
-	orl	$US, pt_low(,%eax,4)
+	orl	$PTE_US, pt_low(,%eax,4)
 	/* pd: the directory of every address space starts like this. */
 	movl	$pt_low, %eax
-	orl	$(P | RW | US), %eax
+	orl	$(PTE_P | PTE_RW | PTE_US), %eax
 	movl	%eax, pd
-	movl	$(0x400000 | P | RW | PS), pd + 4		/* 4-8 MiB */
+	movl	$(0x400000 | PTE_P | PTE_RW | PTE_PS), pd + 4		/* 4-8 MiB */
 	movl	$pt_win, %eax
-	orl	$(P | RW | US), %eax
+	orl	$(PTE_P | PTE_RW | PTE_US), %eax
 	movl	%eax, pd + (WIN >> 22) * 4
-	movl	$(0x400000 | P | RW | PS), pd + (BIG >> 22) * 4
+	movl	$(0x400000 | PTE_P | PTE_RW | PTE_PS), pd + (BIG >> 22) * 4
 	/* The frames the window maps, each with its marker at offset 0. */
 	movl	$0xaaaa0001, frame_a
 	movl	$0xbbbb0002, frame_b
@@ -127,12 +118,12 @@ test_large:
 	HEX	%eax
 	PRINT	" pde after read="
 	movl	pd + (BIG >> 22) * 4, %eax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	HEX	%eax
 	movl	$0x6b6b5678, BIG + 0x1238
 	PRINT	" after write="
 	movl	pd + (BIG >> 22) * 4, %eax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	HEX	%eax
 	PRINT	" identity sees "
 	movl	0x401238, %eax
@@ -144,13 +135,13 @@ test_large:
 test_remap:
 	PRINT	"remap: "
 	movl	$frame_a, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pt_win
 	invlpg	WIN
 	movl	WIN, %eax
 	HEX	%eax
 	movl	$frame_b, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pt_win
 	invlpg	WIN
 	PRINT	" invlpg="
@@ -158,7 +149,7 @@ test_remap:
 	HEX	%eax
 	/* Remap without INVLPG: either frame may be read; not printed. */
 	movl	$frame_c, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pt_win
 	movl	WIN, %eax
 	invlpg	WIN
@@ -166,7 +157,7 @@ test_remap:
 	movl	WIN, %eax
 	HEX	%eax
 	movl	$frame_d, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pt_win
 	movl	%cr3, %eax
 	movl	%eax, %cr3
@@ -191,29 +182,29 @@ test_remap:
 test_ad:
 	PRINT	"a/d: "
 	movl	$frame_e, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pt_win + 4
 	invlpg	WIN + 0x1000
 	movl	WIN + 0x1000, %eax
 	movl	pt_win + 4, %eax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	PRINT	"after read="
 	HEX	%eax
 	movl	$0x77, WIN + 0x1004
 	movl	pt_win + 4, %eax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	PRINT	" after write="
 	HEX	%eax
 	PRINT	" pde a="
 	movl	pd + (WIN >> 22) * 4, %eax
-	andl	$A, %eax
+	andl	$PTE_A, %eax
 	HEX	%eax
 	/* Clear both and write straight away: the walk sets A and D. */
-	andl	$~(A | D), pt_win + 4
+	andl	$~(PTE_A | PTE_D), pt_win + 4
 	invlpg	WIN + 0x1000
 	movl	$0x78, WIN + 0x1008
 	movl	pt_win + 4, %eax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	PRINT	" write only="
 	HEX	%eax
 	PRINT	"\n"
@@ -222,7 +213,7 @@ test_ad:
 /* CR0.WP: a supervisor write to a read-only page. */
 test_wp:
 	movl	$frame_f, %eax
-	orl	$P, %eax
+	orl	$PTE_P, %eax
 	movl	%eax, pt_win + 8
 	invlpg	WIN + 0x2000
 	movl	%cr0, %eax
@@ -262,13 +253,13 @@ to_user:
 
 test_user:
 	movl	$frame_u1, %eax
-	orl	$(P | RW | US), %eax
+	orl	$(PTE_P | PTE_RW | PTE_US), %eax
 	movl	%eax, pt_win + 12		/* WIN+0x3000: user, writable */
 	movl	$frame_u2, %eax
-	orl	$(P | US), %eax
+	orl	$(PTE_P | PTE_US), %eax
 	movl	%eax, pt_win + 16		/* WIN+0x4000: user, read-only */
 	movl	$frame_s, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pt_win + 20		/* WIN+0x5000: supervisor */
 	movl	$0, pt_win + 24			/* WIN+0x6000: not present */
 	movl	%cr3, %eax
@@ -328,7 +319,7 @@ test_cr3:
 	rep movsl
 	popl	%ecx
 	leal	pt_as(%edx), %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%eax, pd_as + (WIN >> 22) * 4(%edx)
 	incl	%ecx
 	cmpl	$NSPACES, %ecx
@@ -343,7 +334,7 @@ test_cr3:
 	andl	$(NSPACES - 1), %eax
 	shll	$12, %eax
 	addl	$fr_as, %eax
-	orl	$(P | RW), %eax
+	orl	$(PTE_P | PTE_RW), %eax
 	movl	%ecx, %edx
 	shll	$12, %edx
 	movl	%eax, pt_as(%edx)

@@ -27,18 +27,8 @@
  * each address space's own page at 512 GiB.
  */
 
+#include "hw.h"
 #include "lib64.inc"
-
-#define P	0x001
-#define RW	0x002
-#define US	0x004
-#define A	0x020
-#define D	0x040
-#define PS	0x080
-#define NX	0x8000000000000000
-#define CR0_WP	0x00010000
-#define MSR_EFER 0xc0000080
-#define EFER_NXE 0x800
 
 #define WIN	0x40000000		/* 1 GiB: the test window */
 #define BIG2M	(WIN + 0x200000)	/* 2 MiB alias of physical 4 MiB */
@@ -87,36 +77,36 @@ build_tables:
 	leaq	pt0(%rip), %rdi
 1:	movq	%rcx, %rax
 	shlq	$12, %rax
-	orq	$(P | RW), %rax
+	orq	$(PTE_P | PTE_RW), %rax
 	movq	%rax, (%rdi,%rcx,8)
 	incl	%ecx
 	cmpl	$512, %ecx
 	jne	1b
 	leaq	user_code(%rip), %rax
 	shrq	$12, %rax
-	orq	$US, (%rdi,%rax,8)
+	orq	$PTE_US, (%rdi,%rax,8)
 	leaq	user_stack(%rip), %rax
 	shrq	$12, %rax
-	orq	$US, (%rdi,%rax,8)
+	orq	$PTE_US, (%rdi,%rax,8)
 	/* pd0: pt0, then 2 MiB identity pages up to 1 GiB. */
 	leaq	pd0(%rip), %rdi
 	leaq	pt0(%rip), %rax
-	orq	$(P | RW | US), %rax
+	orq	$(PTE_P | PTE_RW | PTE_US), %rax
 	movq	%rax, (%rdi)
 	movl	$1, %ecx
 2:	movq	%rcx, %rax
 	shlq	$21, %rax
-	orq	$(P | RW | PS), %rax
+	orq	$(PTE_P | PTE_RW | PTE_PS), %rax
 	movq	%rax, (%rdi,%rcx,8)
 	incl	%ecx
 	cmpl	$512, %ecx
 	jne	2b
-	SETPTE	pdpt0, 0, pd0, P | RW | US
-	SETPTE	pdpt0, 1, pd_win, P | RW | US
-	movq	$(0 | P | RW | PS), pdpt0 + 16(%rip)		/* 1 GiB page */
-	SETPTE	pd_win, 0, pt_win, P | RW | US
-	movq	$(0x400000 | P | RW | PS), pd_win + 8(%rip)	/* 2 MiB page */
-	SETPTE	pml4, 0, pdpt0, P | RW | US
+	SETPTE	pdpt0, 0, pd0, PTE_P | PTE_RW | PTE_US
+	SETPTE	pdpt0, 1, pd_win, PTE_P | PTE_RW | PTE_US
+	movq	$(0 | PTE_P | PTE_RW | PTE_PS), pdpt0 + 16(%rip)		/* 1 GiB page */
+	SETPTE	pd_win, 0, pt_win, PTE_P | PTE_RW | PTE_US
+	movq	$(0x400000 | PTE_P | PTE_RW | PTE_PS), pd_win + 8(%rip)	/* 2 MiB page */
+	SETPTE	pml4, 0, pdpt0, PTE_P | PTE_RW | PTE_US
 	/* Markers. */
 	movl	$0xaaaa0001, frame_a(%rip)
 	movl	$0xbbbb0002, frame_b(%rip)
@@ -136,12 +126,12 @@ test_large:
 	HEX	%eax
 	PRINT	" pde after read="
 	movq	pd_win + 8(%rip), %rax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	HEX	%eax
 	movl	$0x6b6b5678, BIG2M + 0x1238
 	PRINT	" after write="
 	movq	pd_win + 8(%rip), %rax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	HEX	%eax
 	PRINT	"\n1 GiB page: "
 	movl	$(BIG1G + 0x401238), %ebx	/* zero-extended: 2 GiB + ... */
@@ -149,12 +139,12 @@ test_large:
 	HEX	%eax
 	PRINT	" pdpte after read="
 	movq	pdpt0 + 16(%rip), %rax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	HEX	%eax
 	movl	$0x7c7c9abc, 4(%rbx)
 	PRINT	" after write="
 	movq	pdpt0 + 16(%rip), %rax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	HEX	%eax
 	PRINT	" identity sees "
 	movl	0x40123c, %eax
@@ -164,23 +154,23 @@ test_large:
 
 test_remap:
 	PRINT	"remap: "
-	SETPTE	pt_win, 0, frame_a, P | RW
+	SETPTE	pt_win, 0, frame_a, PTE_P | PTE_RW
 	invlpg	WIN
 	movl	WIN, %eax
 	HEX	%eax
-	SETPTE	pt_win, 0, frame_b, P | RW
+	SETPTE	pt_win, 0, frame_b, PTE_P | PTE_RW
 	invlpg	WIN
 	PRINT	" invlpg="
 	movl	WIN, %eax
 	HEX	%eax
 	/* Without INVLPG either frame may be read: not printed. */
-	SETPTE	pt_win, 0, frame_c, P | RW
+	SETPTE	pt_win, 0, frame_c, PTE_P | PTE_RW
 	movl	WIN, %eax
 	invlpg	WIN
 	PRINT	" late invlpg="
 	movl	WIN, %eax
 	HEX	%eax
-	SETPTE	pt_win, 0, frame_d, P | RW
+	SETPTE	pt_win, 0, frame_d, PTE_P | PTE_RW
 	movq	%cr3, %rax
 	movq	%rax, %cr3
 	PRINT	" cr3 reload="
@@ -201,40 +191,40 @@ test_remap:
 
 test_ad:
 	PRINT	"a/d: "
-	SETPTE	pt_win, 1, frame_e, P | RW
+	SETPTE	pt_win, 1, frame_e, PTE_P | PTE_RW
 	invlpg	WIN + 0x1000
 	movl	WIN + 0x1000, %eax
 	movq	pt_win + 8(%rip), %rax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	PRINT	"after read="
 	HEX	%eax
 	movl	$0x77, WIN + 0x1004
 	movq	pt_win + 8(%rip), %rax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	PRINT	" after write="
 	HEX	%eax
 	PRINT	" upper a="
 	movq	pml4(%rip), %rax
-	andl	$A, %eax
+	andl	$PTE_A, %eax
 	movq	pdpt0 + 8(%rip), %rdx
-	andl	$A, %edx
+	andl	$PTE_A, %edx
 	orl	%edx, %eax
 	movq	pd_win(%rip), %rdx
-	andl	$A, %edx
+	andl	$PTE_A, %edx
 	orl	%edx, %eax
 	HEX	%eax
-	andq	$~(A | D), pt_win + 8(%rip)
+	andq	$~(PTE_A | PTE_D), pt_win + 8(%rip)
 	invlpg	WIN + 0x1000
 	movl	$0x78, WIN + 0x1008
 	movq	pt_win + 8(%rip), %rax
-	andl	$(A | D), %eax
+	andl	$(PTE_A | PTE_D), %eax
 	PRINT	" write only="
 	HEX	%eax
 	PRINT	"\n"
 	ret
 
 test_wp:
-	SETPTE	pt_win, 2, frame_f, P
+	SETPTE	pt_win, 2, frame_f, PTE_P
 	invlpg	WIN + 0x2000
 	movq	%cr0, %rax
 	andq	$~CR0_WP, %rax
@@ -266,9 +256,9 @@ test_nx:
 	movl	$(nx_code_end - nx_code), %ecx
 	rep movsb
 	leaq	frame_x(%rip), %rax
-	movabsq	$NX, %rdx
+	movabsq	$PTE_NX, %rdx
 	orq	%rdx, %rax
-	orq	$(P | RW), %rax
+	orq	$(PTE_P | PTE_RW), %rax
 	movq	%rax, pt_win + 8 * 7(%rip)
 	invlpg	WIN + 0x7000
 	PRINT	"nx data read: "
@@ -305,9 +295,9 @@ to_user:
 	iretq
 
 test_user:
-	SETPTE	pt_win, 3, frame_u1, P | RW | US
-	SETPTE	pt_win, 4, frame_u2, P | US
-	SETPTE	pt_win, 5, frame_s, P | RW
+	SETPTE	pt_win, 3, frame_u1, PTE_P | PTE_RW | PTE_US
+	SETPTE	pt_win, 4, frame_u2, PTE_P | PTE_US
+	SETPTE	pt_win, 5, frame_s, PTE_P | PTE_RW
 	movq	$0, pt_win + 8 * 6(%rip)
 	movq	%cr3, %rax
 	movq	%rax, %cr3
@@ -364,19 +354,19 @@ test_cr3:
 	movq	%rax, (%rdi)
 	leaq	pdpt_as(%rip), %rax
 	addq	%rdx, %rax
-	orq	$(P | RW), %rax
+	orq	$(PTE_P | PTE_RW), %rax
 	movq	%rax, 8(%rdi)
 	leaq	pdpt_as(%rip), %rdi
 	addq	%rdx, %rdi
 	leaq	pd_as(%rip), %rax
 	addq	%rdx, %rax
-	orq	$(P | RW), %rax
+	orq	$(PTE_P | PTE_RW), %rax
 	movq	%rax, (%rdi)
 	leaq	pd_as(%rip), %rdi
 	addq	%rdx, %rdi
 	leaq	pt_as(%rip), %rax
 	addq	%rdx, %rax
-	orq	$(P | RW), %rax
+	orq	$(PTE_P | PTE_RW), %rax
 	movq	%rax, (%rdi)
 	incl	%ecx
 	cmpl	$NSPACES, %ecx
@@ -393,7 +383,7 @@ test_cr3:
 	shlq	$12, %rax
 	leaq	fr_as(%rip), %rdx
 	addq	%rdx, %rax
-	orq	$(P | RW), %rax
+	orq	$(PTE_P | PTE_RW), %rax
 	movq	%rcx, %rdx
 	shlq	$12, %rdx
 	leaq	pt_as(%rip), %rdi

@@ -11,6 +11,9 @@
 //! Only GCC (or clang) and binutils are needed: `-m32` on an assembly file
 //! and a `-nostdlib` link need none of gcc-multilib's 32-bit libraries.
 
+#[path = "../build-support/hw_header.rs"]
+mod hw_header;
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -82,6 +85,7 @@ fn main() {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    hw_header::write(&manifest.join("../../rust/hw"), &out);
     for include in INCLUDES {
         println!("cargo:rerun-if-changed={}", guests.join(include).display());
     }
@@ -106,6 +110,7 @@ fn main() {
 fn build(guest: &Guest, dir: &Path, out: &Path) -> PathBuf {
     let objects = cc::Build::new()
         .file(dir.join(guest.source))
+        .include(out)
         .flag(guest.mode)
         .cargo_metadata(false)
         .compile_intermediates();

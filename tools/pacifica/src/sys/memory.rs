@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Guest RAM: an anonymous mapping registered with a VM.
+//! Guest RAM: rust-vmm's `vm-memory` mapping, registered with a VM.
 
 use std::io;
 
-use super::mmap::Mmap;
+use vm_memory::mmap::{FromRangesError, MmapRegionError};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend as _, GuestMemoryMmap};
+
 use super::Vm;
 use crate::uapi;
 
@@ -27,42 +29,73 @@ pub enum MemoryError {
 
 /// Memory that backs a contiguous range of guest-physical addresses.
 ///
-/// It is a private, anonymous, zero-filled mapping (`MAP_NORESERVE`, so only
-/// pages the guest or the VMM touch cost host memory). Offsets into it are
-/// guest-physical addresses relative to where it is registered; the VMM
-/// registers its RAM at guest-physical address 0, so the two coincide.
+/// It is a `vm-memory` [`GuestMemoryMmap`] of one region at guest-physical
+/// 0: a private, anonymous, zero-filled mapping (`MAP_NORESERVE`, so only
+/// pages the guest or the VMM touch cost host memory), which the rust-vmm
+/// crates (linux-loader) take as it is ([`Self::vm_memory`]).
+///
+/// The byte-slice views ([`Self::slice`], [`Self::as_slice`]) are for the
+/// VMM's own use while no vCPU of the VM runs (it loads images before the
+/// first run and serves exits between runs, on the thread that runs the
+/// vCPU); memory a running guest may write is reached through
+/// `vm-memory`'s volatile accessors instead.
 #[derive(Debug)]
 pub struct GuestMemory {
-    map: Mmap,
+    mem: GuestMemoryMmap,
+    /// The host address of guest-physical 0.
+    host: *mut u8,
+    size: usize,
 }
+
+// SAFETY: `host` points into `mem`'s mapping, which `GuestMemoryMmap`
+// (itself `Send` and `Sync`) owns; the raw pointer adds no thread-bound
+// state, and mutable views are only handed out through `&mut self`.
+unsafe impl Send for GuestMemory {}
+// SAFETY: as for `Send`: `&GuestMemory` gives only shared views.
+unsafe impl Sync for GuestMemory {}
 
 impl GuestMemory {
     /// Maps `size` bytes of zeroed memory. `size` must be non-zero; the
     /// module also requires it to be a multiple of 4 KiB to register it.
     pub fn new(size: usize) -> io::Result<Self> {
-        Ok(Self {
-            map: Mmap::anonymous(size)?,
-        })
+        if size == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), size)]).map_err(|e| match e {
+            FromRangesError::MmapRegion(MmapRegionError::Mmap(e)) => e,
+            other => io::Error::new(io::ErrorKind::InvalidInput, other),
+        })?;
+        let host = mem.get_host_address(GuestAddress(0)).map_err(io::Error::other)?;
+        Ok(Self { mem, host, size })
+    }
+
+    /// The memory as `vm-memory` sees it, for the rust-vmm crates.
+    pub fn vm_memory(&self) -> &GuestMemoryMmap {
+        &self.mem
     }
 
     /// The host address of the first byte.
     pub fn as_ptr(&self) -> *mut u8 {
-        self.map.ptr().as_ptr()
+        self.host
     }
 
     /// The size in bytes.
     pub fn size(&self) -> usize {
-        self.map.len()
+        self.size
     }
 
     /// All of guest memory as bytes.
     pub fn as_slice(&self) -> &[u8] {
-        self.map.as_slice()
+        // SAFETY: `host..host + size` is the one region of `mem`, mapped
+        // readable and writable for as long as `mem` lives, which the
+        // borrow of `self` guarantees.
+        unsafe { std::slice::from_raw_parts(self.host, self.size) }
     }
 
     /// All of guest memory as mutable bytes.
     pub fn as_slice_mut(&mut self) -> &mut [u8] {
-        self.map.as_slice_mut()
+        // SAFETY: as in `as_slice`, and `&mut self` makes the view exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.host, self.size) }
     }
 
     /// The `len` bytes at `gpa`, or an error if they do not all exist.
@@ -77,16 +110,16 @@ impl GuestMemory {
         Ok(&mut self.as_slice_mut()[range])
     }
 
-    /// Copies guest memory at `gpa` into `buf`.
+    /// Copies guest memory at `gpa` into `buf` (through `vm-memory`).
     pub fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
-        buf.copy_from_slice(self.slice(gpa, buf.len())?);
-        Ok(())
+        self.range(gpa, buf.len())?;
+        self.mem.read_slice(buf, GuestAddress(gpa)).map_err(|_| self.out_of_range(gpa, buf.len()))
     }
 
-    /// Copies `buf` into guest memory at `gpa`.
+    /// Copies `buf` into guest memory at `gpa` (through `vm-memory`).
     pub fn write(&mut self, gpa: u64, buf: &[u8]) -> Result<(), MemoryError> {
-        self.slice_mut(gpa, buf.len())?.copy_from_slice(buf);
-        Ok(())
+        self.range(gpa, buf.len())?;
+        self.mem.write_slice(buf, GuestAddress(gpa)).map_err(|_| self.out_of_range(gpa, buf.len()))
     }
 
     /// Registers this memory with `vm` in `slot`, at guest-physical `gpa`.
@@ -106,17 +139,19 @@ impl GuestMemory {
     /// come from a guest image.
     fn range(&self, gpa: u64, len: usize) -> Result<std::ops::Range<usize>, MemoryError> {
         let size = self.size();
-        let err = || MemoryError::OutOfRange {
-            gpa,
-            len: len as u64,
-            size: size as u64,
-        };
+        let err = || self.out_of_range(gpa, len);
         let start = usize::try_from(gpa).map_err(|_| err())?;
         let end = start.checked_add(len).ok_or_else(err)?;
         if end > size {
             return Err(err());
         }
         Ok(start..end)
+    }
+}
+
+impl GuestMemory {
+    fn out_of_range(&self, gpa: u64, len: usize) -> MemoryError {
+        MemoryError::OutOfRange { gpa, len: len as u64, size: self.size as u64 }
     }
 }
 
@@ -145,6 +180,9 @@ mod tests {
         mem.read(0x1234, &mut buf).unwrap();
         assert_eq!(&buf, b"pacifica");
         assert_eq!(mem.as_slice()[0x1234], b'p');
+        // The same bytes through vm-memory, as linux-loader will see them.
+        let v: u64 = mem.vm_memory().read_obj(GuestAddress(0x1234)).unwrap();
+        assert_eq!(v.to_le_bytes(), *b"pacifica");
     }
 
     #[test]

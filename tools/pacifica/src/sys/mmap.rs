@@ -2,8 +2,8 @@
 
 //! An owned memory mapping, unmapped on drop.
 //!
-//! Guest RAM (an anonymous private mapping) and a vCPU's run page (a shared
-//! mapping of the vCPU fd) are both one of these.
+//! A vCPU's run page (a shared mapping of the vCPU fd) is one of these;
+//! guest RAM is `vm-memory`'s (`memory.rs`).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -29,14 +29,6 @@ unsafe impl Send for Mmap {}
 unsafe impl Sync for Mmap {}
 
 impl Mmap {
-    /// Maps `len` bytes of zeroed, private, anonymous memory. The memory is
-    /// not reserved up front (`MAP_NORESERVE`): guest RAM the guest never
-    /// touches costs nothing.
-    pub(crate) fn anonymous(len: usize) -> io::Result<Self> {
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        Self::map(len, flags, -1)
-    }
-
     /// Maps `len` bytes of `fd` from offset 0, shared with the kernel.
     pub(crate) fn shared(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
         Self::map(len, libc::MAP_SHARED, fd.as_raw_fd())
@@ -75,12 +67,6 @@ impl Mmap {
         // SAFETY: by the type invariant `ptr..ptr + len` is mapped readable
         // and owned by `self`; the borrow of `self` keeps it mapped.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-
-    /// The mapping as mutable bytes.
-    pub(crate) fn as_slice_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_slice`, and `&mut self` makes the view exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 

@@ -17,6 +17,9 @@
 //!   global label (`.global foo` becomes `FOO`), so a test starts the vCPU at
 //!   a named scenario instead of a magic offset.
 
+#[path = "../../../build-support/hw_header.rs"]
+mod hw_header;
+
 use std::collections::BTreeMap;
 use std::env;
 use std::fmt::Write as _;
@@ -35,6 +38,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=OBJCOPY");
     println!("cargo:rerun-if-env-changed=NM");
 
+    hw_header::write(&manifest.join("../../../../rust/hw"), &out);
     let layout = parse_layout(&guests.join("layout.h"));
     fs::write(out.join("layout.rs"), layout_rs(&layout)).expect("write layout.rs");
 
@@ -173,6 +177,7 @@ fn assemble(src: &Path, name: &str, include: &Path, out: &Path, script: &Path) -
     let objects = cc::Build::new()
         .file(src)
         .include(include)
+        .include(out)
         .cargo_metadata(false)
         .compile_intermediates();
     let elf = out.join(format!("{name}.elf"));

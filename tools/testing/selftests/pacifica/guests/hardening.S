@@ -4,6 +4,7 @@
  * found (Documentation/security.rst, "Attacks tested"). Each scenario is a
  * global label; results go to DATA_BASE.
  */
+#include "hw.h"
 #include "guest.h"
 
 /* The GDT the task-switch scenario builds: the harness's four, two TSSs. */
@@ -14,8 +15,6 @@
 #define HB_TSS		(BUF_BASE + 0x4000)
 /* A CR3 outside guest RAM: what a host-physical address would look like. */
 #define TS_EVIL_CR3	0x7f000000
-
-#define MSR_EFER	0xc0000080
 
 /* The GDT the LTR and ring-3 scenarios build: the harness's four, then one more pair of entries. */
 #define SEG_GDT		(BUF_BASE + 0x2000)

@@ -7,17 +7,8 @@
  * the vector WRMSR raised (4), the vector RDMSR raised (4); NO_FAULT where
  * the instruction did not fault or was not executed.
  */
+#include "hw.h"
 #include "guest.h"
-
-#define MSR_SYSENTER_CS		0x174
-#define MSR_SYSENTER_ESP	0x175
-#define MSR_SYSENTER_EIP	0x176
-#define MSR_EFER		0xc0000080
-#define MSR_STAR		0xc0000081
-#define MSR_LSTAR		0xc0000082
-#define MSR_KERNEL_GS_BASE	0xc0000102
-#define MSR_VM_CR		0xc0010114
-#define MSR_VM_HSAVE_PA		0xc0010117
 
 /* Write hi:lo to `msr`, then read it back. */
 .macro WRRD slot, msr, lo, hi
