@@ -6,11 +6,11 @@
 use crate::emulate::walk::{self, Access, PagingState, WalkError};
 use crate::exit::{Env, GuestCpu, GuestState};
 use crate::global;
-use crate::hw::cr::rflags;
+use crate::hw::cr::{cr0, dr, rflags};
 use crate::hw::gpr::GuestGprs;
 use crate::hw::seg;
 use crate::hw::svm::{
-    efer, features, int_ctl, intercept, vector, INTERCEPT_CR_WORD, INTERCEPT_DR_WORD,
+    efer, features, int_ctl, intercept, intercept_read, intercept_write, vector, INTERCEPT_CR_WORD, INTERCEPT_DR_WORD,
     INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
 };
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
@@ -175,11 +175,11 @@ impl Vcpu {
             let v = unsafe { vmcb.as_mut::<Vmcb>() };
             let s = &mut v.save;
             s.g_pat = PAT_RESET;
-            s.dr6 = 0xffff_0ff0;
-            s.dr7 = crate::exit::state::DR7_RESET;
+            s.dr6 = dr::DR6_RESET;
+            s.dr7 = dr::DR7_RESET;
             s.efer = efer::SVME;
             s.rflags = rflags::FIXED;
-            s.cr0 = 0x6000_0010;
+            s.cr0 = cr0::RESET;
         }
         let shadow = match vm.paging {
             Paging::Npt => None,
@@ -242,21 +242,21 @@ impl Vcpu {
         c[INTERCEPT_EXCEPTION_WORD] |= (1 << vector::DB) | (1 << vector::AC);
         testbed::add_intercepts(&mut c);
         // DR7: see `GuestState::set_guest_dr7`.
-        c[INTERCEPT_DR_WORD] |= (1 << 7) | (1 << (16 + 7));
+        c[INTERCEPT_DR_WORD] |= intercept_read(7) | intercept_write(7);
         match paging {
             Paging::Npt => {
                 // CR4: the guest may set only what its CPUID offers. CR0:
                 // turning paging on must put a hidden EFER.LME back
                 // (`lme_hidden`), and QEMU's TCG lets 64-bit code clear
                 // CR0.PG, which is #GP.
-                c[INTERCEPT_CR_WORD] |= (1 << 16) | (1 << (16 + 4));
+                c[INTERCEPT_CR_WORD] |= intercept_write(0) | intercept_write(4);
             }
             Paging::Shadow => {
                 // The guest's CR0, CR3 and CR4 are the shadow MMU's; its
                 // page faults and INVLPG go through it too, and so do task
                 // switches, which load CR3 from the TSS.
                 for cr in [0, 3, 4] {
-                    c[INTERCEPT_CR_WORD] |= (1 << cr) | (1 << (16 + cr));
+                    c[INTERCEPT_CR_WORD] |= intercept_read(cr) | intercept_write(cr);
                 }
                 c[INTERCEPT_EXCEPTION_WORD] |= 1 << vector::PF;
                 set(&mut c, intercept::INVLPG);

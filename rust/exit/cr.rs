@@ -6,7 +6,7 @@
 
 use super::{advance, exception, fetch_insn, internal_error, mmio, operand_linear_address, Env, Flow, GuestState, ShadowPaging};
 use crate::emulate::insn::{CpuMode, Op, Opcode};
-use crate::hw::cr::{cr0, cr4};
+use crate::hw::cr::{cr0, cr4, dr};
 use crate::hw::svm::efer;
 use crate::policy::state;
 use crate::emulate::walk::{pf, Access};
@@ -89,7 +89,7 @@ pub(super) fn debug_register<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
                 g.count(uapi::PACIFICA_STAT_GP);
                 return exception(g, Exception::GP0);
             }
-            g.set_guest_dr7(v | 0x400);
+            g.set_guest_dr7(v | dr::DR7_FIXED);
         }
         Op::MovDr { write: false, dr: 7, gpr } => {
             let v = g.cpu.guest_dr7;

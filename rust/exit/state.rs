@@ -12,7 +12,7 @@ use super::env::{Env, ShadowPaging};
 use super::Pending;
 use crate::emulate::insn::{self, CpuMode, Reg};
 use crate::emulate::walk::PagingState;
-use crate::hw::cr::cr0;
+use crate::hw::cr::{cr0, dr};
 use crate::hw::gpr::{Gpr, GuestGprs};
 use crate::hw::seg;
 use crate::hw::svm::{efer, event, vector, Exception};
@@ -53,9 +53,6 @@ pub(crate) struct GuestCpu {
     pub(crate) logged_unhandled: bool,
 }
 
-/// DR7 at reset.
-pub(crate) const DR7_RESET: u64 = 0x400;
-
 impl GuestCpu {
     /// A CPU at reset whose CPUID offers the CR4 bits `cr4_allowed`.
     pub(crate) fn new(cr4_allowed: u64) -> Self {
@@ -63,7 +60,7 @@ impl GuestCpu {
             gprs: GuestGprs::default(),
             lme_hidden: false,
             cr4_allowed,
-            guest_dr7: DR7_RESET,
+            guest_dr7: dr::DR7_RESET,
             exit_rip: 0,
             pending: Pending::None,
             flush_tlb: false,

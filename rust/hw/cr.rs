@@ -18,6 +18,8 @@ pub mod cr0 {
     pub const NW: u64 = 1 << 29;
     pub const CD: u64 = 1 << 30;
     pub const PG: u64 = 1 << 31;
+    /// At reset (APM Vol. 2, 14.1.3): caches disabled, ET.
+    pub const RESET: u64 = CD | NW | ET;
 }
 
 /// CR4 (APM Vol. 2, 3.1.3).
@@ -52,4 +54,14 @@ pub mod rflags {
     pub const RF: u64 = 1 << 16;
     /// Virtual-8086 mode.
     pub const VM: u64 = 1 << 17;
+}
+
+/// The debug registers' fixed bits (APM Vol. 2, 13.1.1).
+pub mod dr {
+    /// DR6 at reset: its reserved bits read as one.
+    pub const DR6_RESET: u64 = 0xffff_0ff0;
+    /// DR7 bit 10 reads as one.
+    pub const DR7_FIXED: u64 = 1 << 10;
+    /// DR7 at reset: every breakpoint off.
+    pub const DR7_RESET: u64 = DR7_FIXED;
 }

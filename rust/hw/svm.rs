@@ -86,6 +86,16 @@ pub const INTERCEPT_DR_WORD: usize = 1;
 /// Intercept vector 2: bit n intercepts exception vector n.
 pub const INTERCEPT_EXCEPTION_WORD: usize = 2;
 
+/// The bit of vector 0 or 1 that intercepts reads of CRn or DRn.
+pub const fn intercept_read(n: u32) -> u32 {
+    1 << n
+}
+
+/// The bit of vector 0 or 1 that intercepts writes of CRn or DRn.
+pub const fn intercept_write(n: u32) -> u32 {
+    1 << (16 + n)
+}
+
 /// #VMEXIT codes (APM Appendix C).
 pub mod exit {
     pub const CR0_READ: u64 = 0x000;

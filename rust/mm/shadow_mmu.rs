@@ -45,7 +45,7 @@ const TRACKED_MAX: usize = 8192;
 /// well under 64 bytes.
 const TRACKED_PER_PAGE: usize = 64;
 
-use crate::hw::cr::cr0::{CD as CR0_CD, ET as CR0_ET, NW as CR0_NW, PE as CR0_PE, PG as CR0_PG, WP as CR0_WP};
+use crate::hw::cr::cr0::{RESET as CR0_RESET, CD as CR0_CD, ET as CR0_ET, NW as CR0_NW, PE as CR0_PE, PG as CR0_PG, WP as CR0_WP};
 use crate::hw::cr::cr4::{PAE as CR4_PAE, PGE as CR4_PGE, PSE as CR4_PSE};
 
 /// Changing these changes how linear addresses translate.
@@ -222,7 +222,7 @@ pub(crate) struct ShadowMmu {
 impl ShadowMmu {
     /// A shadow MMU for a guest at reset (real mode, paging off).
     pub(crate) fn new() -> Result<Self> {
-        let crs = GuestCrs { cr0: 0x6000_0010, ..Default::default() };
+        let crs = GuestCrs { cr0: CR0_RESET, ..Default::default() };
         let mut roots = KVec::with_capacity(MAX_ROOTS, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..MAX_ROOTS {
             roots.push(None, GFP_KERNEL_ACCOUNT)?;

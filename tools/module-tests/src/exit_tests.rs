@@ -271,7 +271,7 @@ impl Machine {
         s.gdtr = VmcbSeg { base: 0x800, limit: 0x3f, ..Default::default() };
         s.rip = CODE;
         s.rflags = 2;
-        s.dr7 = 0x400;
+        s.dr7 = crate::hw::cr::dr::DR7_RESET;
         let cr4_allowed = cr4::PSE | cr4::PAE | cr4::PGE | cr4::OSFXSR;
         Machine { vmcb, cpu: GuestCpu::new(cr4_allowed), shadow: None, world: World::new() }
     }
