@@ -6,7 +6,8 @@
 //! tests feed it every exit family.
 
 use crate::emulate::insn::Opcode;
-use crate::hw::svm::{exit as code, ioio, vector};
+use crate::hw::gpr::Gpr;
+use crate::hw::svm::{cr_access, exit as code, ioio, vector};
 
 /// An IOIO intercept's EXITINFO1 and EXITINFO2 (APM 15.10.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub struct IoInfo {
     /// the CPU reports it (QEMU's TCG does not: `testbed`; the handler
     /// takes it from the instruction).
     pub addr_size: Option<u8>,
+    /// The segment of a string instruction's memory operand, 0 = ES to
+    /// 5 = GS, when the CPU has decode assists (0 otherwise; the handler
+    /// takes it from the instruction).
+    pub segment: u8,
     /// RIP of the next instruction.
     pub next_rip: u64,
 }
@@ -53,6 +58,7 @@ impl IoInfo {
             string: info & ioio::STR != 0,
             rep: info & ioio::REP != 0,
             addr_size,
+            segment: ((info >> ioio::SEG_SHIFT) & ioio::SEG_MASK) as u8,
             next_rip,
         }
     }
@@ -69,8 +75,8 @@ pub enum Exit {
     Cpuid,
     Hlt,
     Io(IoInfo),
-    /// RDMSR or WRMSR (the MSR's number is the guest's ECX).
-    Msr { write: bool },
+    /// RDMSR or WRMSR of MSR `index` (the guest's ECX).
+    Msr { index: u32, write: bool },
     Vmmcall,
     Shutdown,
     Npf { gpa: u64, error: u64 },
@@ -92,9 +98,11 @@ pub enum Exit {
     /// intercepted).
     Dr { dr: u8, write: bool },
     /// A read or write of control register `cr` (CR0 and CR4, and CR3
-    /// under shadow paging). Without decode assists the handler decodes
-    /// the instruction itself, which also covers CLTS, LMSW and SMSW.
-    Cr { cr: u8, write: bool },
+    /// under shadow paging), by a MOV with register `gpr` when the CPU
+    /// has decode assists. Without them (`gpr` is `None`) the handler
+    /// decodes the instruction itself, which also covers CLTS, LMSW and
+    /// SMSW.
+    Cr { cr: u8, write: bool, gpr: Option<Gpr> },
     /// A page fault (shadow paging): error code and address.
     PageFault { error: u64, la: u64 },
     /// INVLPG (shadow paging).
@@ -109,8 +117,9 @@ pub enum Exit {
 }
 
 impl Exit {
-    /// Decodes the exit from the VMCB's EXITCODE, EXITINFO1 and EXITINFO2.
-    pub fn decode(exit_code: u64, info1: u64, info2: u64) -> Self {
+    /// Decodes the exit from the VMCB's EXITCODE, EXITINFO1 and EXITINFO2
+    /// and the guest's RCX (an MSR exit's number).
+    pub fn decode(exit_code: u64, info1: u64, info2: u64, rcx: u64) -> Self {
         match exit_code {
             code::INTR => Exit::Intr,
             code::NMI => Exit::Nmi,
@@ -118,7 +127,7 @@ impl Exit {
             code::CPUID => Exit::Cpuid,
             code::HLT => Exit::Hlt,
             code::IOIO => Exit::Io(IoInfo::decode(info1, info2)),
-            code::MSR => Exit::Msr { write: info1 & 1 != 0 },
+            code::MSR => Exit::Msr { index: rcx as u32, write: info1 & 1 != 0 },
             code::VMMCALL => Exit::Vmmcall,
             code::SHUTDOWN => Exit::Shutdown,
             code::NPF => Exit::Npf { gpa: info2, error: info1 },
@@ -135,7 +144,10 @@ impl Exit {
             }
             c if c == code::EXCP_BASE + u64::from(vector::PF) => Exit::PageFault { error: info1, la: info2 },
             // CR0_READ + n reads CRn, CR0_WRITE + n writes it; DR likewise.
-            c @ code::CR0_READ..=0x1f => Exit::Cr { cr: (c & 0xf) as u8, write: c >= code::CR0_WRITE },
+            c @ code::CR0_READ..=0x1f => {
+                let gpr = (info1 & cr_access::MOV != 0).then(|| Gpr::from_encoding((info1 & cr_access::GPR_MASK) as u8));
+                Exit::Cr { cr: (c & 0xf) as u8, write: c >= code::CR0_WRITE, gpr }
+            }
             c @ code::DR0_READ..=0x3f => Exit::Dr { dr: (c & 0xf) as u8, write: c >= code::DR0_WRITE },
             code::INVLPG => Exit::Invlpg,
             code::TR_WRITE => Exit::Ltr,

@@ -67,7 +67,7 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
     let exit = if testbed::is_vmexit_invalid(c.exit_code) {
         Exit::Invalid
     } else {
-        Exit::decode(c.exit_code, c.exit_info_1, c.exit_info_2)
+        Exit::decode(c.exit_code, c.exit_info_1, c.exit_info_2, g.gpr(Gpr::Rcx))
     };
     match exit {
         Exit::Intr => {
@@ -84,7 +84,7 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
             Flow::Continue
         }
         Exit::Cpuid => sysreg::cpuid(g),
-        Exit::Msr { write } => sysreg::msr(g, write),
+        Exit::Msr { index, write } => sysreg::msr(g, index, write),
         Exit::Hlt => {
             g.count(uapi::PACIFICA_STAT_HLT);
             if let Err(f) = skip(g, Opcode::Hlt) {

@@ -31,9 +31,8 @@ pub(super) fn cpuid<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
 }
 
 /// RDMSR or WRMSR of an intercepted MSR.
-pub(super) fn msr<E: Env>(g: &mut GuestState<'_, E>, write: bool) -> Flow {
+pub(super) fn msr<E: Env>(g: &mut GuestState<'_, E>, nr: u32, write: bool) -> Flow {
     g.count(uapi::PACIFICA_STAT_MSR);
-    let nr = g.gpr(Gpr::Rcx) as u32;
     let value = (g.gpr(Gpr::Rdx) << 32) | (g.gpr(Gpr::Rax) & 0xffff_ffff);
     let host_tsc = g.env.host_tsc();
     let guest = g.paging_state();

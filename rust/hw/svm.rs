@@ -154,7 +154,20 @@ pub mod ioio {
     pub const A16: u64 = 1 << 7;
     pub const A32: u64 = 1 << 8;
     pub const A64: u64 = 1 << 9;
+    /// The effective segment of INS/OUTS (0 = ES .. 5 = GS), with decode
+    /// assists.
+    pub const SEG_SHIFT: u32 = 10;
+    pub const SEG_MASK: u64 = 7;
     pub const PORT_SHIFT: u32 = 16;
+}
+
+/// EXITINFO1 of a CR access with decode assists (APM 15.33.3).
+pub mod cr_access {
+    /// A MOV to or from the register (not CLTS, LMSW or SMSW): the GPR
+    /// field is valid.
+    pub const MOV: u64 = 1 << 63;
+    /// The general register of the MOV.
+    pub const GPR_MASK: u64 = 0xf;
 }
 
 /// EXITINFO1 of a nested page fault (APM 15.25.6): the #PF error-code bits

@@ -925,7 +925,7 @@ fn decodes_debug_register_moves() {
 #[test]
 fn exits_decode_from_the_apm_numbers() {
     use crate::exit::decode::{Exit, IoInfo};
-    let d = |code: u64| Exit::decode(code, 0, 0);
+    let d = |code: u64| Exit::decode(code, 0, 0, 0);
     assert_eq!(d(0x60), Exit::Intr);
     assert_eq!(d(0x61), Exit::Nmi);
     assert_eq!(d(0x62), Exit::HostEvent);
@@ -943,15 +943,17 @@ fn exits_decode_from_the_apm_numbers() {
     for ud in [0x80, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x73, 0x8d] {
         assert_eq!(d(ud), Exit::Undefined, "exit code {ud:#x}");
     }
-    assert_eq!(Exit::decode(0x7c, 0, 0), Exit::Msr { write: false });
-    assert_eq!(Exit::decode(0x7c, 1, 0), Exit::Msr { write: true });
-    assert_eq!(Exit::decode(0x400, 0x1_0000_0007, 0xd000_0000), Exit::Npf { gpa: 0xd000_0000, error: 0x1_0000_0007 });
-    assert_eq!(Exit::decode(0x4e, 0x2, 0x1234), Exit::PageFault { error: 0x2, la: 0x1234 });
+    assert_eq!(Exit::decode(0x7c, 0, 0, 0xffff_ffff_c000_0080), Exit::Msr { index: 0xc000_0080, write: false });
+    assert_eq!(Exit::decode(0x7c, 1, 0, 0x10), Exit::Msr { index: 0x10, write: true });
+    assert_eq!(Exit::decode(0x400, 0x1_0000_0007, 0xd000_0000, 0), Exit::Npf { gpa: 0xd000_0000, error: 0x1_0000_0007 });
+    assert_eq!(Exit::decode(0x4e, 0x2, 0x1234, 0), Exit::PageFault { error: 0x2, la: 0x1234 });
     assert_eq!(d(0x41), Exit::Exception { vector: 1, error: 0 });
-    assert_eq!(Exit::decode(0x51, 0, 0), Exit::Exception { vector: 17, error: 0 });
-    assert_eq!(d(0x00), Exit::Cr { cr: 0, write: false });
-    assert_eq!(d(0x14), Exit::Cr { cr: 4, write: true });
-    assert_eq!(d(0x13), Exit::Cr { cr: 3, write: true });
+    assert_eq!(Exit::decode(0x51, 0, 0, 0), Exit::Exception { vector: 17, error: 0 });
+    assert_eq!(d(0x00), Exit::Cr { cr: 0, write: false, gpr: None });
+    assert_eq!(d(0x14), Exit::Cr { cr: 4, write: true, gpr: None });
+    // With decode assists: MOV CR3, R9.
+    assert_eq!(Exit::decode(0x13, (1 << 63) | 9, 0, 0), Exit::Cr { cr: 3, write: true, gpr: Some(Gpr::R9) });
+    assert_eq!(d(0x13), Exit::Cr { cr: 3, write: true, gpr: None });
     assert_eq!(d(0x27), Exit::Dr { dr: 7, write: false });
     assert_eq!(d(0x37), Exit::Dr { dr: 7, write: true });
     assert_eq!(d(u64::MAX), Exit::Invalid);
@@ -963,17 +965,19 @@ fn exits_decode_from_the_apm_numbers() {
     // IOIO: OUT DX, AL to COM1; IN EAX from 0x60; REP OUTSB with a 32-bit
     // address; EXITINFO2 is the next RIP.
     assert_eq!(
-        Exit::decode(0x7b, 0x03f8_0010, 0x1006),
-        Exit::Io(IoInfo { port: 0x3f8, size: 1, input: false, string: false, rep: false, addr_size: None, next_rip: 0x1006 })
+        Exit::decode(0x7b, 0x03f8_0010, 0x1006, 0),
+        Exit::Io(IoInfo { port: 0x3f8, size: 1, input: false, string: false, rep: false, addr_size: None, segment: 0, next_rip: 0x1006 })
     );
     assert_eq!(
         IoInfo::decode(0x0060_0041, 0),
-        IoInfo { port: 0x60, size: 4, input: true, string: false, rep: false, addr_size: None, next_rip: 0 }
+        IoInfo { port: 0x60, size: 4, input: true, string: false, rep: false, addr_size: None, segment: 0, next_rip: 0 }
     );
     assert_eq!(
         IoInfo::decode(0x03f8_011c, 0x2000),
-        IoInfo { port: 0x3f8, size: 1, input: false, string: true, rep: true, addr_size: Some(4), next_rip: 0x2000 }
+        IoInfo { port: 0x3f8, size: 1, input: false, string: true, rep: true, addr_size: Some(4), segment: 0, next_rip: 0x2000 }
     );
     assert_eq!(IoInfo::decode(0x0000_02a5, 0).addr_size, Some(8));
+    // OUTS with a GS override, as decode assists report it.
+    assert_eq!(IoInfo::decode(0x0000_1414, 0).segment, 5);
     assert_eq!(IoInfo::decode(0x0000_00a5, 0).size, 2);
 }
