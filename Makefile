@@ -29,10 +29,16 @@ kernel: deps
 	@$(QEMU_DIR)/kernel.sh build >/dev/null
 
 # Without KDIR, the module is built against the L1 test kernel.
+# A warning (rustc, clang, objtool) fails the build: objtool's, for one,
+# names code the kernel cannot unwind through.
 module: $(if $(KDIR),,kernel)
 	@echo "==> building pacifica.ko" >&2
-	@$(MAKE) --no-print-directory -s -C $(or $(KDIR),$(shell $(QEMU_DIR)/kernel.sh path)) \
-		M=$(CURDIR) $(KRUST) modules
+	@out=$$($(MAKE) --no-print-directory -s -C $(or $(KDIR),$(shell $(QEMU_DIR)/kernel.sh path)) \
+		M=$(CURDIR) $(KRUST) modules 2>&1); rc=$$?; \
+	[ -z "$$out" ] || printf '%s\n' "$$out" >&2; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	if printf '%s\n' "$$out" | grep -qi 'warning'; then \
+		echo "pacifica.ko: the build gave warnings (above)" >&2; exit 1; fi
 
 # Userspace is static, so that it runs in L1's busybox initramfs.
 tools: deps

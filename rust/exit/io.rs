@@ -166,7 +166,9 @@ fn string<E: Env>(g: &mut GuestState<'_, E>, port: u16, size: u8, input: bool, n
     } else {
         segment_base(g, i.seg, SegOverride::Ds)
     };
-    let max = (uapi::PACIFICA_RUN_IO_DATA_SIZE / usize::from(size)) as u64;
+    // `size` is 1, 2 or 4 (`IoInfo::decode`); `max` keeps the division
+    // free of a panic path all the same.
+    let max = uapi::PACIFICA_RUN_IO_DATA_SIZE.checked_div(usize::from(size)).unwrap_or(0) as u64;
     let mut op = StringOp {
         size,
         count: total.min(max) as u32,
