@@ -9,6 +9,10 @@ pub const SYSENTER_CS: u32 = 0x0000_0174;
 pub const SYSENTER_ESP: u32 = 0x0000_0175;
 pub const SYSENTER_EIP: u32 = 0x0000_0176;
 pub const PAT: u32 = 0x0000_0277;
+pub const TSC_DEADLINE: u32 = 0x0000_06e0;
+/// The first x2APIC register MSR: register offset `off` is `X2APIC_BASE + off / 16`.
+pub const X2APIC_BASE: u32 = 0x0000_0800;
+pub const X2APIC_LAST: u32 = 0x0000_08ff;
 pub const EFER: u32 = 0xc000_0080;
 pub const STAR: u32 = 0xc000_0081;
 pub const LSTAR: u32 = 0xc000_0082;

@@ -7,8 +7,12 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../rust/hw/apic.rs"]
+pub mod hw_apic;
 #[path = "../../../rust/hw/cr.rs"]
 pub mod hw_cr;
+#[path = "../../../rust/irq/lapic.rs"]
+pub mod irq_lapic;
 #[path = "../../../rust/hw/gpr.rs"]
 pub mod hw_gpr;
 #[path = "../../../rust/hw/msr.rs"]
@@ -43,6 +47,7 @@ pub mod testbed;
 pub use pacifica_uapi::uapi;
 
 pub mod hw {
+    pub use super::hw_apic as apic;
     pub use super::hw_cr as cr;
     pub use super::hw_gpr as gpr;
     pub use super::hw_msr as msr;
@@ -50,6 +55,10 @@ pub mod hw {
     pub use super::hw_seg as seg;
     pub use super::hw_svm as svm;
     pub use super::hw_vmcb as vmcb;
+}
+
+pub mod irq {
+    pub use super::irq_lapic as lapic;
 }
 
 pub mod emulate {
@@ -72,3 +81,5 @@ pub mod mm {
 mod tests;
 #[cfg(test)]
 mod exit_tests;
+#[cfg(test)]
+mod lapic_tests;
