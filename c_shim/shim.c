@@ -327,10 +327,12 @@ void pac_cond_resched(void)
 	cond_resched();
 }
 
-void pac_restore_host_debugregs(void)
+void pac_restore_host_debugregs(int rearm_dr7)
 {
 	if (hw_breakpoint_active())
 		hw_breakpoint_restore();
+	else if (rearm_dr7)
+		set_debugreg(DR7_FIXED_1, 7);
 }
 
 int pac_signal_pending(void)

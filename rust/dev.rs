@@ -77,6 +77,13 @@ fn vm_ioctl(vm: &Arc<Vm>, cmd: u32, arg: usize) -> Result<isize> {
             Ok(0)
         }
         uapi::PACIFICA_CREATE_VCPU => new_fd(FD_VCPU, vm.create_vcpu(arg as u64)?),
+        uapi::PACIFICA_CREATE_IRQCHIP => {
+            if arg != 0 {
+                return Err(EINVAL);
+            }
+            vm.create_irqchip()?;
+            Ok(0)
+        }
         _ => Err(ENOTTY),
     }
 }

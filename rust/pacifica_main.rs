@@ -44,8 +44,7 @@ mod policy {
     pub(crate) mod state;
 }
 
-/// Interrupt controllers; `core` only. The local APIC model is not yet
-/// wired to the vCPU (Documentation/interrupts.rst).
+/// Interrupt controllers; `core` only (Documentation/interrupts.rst).
 #[allow(dead_code, unreachable_pub)]
 mod irq {
     pub(crate) mod lapic;

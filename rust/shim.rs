@@ -174,11 +174,15 @@ impl Drop for FpuSection {
 }
 
 /// Restores the host's hardware breakpoints after a guest ran, if the host
-/// has any. Call with interrupts off, after the host's state is back.
-pub(crate) fn restore_host_debugregs() {
+/// has any; with `rearm_dr7` (the testbed: `testbed::rearm_dr7`), writes
+/// DR7's reset value otherwise. Call with interrupts off, after the host's
+/// state is back.
+pub(crate) fn restore_host_debugregs(rearm_dr7: bool) {
     // SAFETY: called with interrupts disabled, on the host's GS (after the
-    // world switch's VMLOAD), as `hw_breakpoint_restore` requires.
-    unsafe { bindings::pac_restore_host_debugregs() }
+    // world switch's VMLOAD), as `hw_breakpoint_restore` requires; writing
+    // DR7's reset value disables every breakpoint, which the host had none
+    // of.
+    unsafe { bindings::pac_restore_host_debugregs(i32::from(rearm_dr7)) }
 }
 
 /// Disables local interrupts until dropped.

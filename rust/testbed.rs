@@ -16,6 +16,16 @@
 //!   thread lock; a guest's #DB loop reached it). The hardware gets DR7
 //!   without data breakpoints; the guest reads back what it wrote. Not
 //!   applied elsewhere, where data breakpoints work.
+//! - **Breakpoints outliving their guest** ([`rearm_dr7`]). QEMU before
+//!   9.1 loads DR7 at VMRUN and #VMEXIT without rebuilding its list of
+//!   breakpoints (fixed upstream by "target/i386: disable/enable
+//!   breakpoints on vmentry/vmexit"; Debian 12's 7.2 lacks it): a guest's
+//!   instruction breakpoint, armed by its MOV to DR0-DR3 (not
+//!   intercepted), stayed armed after the exit and fired in a later guest
+//!   at the same address (seen: `svm_insn_ud` got #DB at VMRUN in a `make
+//!   test` after the guest fuzzer had run). After every exit the host's
+//!   DR7 is written again, which rebuilds the list: one DR7 write per
+//!   exit, here only, since real CPUs load DR7 themselves.
 //! - **TR's type** ([`hw_tr_attrib`]). QEMU keeps a TSS's type
 //!   "available" in TR and aborts ("invalid tss type", L1 dies) when an
 //!   interrupt that changes privilege finds the busy type a VMRUN gave it.
@@ -43,6 +53,13 @@
 //!   refuses it; the module restores what userspace set (or clears it),
 //!   and rewrites the control area (QEMU writes `int_ctl` back as 0).
 //!   A real CPU leaves both alone, and restoring them changes nothing.
+//! - **An interrupt reported as an exception** ([`exit_int_info`]). When
+//!   an exit interrupts the delivery of a virtual interrupt (V_IRQ), QEMU
+//!   reports it in EXITINTINFO as an exception of the interrupt's vector
+//!   (seen: VMRUN refused the re-injected "exception 0x40" under shadow
+//!   paging, the delivery's stack push having faulted). A vector above 31
+//!   is re-injected as the interrupt it is; real CPUs report interrupts as
+//!   such, so nothing changes there.
 //! - **A 32-bit VMEXIT_INVALID** ([`is_vmexit_invalid`]). QEMU writes
 //!   EXITCODE -1 as a 32-bit value; both forms are VMEXIT_INVALID, and no
 //!   other exit code is 0xffff_ffff.
@@ -58,7 +75,7 @@
 //!   the #GP is raised by the module.
 
 use crate::hw::seg::{self, attr};
-use crate::hw::svm::{exit, intercept};
+use crate::hw::svm::{event, exit, intercept};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Set once, when the module finds its CPUs ([`detect`]).
@@ -98,6 +115,11 @@ pub(crate) fn hw_tr_attrib(a: u16) -> u16 {
     }
 }
 
+/// Whether DR7 is written after every #VMEXIT (`shim::restore_host_debugregs`).
+pub(crate) fn rearm_dr7() -> bool {
+    active()
+}
+
 /// Whether LTR is intercepted (and done by `exit::seg::ltr`); the shadow
 /// MMU's TSS guard follows the same rule.
 pub(crate) fn intercept_ltr() -> bool {
@@ -110,6 +132,19 @@ pub(crate) fn add_intercepts(c: &mut [u32; 6]) {
         let (word, bit) = intercept::TR_WRITE;
         c[word] |= 1 << bit;
     }
+}
+
+/// EXITINTINFO as a CPU would report it. QEMU marks a hardware interrupt
+/// it was delivering in the guest (a virtual interrupt, V_IRQ) as an
+/// *exception* of the interrupt's vector; re-injected as it stands,
+/// VMRUN refuses it (an exception vector above 31). No exception has a
+/// vector above 31, so such an event is an interrupt.
+pub(crate) fn exit_int_info(info: u32) -> u32 {
+    let ty = info & (7 << event::TYPE_SHIFT);
+    if ty == event::TYPE_EXEPT && info & event::VECTOR_MASK >= 32 {
+        return (info & !(7 << event::TYPE_SHIFT) & !event::ERROR_VALID) | event::TYPE_INTR;
+    }
+    info
 }
 
 /// Whether `code` is VMEXIT_INVALID, in either width.

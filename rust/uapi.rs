@@ -86,6 +86,7 @@ pub const PACIFICA_RUN_IO_DATA_SIZE: usize = c::PACIFICA_RUN_IO_DATA_SIZE as usi
 pub const PACIFICA_STAT_NAMES: [&str; c::PACIFICA_STAT_NR as usize] = [
     "exits", "user_exits", "io", "hlt", "npf", "mmio", "cpuid", "msr", "vmmcall", "shutdown",
     "intr", "nmi", "ud", "gp", "signal", "internal", "pf", "cr", "invlpg", "other", "exception",
+    "irq_injected", "irq_window", "apic_access",
 ];
 
 impl ExitStats {

@@ -14,6 +14,7 @@ use crate::hw::svm::{
     INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
 };
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
+use crate::irq::lapic::Lapic;
 use crate::mm::pages::HwPages;
 use crate::mm::shadow::{Fault, GuestCrs};
 use crate::mm::shadow_mmu::ShadowMmu;
@@ -165,8 +166,9 @@ fn seg_from_vmcb(s: &VmcbSeg) -> uapi::Segment {
 }
 
 impl Vcpu {
-    /// Creates vCPU `id` of `vm` with its VMCB set up for `vm`'s paging mode.
-    pub(crate) fn new(vm: Arc<Vm>, id: u32) -> Result<Arc<Self>> {
+    /// Creates vCPU `id` of `vm` with its VMCB set up for `vm`'s paging
+    /// mode, and a local APIC if `lapic`.
+    pub(crate) fn new(vm: Arc<Vm>, id: u32, lapic: bool) -> Result<Arc<Self>> {
         let mut vmcb = HwPages::page()?;
         let npt_root = vm.mem.lock().npt_root;
         let intercepts = Self::intercepts(vm.paging);
@@ -186,12 +188,14 @@ impl Vcpu {
             Paging::Shadow => Some(KBox::new(ShadowMmu::new()?, GFP_KERNEL_ACCOUNT)?),
         };
         let cr4_allowed = cpuid::guest_cr4_allowed(
-            cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow },
+            cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow, lapic },
             |l, s| host_cpuid(l, s),
         );
         let state = VcpuState {
             vmcb,
-            cpu: GuestCpu::new(cr4_allowed),
+            // x2APIC is offered with the APIC; TSC-deadline not yet (the
+            // timer does not fire: Documentation/interrupts.rst).
+            cpu: GuestCpu::new(cr4_allowed, lapic.then(|| Lapic::new(id, true, false))),
             fx: KBox::new(FxArea::reset(), GFP_KERNEL_ACCOUNT)?,
             regs_set: false,
             sregs_set: false,
@@ -520,6 +524,10 @@ impl Env for Vcpu {
 
     fn host_tsc(&self) -> u64 {
         ops::rdtsc()
+    }
+
+    fn now_ns(&self) -> u64 {
+        kernel::time::Ktime::ktime_get().to_ns() as u64
     }
 
     fn has_nrips(&self) -> bool {

@@ -37,9 +37,16 @@ pub(crate) struct Vm {
     /// Guest memory and its nested page tables.
     #[pin]
     pub(crate) mem: Mutex<GuestMemory>,
-    /// Bit n set: vCPU n was created.
+    /// Bit n set: vCPU n was created; [`IRQCHIP`] set: the vCPUs get an
+    /// in-kernel local APIC. One word, so that CREATE_IRQCHIP and
+    /// CREATE_VCPU racing in two threads agree on which came first.
     vcpu_ids: AtomicU32,
 }
+
+/// The `vcpu_ids` bit of `PACIFICA_CREATE_IRQCHIP`.
+const IRQCHIP: u32 = 1 << 31;
+const VCPU_BITS: u32 = (1 << uapi::PACIFICA_MAX_VCPUS) - 1;
+const _: () = assert!(uapi::PACIFICA_MAX_VCPUS < 31);
 
 impl Vm {
     /// Creates a VM with no memory and no vCPUs.
@@ -60,7 +67,15 @@ impl Vm {
 
     /// How many vCPUs were created.
     pub(crate) fn nr_vcpus(&self) -> u32 {
-        self.vcpu_ids.load(Ordering::Acquire).count_ones()
+        (self.vcpu_ids.load(Ordering::Acquire) & VCPU_BITS).count_ones()
+    }
+
+    /// `PACIFICA_CREATE_IRQCHIP`: local APICs for the vCPUs to come.
+    pub(crate) fn create_irqchip(&self) -> Result {
+        self.vcpu_ids
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| (v == 0).then_some(IRQCHIP))
+            .map(|_| ())
+            .map_err(|v| if v & IRQCHIP != 0 { EEXIST } else { EBUSY })
     }
 
     /// `PACIFICA_CREATE_VCPU`: reserves `id` and builds the vCPU.
@@ -69,10 +84,11 @@ impl Vm {
             return Err(EINVAL);
         }
         let bit = 1u32 << id;
-        if self.vcpu_ids.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+        let ids = self.vcpu_ids.fetch_or(bit, Ordering::AcqRel);
+        if ids & bit != 0 {
             return Err(EEXIST);
         }
-        Vcpu::new(self.clone(), id as u32).inspect_err(|_| {
+        Vcpu::new(self.clone(), id as u32, ids & IRQCHIP != 0).inspect_err(|_| {
             self.vcpu_ids.fetch_and(!bit, Ordering::AcqRel);
         })
     }

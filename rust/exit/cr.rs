@@ -43,6 +43,9 @@ pub(super) fn access<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
                 0 => set_cr0(g, v),
                 3 if g.shadow.is_some() => set_cr3(g, v),
                 4 => set_cr4(g, v),
+                // Intercepted only with an in-kernel APIC (`apic::inject`).
+                8 if super::apic::set_cr8(g, v) => Ok(()),
+                8 if g.cpu.lapic.is_some() => Err(Refused),
                 _ => return undefined(g),
             }
         }

@@ -69,6 +69,9 @@ impl IoInfo {
 pub enum Exit {
     Intr,
     Nmi,
+    /// The interrupt window opened (VINTR; never intercepted: the APIC's
+    /// vectors go in as virtual interrupts).
+    Vintr,
     /// An SMI or INIT for the host (both intercepted so that the host
     /// takes them, as an interrupt): the guest resumes.
     HostEvent,
@@ -123,6 +126,7 @@ impl Exit {
         match exit_code {
             code::INTR => Exit::Intr,
             code::NMI => Exit::Nmi,
+            code::VINTR => Exit::Vintr,
             code::SMI | code::INIT => Exit::HostEvent,
             code::CPUID => Exit::Cpuid,
             code::HLT => Exit::Hlt,

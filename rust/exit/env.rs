@@ -50,6 +50,9 @@ pub(crate) trait Env {
     fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4];
     /// The host's time stamp counter.
     fn host_tsc(&self) -> u64;
+    /// The host's monotonic clock in nanoseconds: the local APIC's bus
+    /// clock.
+    fn now_ns(&self) -> u64;
     /// Whether the CPU reports the next RIP of an intercepted instruction
     /// (NRIPS).
     fn has_nrips(&self) -> bool;

@@ -28,6 +28,9 @@ pub(super) fn handle<E: Env>(g: &mut GuestState<'_, E>, gpa: u64, error: u64) ->
     if g.vmcb.control.exit_int_info & event::VALID != 0 {
         return internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION);
     }
+    if super::apic::owns(g, gpa) && error & npf::FETCH == 0 {
+        return super::apic::mmio(g, gpa);
+    }
     // A fault on RAM, or on the guest's own page tables, or an instruction
     // fetch from MMIO, is nothing a MOV emulator can serve.
     if error & (npf::FETCH | npf::GUEST_PAGE_TABLE) != 0 || g.env.is_ram(gpa) {

@@ -5,6 +5,7 @@
 //! handler returns a [`Flow`]; nothing here panics on what the guest does:
 //! an exit without a handler becomes an internal-error exit to userspace.
 
+mod apic;
 mod cr;
 #[allow(dead_code, unreachable_pub)]
 pub(crate) mod decode;
@@ -24,6 +25,7 @@ use crate::testbed;
 use crate::uapi;
 use decode::Exit;
 pub(crate) use env::{Env, ShadowPaging};
+pub(crate) use apic::inject as inject_interrupts;
 pub(crate) use state::{GuestCpu, GuestState};
 
 /// What the run loop does after an exit.
@@ -54,6 +56,7 @@ pub(crate) enum Pending {
 /// Handles the exit that just happened.
 pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
     g.cpu.exit_rip = g.vmcb.save.rip;
+    apic::after_exit(g);
     // Under shadow paging the hardware CR3 is the shadow MMU's root, always.
     // A CPU that does not honour the TASK_SWITCH intercept (QEMU's TCG,
     // Documentation/security.rst) lets a task switch load the guest's own
@@ -138,7 +141,9 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
             user_exit(g, uapi::PACIFICA_EXIT_FAIL_ENTRY, data);
             Flow::Stop
         }
-        Exit::Unknown(code) => {
+        // VINTR is never intercepted (`apic::inject`).
+        Exit::Vintr | Exit::Unknown(_) => {
+            let code = g.vmcb.control.exit_code;
             log_unhandled(g, code);
             internal_error(g, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT)
         }

@@ -17,6 +17,7 @@ use crate::hw::gpr::{Gpr, GuestGprs};
 use crate::hw::seg;
 use crate::hw::svm::{efer, event, vector, Exception};
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
+use crate::irq::lapic::Lapic;
 use crate::mm::shadow::{GuestCrs, OutOfMemory};
 use crate::testbed;
 use crate::uapi;
@@ -51,11 +52,17 @@ pub(crate) struct GuestCpu {
     pub(crate) stats: [u64; uapi::PACIFICA_STAT_MAX as usize],
     /// An unhandled exit was logged for this vCPU (`exit::log_unhandled`).
     pub(crate) logged_unhandled: bool,
+    /// The in-kernel local APIC (`PACIFICA_CREATE_IRQCHIP`).
+    pub(crate) lapic: Option<Lapic>,
+    /// The vector offered through V_IRQ at the last entry
+    /// (`exit::apic::inject`).
+    pub(crate) virq: Option<u8>,
 }
 
 impl GuestCpu {
-    /// A CPU at reset whose CPUID offers the CR4 bits `cr4_allowed`.
-    pub(crate) fn new(cr4_allowed: u64) -> Self {
+    /// A CPU at reset whose CPUID offers the CR4 bits `cr4_allowed`, with
+    /// a local APIC if `lapic`.
+    pub(crate) fn new(cr4_allowed: u64, lapic: Option<Lapic>) -> Self {
         GuestCpu {
             gprs: GuestGprs::default(),
             lme_hidden: false,
@@ -67,6 +74,8 @@ impl GuestCpu {
             invlpga: None,
             stats: [0; uapi::PACIFICA_STAT_MAX as usize],
             logged_unhandled: false,
+            lapic,
+            virq: None,
         }
     }
 

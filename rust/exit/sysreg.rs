@@ -17,7 +17,7 @@ pub(super) fn cpuid<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
     g.count(uapi::PACIFICA_STAT_CPUID);
     let leaf = g.gpr(Gpr::Rax) as u32;
     let subleaf = g.gpr(Gpr::Rcx) as u32;
-    let kind = cpuid::GuestKind { vcpu_id: g.env.vcpu_id(), shadow: g.shadow.is_some() };
+    let kind = cpuid::GuestKind { vcpu_id: g.env.vcpu_id(), shadow: g.shadow.is_some(), lapic: g.cpu.lapic.is_some() };
     let r = cpuid::guest_cpuid(leaf, subleaf, kind, |l, s| g.env.host_cpuid(l, s));
     if let Err(f) = skip(g, Opcode::Cpuid) {
         return f;
@@ -34,6 +34,9 @@ pub(super) fn cpuid<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
 pub(super) fn msr<E: Env>(g: &mut GuestState<'_, E>, nr: u32, write: bool) -> Flow {
     g.count(uapi::PACIFICA_STAT_MSR);
     let value = (g.gpr(Gpr::Rdx) << 32) | (g.gpr(Gpr::Rax) & 0xffff_ffff);
+    if let Some(flow) = super::apic::msr(g, nr, value, write) {
+        return flow;
+    }
     let host_tsc = g.env.host_tsc();
     let guest = g.paging_state();
     let v = &mut *g.vmcb;

@@ -49,11 +49,14 @@ pub mod intercept {
     pub const NMI: (usize, u32) = w3(1);
     pub const SMI: (usize, u32) = w3(2);
     pub const INIT: (usize, u32) = w3(3);
+    /// A virtual interrupt (V_IRQ) is about to be taken: the interrupt window.
+    pub const VINTR: (usize, u32) = w3(4);
     /// LTR ("TR write" in APM Table B-1).
     pub const TR_WRITE: (usize, u32) = w3(13);
     pub const RDPMC: (usize, u32) = w3(15);
     pub const CPUID: (usize, u32) = w3(18);
     pub const RSM: (usize, u32) = w3(19);
+    pub const IRET: (usize, u32) = w3(20);
     pub const INVD: (usize, u32) = w3(22);
     pub const HLT: (usize, u32) = w3(24);
     pub const INVLPG: (usize, u32) = w3(25);

@@ -3,8 +3,11 @@
 //! What CPUID tells a guest: the host's answer, filtered to the features
 //! Pacifica virtualizes, plus the hypervisor leaves. Features a guest could
 //! use to reach host state (SVM itself, XSAVE/AVX with their XCR0, RDTSCP
-//! with its TSC_AUX, PCID, LA57, PKU, the APIC we do not emulate) are hidden
+//! with its TSC_AUX, PCID, LA57, PKU, the APIC of a VM without an in-kernel
+//! one) are hidden
 //! rather than half-supported. Depends on `core` only.
+
+use crate::hw::apic;
 
 /// The signature at leaf 0x4000_0000 in EBX, ECX, EDX.
 pub const SIGNATURE: &[u8; 12] = b"PacificaSVM\0";
@@ -41,9 +44,11 @@ mod leaf1 {
     pub const ECX_ALLOWED: u32 =
         SSE3 | PCLMULQDQ | SSSE3 | CX16 | SSE41 | SSE42 | MOVBE | POPCNT | AES | RDRAND;
     // EDX: FPU VME DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT PSE36 CLFSH MMX
-    // FXSR SSE SSE2. Not MCE/MCA (no machine-check MSRs), APIC (none is
-    // emulated), MTRR, ACPI, HTT, TM, PBE.
+    // FXSR SSE SSE2. Not MCE/MCA (no machine-check MSRs), APIC (only
+    // with an in-kernel one: `EDX_APIC`), MTRR, ACPI, HTT, TM, PBE.
     pub const EDX_ALLOWED: u32 = super::bits(&[0, 1, 2, 3, 4, 5, 6, 8, 11, 13, 15, 16, 17, 19, 23, 24, 25, 26]);
+    /// EDX bit 9: an on-chip APIC, offered with the in-kernel one.
+    pub const EDX_APIC: u32 = 1 << 9;
 }
 
 mod leaf7 {
@@ -69,6 +74,9 @@ pub struct GuestKind {
     /// SMEP and SMAP: they are hidden (the guest gets #GP setting them in
     /// CR4, as a CPU without them would give).
     pub shadow: bool,
+    /// The VM has in-kernel local APICs: leaf 1 offers the APIC (EDX
+    /// bit 9) and x2APIC (ECX bit 21).
+    pub lapic: bool,
 }
 
 /// Leaf 7 EBX bits the shadow MMU does not virtualize: SMEP, SMAP.
@@ -89,7 +97,9 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, kind: GuestKind, host: impl Fn(u32, 
             // EBX: brand index and CLFLUSH size kept, one logical CPU per
             // package, APIC id = vCPU id.
             let ebx = (h[1] & 0xffff) | (1 << 16) | (vcpu_id << 24);
-            [h[0], ebx, (h[2] & leaf1::ECX_ALLOWED) | leaf1::HYPERVISOR, h[3] & leaf1::EDX_ALLOWED]
+            let (ecx_apic, edx_apic) = if kind.lapic { (apic::cpuid::X2APIC, leaf1::EDX_APIC) } else { (0, 0) };
+            let ecx = (h[2] & leaf1::ECX_ALLOWED) | leaf1::HYPERVISOR | ecx_apic;
+            [h[0], ebx, ecx, (h[3] & leaf1::EDX_ALLOWED) | edx_apic]
         }
         7 if subleaf == 0 && max_basic >= 7 => {
             let mut ebx = host(7, 0)[1] & leaf7::EBX_ALLOWED;

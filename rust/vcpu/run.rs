@@ -36,6 +36,7 @@ impl Vcpu {
                 return Err(EINTR);
             }
             shim::cond_resched();
+            exit::inject_interrupts(&mut st.guest(self));
             self.enter_guest(st)?;
             st.cpu.count(uapi::PACIFICA_STAT_EXITS);
             match exit::handle(&mut st.guest(self)) {
@@ -143,7 +144,7 @@ impl Vcpu {
                     }
                 }
             }
-            shim::restore_host_debugregs();
+            shim::restore_host_debugregs(testbed::rearm_dr7());
             ran
         };
         if !ran {
@@ -183,6 +184,7 @@ impl Vcpu {
         // delivered again (APM 15.7.2).
         c.event_inj = 0;
         if !refused && c.exit_int_info & event::VALID != 0 {
+            c.exit_int_info = testbed::exit_int_info(c.exit_int_info);
             let ty = c.exit_int_info & (7 << event::TYPE_SHIFT);
             // A software interrupt or INT3/INTO re-executes instead: without
             // NRIPS the return address of a re-injected one would be wrong.

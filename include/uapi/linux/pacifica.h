@@ -223,7 +223,10 @@ struct pacifica_run {
 #define PACIFICA_STAT_INVLPG		18	/* INVLPG intercepted (shadow paging) */
 #define PACIFICA_STAT_OTHER		19	/* other exits handled in the kernel */
 #define PACIFICA_STAT_EXCEPTION		20	/* #DB and #AC reflected to the guest */
-#define PACIFICA_STAT_NR		21	/* defined counters */
+#define PACIFICA_STAT_IRQ_INJECTED	21	/* interrupts the local APIC gave the guest */
+#define PACIFICA_STAT_IRQ_WINDOW	22	/* interrupts offered while IF = 0 or in a shadow */
+#define PACIFICA_STAT_APIC_ACCESS	23	/* local APIC accesses (xAPIC page, x2APIC MSRs, APIC base) */
+#define PACIFICA_STAT_NR		24	/* defined counters */
 #define PACIFICA_STAT_MAX		32	/* room in the array */
 
 /* PACIFICA_GET_STATS. */
@@ -243,6 +246,12 @@ struct pacifica_exit_stats {
 /* ioctls on a VM fd. */
 #define PACIFICA_SET_MEMORY_REGION	_IOW(PACIFICA_IO, 0x10, struct pacifica_memory_region)
 #define PACIFICA_CREATE_VCPU		_IO(PACIFICA_IO, 0x11)	/* arg: vCPU id; returns a vCPU fd */
+/*
+ * An in-kernel local APIC for every vCPU (as KVM's split irqchip: the rest
+ * of the platform stays in userspace). Before the first CREATE_VCPU
+ * (EBUSY after it), once (EEXIST); arg 0.
+ */
+#define PACIFICA_CREATE_IRQCHIP		_IO(PACIFICA_IO, 0x12)
 
 /* ioctls on a vCPU fd. */
 #define PACIFICA_RUN			_IO(PACIFICA_IO, 0x20)

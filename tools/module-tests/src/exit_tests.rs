@@ -225,6 +225,9 @@ impl Env for World {
     fn host_tsc(&self) -> u64 {
         self.tsc.get()
     }
+    fn now_ns(&self) -> u64 {
+        self.tsc.get()
+    }
     fn has_nrips(&self) -> bool {
         self.nrips
     }
@@ -273,7 +276,7 @@ impl Machine {
         s.rflags = 2;
         s.dr7 = crate::hw::cr::dr::DR7_RESET;
         let cr4_allowed = cr4::PSE | cr4::PAE | cr4::PGE | cr4::OSFXSR;
-        Machine { vmcb, cpu: GuestCpu::new(cr4_allowed), shadow: None, world: World::new() }
+        Machine { vmcb, cpu: GuestCpu::new(cr4_allowed, None), shadow: None, world: World::new() }
     }
 
     /// 64-bit mode on an identity map of RAM in 2 MiB pages.
@@ -794,4 +797,183 @@ fn an_unknown_exit_is_an_internal_error_logged_once() {
     }
     assert_eq!(*m.world.unhandled.borrow(), [code::PAUSE]);
     assert_eq!(m.stat(uapi::PACIFICA_STAT_INTERNAL), 3);
+}
+
+/// A vCPU with an in-kernel APIC, software-enabled, IF set.
+fn with_apic(m: Machine) -> Machine {
+    let mut m = m;
+    m.cpu.lapic = Some(crate::irq::lapic::Lapic::new(0, true, false));
+    m.vmcb.save.rflags |= crate::hw::cr::rflags::IF;
+    m
+}
+
+/// One MOV to the xAPIC page: `mov dword ptr [rbx + off], imm32`.
+fn apic_store(m: &mut Machine, off: u32, v: u32) -> Flow {
+    let mut code = vec![0xc7, 0x83];
+    code.extend_from_slice(&off.to_le_bytes());
+    code.extend_from_slice(&v.to_le_bytes());
+    m.world.put(CODE, &code);
+    m.vmcb.save.rip = CODE;
+    m.set(Gpr::Rbx, APIC_PAGE);
+    m.exit(code::NPF, npf::WRITE | npf::GUEST_FINAL, APIC_PAGE + u64::from(off))
+}
+
+const APIC_PAGE: u64 = crate::hw::apic::base::DEFAULT_ADDR;
+
+#[test]
+fn apic_msrs_and_partial_page_reads() {
+    use crate::hw::apic::{base, reg, VERSION};
+    let mut m = with_apic(Machine::long64()).code(&[0x0f, 0x32]);
+    m.set(Gpr::Rcx, u64::from(crate::hw::msr::APIC_BASE));
+    assert_eq!(m.exit(code::MSR, 0, 0), Flow::Continue);
+    assert_eq!(m.gpr(Gpr::Rax), base::DEFAULT_ADDR | base::ENABLE | base::BSP);
+    // x2APIC MSRs exist only in x2APIC mode.
+    let mut m = with_apic(Machine::long64()).code(&[0x0f, 0x32]);
+    m.set(Gpr::Rcx, 0x802);
+    m.exit(code::MSR, 0, 0);
+    assert_eq!(m.injected(), Some((vector::GP, Some(0))));
+    // Without an in-kernel APIC, IA32_APIC_BASE is #GP as before.
+    let mut m = Machine::long64().code(&[0x0f, 0x32]);
+    m.set(Gpr::Rcx, u64::from(crate::hw::msr::APIC_BASE));
+    m.exit(code::MSR, 0, 0);
+    assert_eq!(m.injected(), Some((vector::GP, Some(0))));
+    // movzx eax, byte [rbx + 0x32]: byte 2 of the version register.
+    let mut m = with_apic(Machine::long64()).code(&[0x0f, 0xb6, 0x43, 0x32]);
+    m.set(Gpr::Rbx, APIC_PAGE);
+    assert_eq!(m.exit(code::NPF, 0, APIC_PAGE + u64::from(reg::LVR) + 2), Flow::Continue);
+    assert_eq!((m.gpr(Gpr::Rax), m.rip()), (u64::from(VERSION >> 16) & 0xff, CODE + 4));
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_APIC_ACCESS), 1);
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_USER_EXITS), 0);
+}
+
+/// The vector [`exit::inject_interrupts`] offered through V_IRQ, if any.
+fn offered(m: &Machine) -> Option<u8> {
+    use crate::hw::svm::int_ctl;
+    let c = &m.vmcb.control;
+    (c.int_ctl & int_ctl::V_IRQ != 0).then_some(c.int_vector as u8)
+}
+
+/// The CPU took the offered virtual interrupt: it clears V_IRQ.
+fn take_virq(m: &mut Machine) {
+    m.vmcb.control.int_ctl &= !crate::hw::svm::int_ctl::V_IRQ;
+}
+
+#[test]
+fn apic_page_writes_deliver_fixed_ipis_at_the_next_entry() {
+    use crate::hw::apic::{lvt, reg, spiv};
+    let mut m = with_apic(Machine::long64());
+    assert_eq!(apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff), Flow::Continue);
+    assert_eq!(m.rip(), CODE + 10);
+    // A self-IPI: offered as a virtual interrupt with its vector and
+    // priority, and in service once the CPU took it.
+    apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), Some(0x40));
+    assert_eq!((m.vmcb.control.int_ctl >> 16) & 0xf, 4, "V_INTR_PRIO");
+    take_virq(&mut m);
+    apic_store(&mut m, reg::EOI, 0);
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_IRQ_INJECTED), 1);
+    assert_eq!(m.cpu.lapic.as_ref().unwrap().isr, crate::irq::lapic::VectorSet::default());
+    // A fixed IPI to physical destination 0, this vCPU.
+    apic_store(&mut m, reg::ICR2, 0);
+    apic_store(&mut m, reg::ICR, 0x50);
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), Some(0x50));
+    assert_eq!(m.vmcb.control.event_inj, 0, "never through EVENTINJ");
+    // Not taken by the next exit (IF = 0, say): still requested, offered again.
+    apic_store(&mut m, reg::TASKPRI, 0);
+    let a = m.cpu.lapic.as_ref().unwrap();
+    assert!(a.irr.contains(0x50) && !a.isr.contains(0x50));
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), Some(0x50));
+    take_virq(&mut m);
+    apic_store(&mut m, reg::TASKPRI, 0);
+    let a = m.cpu.lapic.as_ref().unwrap();
+    assert!(!a.irr.contains(0x50) && a.isr.contains(0x50));
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_IRQ_INJECTED), 2);
+}
+
+#[test]
+fn an_offered_interrupt_waits_for_if_and_the_shadow() {
+    use crate::hw::apic::{lvt, reg, spiv};
+    let mut m = with_apic(Machine::long64());
+    apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
+    apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
+    m.vmcb.save.rflags &= !crate::hw::cr::rflags::IF;
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), Some(0x40));
+    m.vmcb.save.rflags |= crate::hw::cr::rflags::IF;
+    m.vmcb.control.int_state = 1;
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_IRQ_WINDOW), 2);
+    // A refused VMRUN took nothing, whatever V_IRQ says.
+    take_virq(&mut m);
+    assert_eq!(m.exit(code::INVALID, 0, 0), Flow::Stop);
+    assert!(m.cpu.lapic.as_ref().unwrap().irr.contains(0x40));
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_IRQ_INJECTED), 0);
+}
+
+#[test]
+fn cr8_writes_exit_only_while_the_tpr_holds_a_vector_back() {
+    use crate::hw::apic::{lvt, reg, spiv};
+    use crate::hw::svm::{intercept_write, INTERCEPT_CR_WORD};
+    let cr8_intercepted = |m: &Machine| m.vmcb.control.intercepts[INTERCEPT_CR_WORD] & intercept_write(8) != 0;
+    let mut m = with_apic(Machine::long64());
+    apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
+    exit::inject_interrupts(&mut m.guest());
+    assert!(!cr8_intercepted(&m));
+    // The guest set CR8 = 4 without an exit (V_TPR), then sent 0x40.
+    m.vmcb.control.int_ctl |= 4;
+    apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), None);
+    assert!(cr8_intercepted(&m));
+    // mov cr8, rax with RAX = 0: the TPR drops and the vector is offered.
+    m.world.put(CODE, &[0x44, 0x0f, 0x22, 0xc0]);
+    m.vmcb.save.rip = CODE;
+    m.set(Gpr::Rax, 0);
+    assert_eq!(m.exit(code::CR0_WRITE + 8, 0, 0), Flow::Continue);
+    assert_eq!((m.rip(), m.vmcb.control.int_ctl & 0xf), (CODE + 4, 0));
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), Some(0x40));
+    assert!(!cr8_intercepted(&m));
+    // CR8 above 15 is #GP.
+    m.vmcb.save.rip = CODE;
+    m.set(Gpr::Rax, 16);
+    m.exit(code::CR0_WRITE + 8, 0, 0);
+    assert_eq!(m.injected(), Some((vector::GP, Some(0))));
+}
+
+#[test]
+fn an_interrupt_whose_delivery_an_exit_interrupted_is_offered_again() {
+    use crate::hw::apic::{lvt, reg, spiv};
+    let mut m = with_apic(Machine::long64());
+    apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
+    apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), Some(0x40));
+    // The delivery's stack push faulted (V_IRQ still set, as QEMU leaves
+    // it), and the run loop put EXITINTINFO into EVENTINJ: the interrupt
+    // stays requested, leaves EVENTINJ, and is offered again.
+    let intr = event::VALID | event::TYPE_INTR | 0x40;
+    m.vmcb.control.exit_int_info = intr;
+    m.vmcb.control.event_inj = intr;
+    m.exit(code::INTR, 0, 0);
+    let a = m.cpu.lapic.as_ref().unwrap();
+    assert!(a.irr.contains(0x40) && !a.isr.contains(0x40));
+    assert_eq!(m.vmcb.control.event_inj, 0);
+    m.vmcb.control.exit_int_info = 0;
+    exit::inject_interrupts(&mut m.guest());
+    assert_eq!(offered(&m), Some(0x40));
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_IRQ_INJECTED), 0);
+}
+
+#[test]
+fn an_interrupt_qemu_reports_as_an_exception_is_an_interrupt() {
+    let exept = event::VALID | event::TYPE_EXEPT;
+    assert_eq!(crate::testbed::exit_int_info(exept | 0x40), event::VALID | event::TYPE_INTR | 0x40);
+    // Real exceptions stay as they are, error code included.
+    let gp = exept | event::ERROR_VALID | u32::from(vector::GP);
+    assert_eq!(crate::testbed::exit_int_info(gp), gp);
+    assert_eq!(crate::testbed::exit_int_info(event::VALID | event::TYPE_SOFT | 0x80), event::VALID | event::TYPE_SOFT | 0x80);
 }

@@ -445,7 +445,7 @@ fn fake_host(leaf: u32, _sub: u32) -> cpuid::Regs {
 #[test]
 fn cpuid_shows_the_hypervisor_and_hides_svm() {
     let npt = cpuid::GuestKind::default();
-    let l1 = cpuid::guest_cpuid(1, 0, cpuid::GuestKind { vcpu_id: 3, shadow: false }, fake_host);
+    let l1 = cpuid::guest_cpuid(1, 0, cpuid::GuestKind { vcpu_id: 3, shadow: false, lapic: false }, fake_host);
     assert_ne!(l1[2] & (1 << 31), 0, "hypervisor bit");
     assert_eq!(l1[2] & ((1 << 5) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 17) | (1 << 21)), 0, "VMX, XSAVE, OSXSAVE, AVX, PCID, x2APIC hidden");
     assert_eq!(l1[3] & (1 << 9), 0, "no APIC");
@@ -902,9 +902,9 @@ fn cr4_allowed_follows_the_guest_cpuid() {
             _ => [0; 4],
         }
     };
-    let npt = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: false }, host);
+    let npt = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: false, lapic: false }, host);
     assert_eq!(npt, cr4::BASELINE | cr4::FSGSBASE | cr4::SMEP | cr4::SMAP);
-    let shadow = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: true }, host);
+    let shadow = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: true, lapic: false }, host);
     assert_eq!(shadow, cr4::BASELINE | cr4::FSGSBASE);
     let bare = cpuid::guest_cr4_allowed(cpuid::GuestKind::default(), |_, _| [0; 4]);
     assert_eq!(bare, cr4::BASELINE);
@@ -949,6 +949,7 @@ fn exits_decode_from_the_apm_numbers() {
     assert_eq!(Exit::decode(0x4e, 0x2, 0x1234, 0), Exit::PageFault { error: 0x2, la: 0x1234 });
     assert_eq!(d(0x41), Exit::Exception { vector: 1, error: 0 });
     assert_eq!(Exit::decode(0x51, 0, 0, 0), Exit::Exception { vector: 17, error: 0 });
+    assert_eq!(d(0x64), Exit::Vintr);
     assert_eq!(d(0x00), Exit::Cr { cr: 0, write: false, gpr: None });
     assert_eq!(d(0x14), Exit::Cr { cr: 4, write: true, gpr: None });
     // With decode assists: MOV CR3, R9.
@@ -957,8 +958,8 @@ fn exits_decode_from_the_apm_numbers() {
     assert_eq!(d(0x27), Exit::Dr { dr: 7, write: false });
     assert_eq!(d(0x37), Exit::Dr { dr: 7, write: true });
     assert_eq!(d(u64::MAX), Exit::Invalid);
-    // VINTR and the descriptor-table reads are never intercepted.
-    for unknown in [0x64, 0x66, 0x401, 0xffff_ffff] {
+    // The descriptor-table accesses are never intercepted.
+    for unknown in [0x65, 0x66, 0x401, 0xffff_ffff] {
         assert_eq!(d(unknown), Exit::Unknown(unknown), "exit code {unknown:#x}");
     }
 

@@ -33,6 +33,9 @@ pub use pacifica_uapi::uapi;
 
 // The module's hardware definitions (`core` only), shared by path as the
 // uapi is, so that every bit is defined once.
+#[path = "../../../rust/hw/apic.rs"]
+#[doc(hidden)]
+pub mod hw_apic;
 #[path = "../../../rust/hw/cr.rs"]
 #[doc(hidden)]
 pub mod hw_cr;
@@ -48,6 +51,7 @@ pub mod hw_svm;
 
 /// The hardware definitions the VMM shares with the module.
 pub mod hw {
+    pub use super::hw_apic as apic;
     pub use super::hw_cr as cr;
     pub use super::hw_paging as paging;
     pub use super::hw_seg as seg;

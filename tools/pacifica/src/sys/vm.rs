@@ -34,6 +34,14 @@ impl Vm {
         Ok(())
     }
 
+    /// Gives every vCPU created after it an in-kernel local APIC
+    /// (`PACIFICA_CREATE_IRQCHIP`): before the first vCPU, once.
+    pub fn create_irqchip(&self) -> io::Result<()> {
+        // SAFETY: PACIFICA_CREATE_IRQCHIP takes the integer 0 and no memory.
+        unsafe { ioctl_with_val(self.fd.as_fd(), uapi::PACIFICA_CREATE_IRQCHIP, 0)? };
+        Ok(())
+    }
+
     /// Creates the vCPU `id` (0..[`uapi::PACIFICA_MAX_VCPUS`]) and maps its
     /// run page.
     pub fn create_vcpu(&self, id: u32) -> io::Result<Vcpu> {

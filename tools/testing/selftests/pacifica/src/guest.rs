@@ -325,6 +325,23 @@ impl TestVm {
         ram: usize,
         paging: u64,
     ) -> Result<Self, Failure> {
+        Self::build(mode, image, entry, ram, paging, false)
+    }
+
+    /// Like [`new`](Self::new), in a VM with an in-kernel local APIC
+    /// (`PACIFICA_CREATE_IRQCHIP`).
+    pub fn with_lapic(mode: Mode, image: &[u8], entry: u64) -> Result<Self, Failure> {
+        Self::build(mode, image, entry, RAM_SIZE as usize, paging_mode().0, true)
+    }
+
+    fn build(
+        mode: Mode,
+        image: &[u8],
+        entry: u64,
+        ram: usize,
+        paging: u64,
+        lapic: bool,
+    ) -> Result<Self, Failure> {
         let sys = System::open().context("opening /dev/pacifica")?;
         let name = if paging == uapi::PACIFICA_PAGING_SHADOW {
             "shadow"
@@ -338,6 +355,9 @@ impl TestVm {
         prepare_memory(&mut mem, image)?;
         mem.register(&vm, 0, 0)
             .context("PACIFICA_SET_MEMORY_REGION (slot 0 at 0)")?;
+        if lapic {
+            vm.create_irqchip().context("PACIFICA_CREATE_IRQCHIP")?;
+        }
         let vcpu = vm.create_vcpu(0).context("PACIFICA_CREATE_VCPU 0")?;
         setup_vcpu(&vcpu, mode, entry, STACK_TOP)?;
         Ok(Self {

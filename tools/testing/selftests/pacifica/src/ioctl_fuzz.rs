@@ -188,13 +188,14 @@ pub enum FdKind {
 }
 
 /// Every request number the uapi header defines, with its name.
-pub const IOCTLS: [(u32, &str); 12] = [
+pub const IOCTLS: [(u32, &str); 13] = [
     (uapi::PACIFICA_GET_API_VERSION, "GET_API_VERSION"),
     (uapi::PACIFICA_GET_INFO, "GET_INFO"),
     (uapi::PACIFICA_CREATE_VM, "CREATE_VM"),
     (uapi::PACIFICA_GET_VCPU_MMAP_SIZE, "GET_VCPU_MMAP_SIZE"),
     (uapi::PACIFICA_SET_MEMORY_REGION, "SET_MEMORY_REGION"),
     (uapi::PACIFICA_CREATE_VCPU, "CREATE_VCPU"),
+    (uapi::PACIFICA_CREATE_IRQCHIP, "CREATE_IRQCHIP"),
     (uapi::PACIFICA_RUN, "RUN"),
     (uapi::PACIFICA_GET_REGS, "GET_REGS"),
     (uapi::PACIFICA_SET_REGS, "SET_REGS"),
@@ -222,14 +223,14 @@ pub fn served_by(cmd: u32) -> Option<FdKind> {
     match cmd {
         PACIFICA_GET_API_VERSION | PACIFICA_GET_INFO | PACIFICA_CREATE_VM
         | PACIFICA_GET_VCPU_MMAP_SIZE => Some(FdKind::Device),
-        PACIFICA_SET_MEMORY_REGION | PACIFICA_CREATE_VCPU => Some(FdKind::Vm),
+        PACIFICA_SET_MEMORY_REGION | PACIFICA_CREATE_VCPU | PACIFICA_CREATE_IRQCHIP => Some(FdKind::Vm),
         PACIFICA_RUN | PACIFICA_GET_REGS | PACIFICA_SET_REGS | PACIFICA_GET_SREGS
         | PACIFICA_SET_SREGS | PACIFICA_GET_STATS => Some(FdKind::Vcpu),
         _ => None,
     }
 }
 
-use libc::{E2BIG, EBADF, EEXIST, EFAULT, EINTR, EINVAL, EIO, EMFILE, ENOMEM, ENOTTY};
+use libc::{E2BIG, EBADF, EBUSY, EEXIST, EFAULT, EINTR, EINVAL, EIO, EMFILE, ENOMEM, ENOTTY};
 
 /// The errnos `Documentation/uapi.rst` documents for `cmd` on an fd of
 /// `kind`, besides success. Where the request is not served by that kind
@@ -254,6 +255,7 @@ pub fn documented(cmd: u32, kind: FdKind) -> &'static [i32] {
         PACIFICA_CREATE_VM => &[EINVAL, ENOMEM, EMFILE],
         PACIFICA_SET_MEMORY_REGION => &[EINVAL, EEXIST, EFAULT, E2BIG, ENOMEM, EINTR],
         PACIFICA_CREATE_VCPU => &[EINVAL, EEXIST, ENOMEM, EMFILE],
+        PACIFICA_CREATE_IRQCHIP => &[EINVAL, EEXIST, EBUSY],
         PACIFICA_RUN => &[EINVAL, EINTR, EIO],
         PACIFICA_GET_REGS | PACIFICA_SET_REGS | PACIFICA_GET_SREGS | PACIFICA_GET_STATS => {
             &[EFAULT, EINTR]

@@ -34,7 +34,7 @@ use pacifica_selftests::{
     diag, ensure, ensure_eq, tap, test, Context, Failure, Flow, Mode, TestResult, TestVm,
 };
 
-use libc::{EEXIST, EFAULT, EINVAL, ENOTTY};
+use libc::{EBUSY, EEXIST, EFAULT, EINVAL, ENOTTY};
 
 /// An ioctl request number of Pacifica's type byte, built as the header's _IO does,
 /// for numbers the header does not define.
@@ -300,6 +300,7 @@ fn ioctls_on_wrong_fd_kind() -> TestResult {
                 region_ptr,
             ),
             (dev, "CREATE_VCPU", uapi::PACIFICA_CREATE_VCPU, 1),
+            (dev, "CREATE_IRQCHIP", uapi::PACIFICA_CREATE_IRQCHIP, 0),
             (dev, "RUN", uapi::PACIFICA_RUN, 0),
             (dev, "GET_REGS", uapi::PACIFICA_GET_REGS, s),
             (dev, "SET_SREGS", uapi::PACIFICA_SET_SREGS, s),
@@ -318,6 +319,7 @@ fn ioctls_on_wrong_fd_kind() -> TestResult {
             (vcpu, "GET_INFO", uapi::PACIFICA_GET_INFO, s),
             (vcpu, "CREATE_VM", uapi::PACIFICA_CREATE_VM, 0),
             (vcpu, "CREATE_VCPU", uapi::PACIFICA_CREATE_VCPU, 1),
+            (vcpu, "CREATE_IRQCHIP", uapi::PACIFICA_CREATE_IRQCHIP, 0),
             (
                 vcpu,
                 "SET_MEMORY_REGION",
@@ -708,6 +710,27 @@ fn create_vcpu_bad_ids() -> TestResult {
     ensure_back_to(&before, "the vCPU id tests")
 }
 
+/// CREATE_IRQCHIP: arg 0 once, before any vCPU; EINVAL for another arg,
+/// EEXIST a second time, EBUSY once a vCPU exists (even one whose
+/// creation came first in a VM that never had an irqchip); the wrong fd
+/// kinds are ENOTTY (`ioctls_on_wrong_fd_kind`).
+fn create_irqchip_rules() -> TestResult {
+    let sys = open()?;
+    let vm = npt_vm(&sys)?;
+    let fd = vm.as_raw_fd();
+    let mut cases = Cases::default();
+    for arg in [1, 0xffff_ffff, u64::MAX] {
+        cases.check(expect_errno(&format!("CREATE_IRQCHIP({arg:#x})"), raw_ioctl(fd, uapi::PACIFICA_CREATE_IRQCHIP, arg), &[EINVAL]));
+    }
+    vm.create_irqchip().context("CREATE_IRQCHIP(0)")?;
+    cases.check(expect_errno("CREATE_IRQCHIP again", raw_ioctl(fd, uapi::PACIFICA_CREATE_IRQCHIP, 0), &[EEXIST]));
+    let _vcpu = vm.create_vcpu(0).context("CREATE_VCPU(0) after CREATE_IRQCHIP")?;
+    let late = npt_vm(&sys)?;
+    let _late_vcpu = late.create_vcpu(3).context("CREATE_VCPU(3)")?;
+    cases.check(expect_errno("CREATE_IRQCHIP after CREATE_VCPU", raw_ioctl(late.as_raw_fd(), uapi::PACIFICA_CREATE_IRQCHIP, 0), &[EBUSY]));
+    cases.finish()
+}
+
 /// RUN before SET_REGS and SET_SREGS: EINVAL, and the vCPU runs once they
 /// are set.
 fn run_before_registers_set() -> TestResult {
@@ -1029,6 +1052,7 @@ fn main() {
         test!(memory_region_bad_userspace_addr),
         test!(memory_region_reuse_and_overlap),
         test!(create_vcpu_bad_ids),
+        test!(create_irqchip_rules),
         test!(run_before_registers_set),
         test!(run_without_memory),
         test!(invalid_sregs_refused),

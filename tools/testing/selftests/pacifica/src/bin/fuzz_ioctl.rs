@@ -166,9 +166,10 @@ enum Op {
     PrepareVcpu,
     Fork,
     ReopenProc,
+    CreateIrqchip,
 }
 
-const NR_OPS: usize = Op::ReopenProc as usize + 1;
+const NR_OPS: usize = Op::CreateIrqchip as usize + 1;
 
 const OP_NAMES: [&str; NR_OPS] = [
     "open(/dev/pacifica)",
@@ -202,6 +203,7 @@ const OP_NAMES: [&str; NR_OPS] = [
     "set up a guest",
     "fork",
     "open(/proc/self/fd/N)",
+    "CREATE_IRQCHIP",
 ];
 
 const ALL_OPS: [Op; NR_OPS] = [
@@ -236,6 +238,7 @@ const ALL_OPS: [Op; NR_OPS] = [
     Op::PrepareVcpu,
     Op::Fork,
     Op::ReopenProc,
+    Op::CreateIrqchip,
 ];
 
 /// How often each operation is chosen, by the role of the thread.
@@ -252,19 +255,19 @@ enum Role {
 }
 
 fn weights(role: Role) -> [u32; NR_OPS] {
-    //    open oth clo dup cvm api inf msz smr cvc run grg srg gsr ssr gst unk wrk vfs mmr mur scr mre map unm pro dnd fil prp frk rpr
+    //    open oth clo dup cvm api inf msz smr cvc run grg srg gsr ssr gst unk wrk vfs mmr mur scr mre map unm pro dnd fil prp frk rpr irq
     match role {
         Role::Mixed => [
-            3, 1, 4, 2, 5, 1, 2, 1, 12, 6, 12, 4, 4, 3, 7, 2, 4, 4, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 0, 1,
+            3, 1, 4, 2, 5, 1, 2, 1, 12, 6, 12, 4, 4, 3, 7, 2, 4, 4, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 0, 1, 2,
         ],
         Role::Runner => [
-            0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 40, 2, 2, 1, 3, 1, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 2, 8, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 40, 2, 2, 1, 3, 1, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 2, 8, 0, 0, 0,
         ],
         Role::Hammer => [
-            1, 0, 3, 2, 1, 0, 1, 0, 6, 3, 4, 10, 8, 6, 10, 4, 2, 2, 0, 4, 3, 4, 1, 3, 3, 2, 1, 4, 5, 0, 0,
+            1, 0, 3, 2, 1, 0, 1, 0, 6, 3, 4, 10, 8, 6, 10, 4, 2, 2, 0, 4, 3, 4, 1, 3, 3, 2, 1, 4, 5, 0, 0, 1,
         ],
         Role::Forker => [
-            3, 1, 4, 2, 5, 1, 2, 1, 10, 6, 12, 4, 4, 3, 7, 2, 3, 3, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 3, 1,
+            3, 1, 4, 2, 5, 1, 2, 1, 10, 6, 12, 4, 4, 3, 7, 2, 3, 3, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 3, 1, 2,
         ],
     }
 }
@@ -307,6 +310,8 @@ struct VmModel {
     /// vCPU ids created (ids are never given back, even after a close).
     used_ids: u32,
     regions: Vec<MemoryRegion>,
+    /// CREATE_IRQCHIP succeeded.
+    irqchip: bool,
 }
 
 /// What a single-threaded child knows of a vCPU's state.
@@ -1063,7 +1068,7 @@ impl<'a> Ctx<'a> {
         // 0: a device fd, 1: a VM fd, 2: a vCPU fd.
         let need = match op {
             Op::CreateVm | Op::GetApiVersion | Op::GetInfo | Op::GetMmapSize => Some(0),
-            Op::SetMemoryRegion | Op::CreateVcpu => Some(1),
+            Op::SetMemoryRegion | Op::CreateVcpu | Op::CreateIrqchip => Some(1),
             Op::Run | Op::GetRegs | Op::SetRegs | Op::GetSregs | Op::SetSregs | Op::GetStats | Op::MmapRun
             | Op::PrepareVcpu => Some(2),
             _ => None,
@@ -1103,6 +1108,7 @@ impl<'a> Ctx<'a> {
             Op::GetInfo => self.get_struct(op, Self::is_dev, uapi::PACIFICA_GET_INFO, std::mem::size_of::<uapi::ModuleInfo>()),
             Op::SetMemoryRegion => self.set_memory_region(),
             Op::CreateVcpu => self.create_vcpu(),
+            Op::CreateIrqchip => self.create_irqchip(),
             Op::Run => self.run(),
             Op::GetRegs => self.get_regs(),
             Op::SetRegs => self.set_regs(),
@@ -1337,6 +1343,31 @@ impl<'a> Ctx<'a> {
             }
         }
         let _ = self.ioctl(Op::CreateVcpu, fd, kind, uapi::PACIFICA_CREATE_VCPU, id, &format!("{id:#x}"), expect);
+    }
+
+    /// CREATE_IRQCHIP: arg 0 on a VM without vCPUs succeeds once; after a
+    /// vCPU it is EBUSY, a second time EEXIST, any other arg EINVAL.
+    fn create_irqchip(&mut self) {
+        let (fd, kind) = self.pick_fd(Some(Self::is_vm));
+        let arg = if self.tape.chance(80) { 0 } else { self.boundary() };
+        let mut expect = Expect::default();
+        if arg != 0 {
+            expect.must_fail = Some(format!("arg {arg:#x} is not 0"));
+        } else if let Some(Kind::Vm(vm)) = kind {
+            let w = self.world();
+            match w.vms.get(&vm) {
+                Some(m) if !self.env.racy && m.irqchip => expect.must_fail = Some("the irqchip exists".into()),
+                Some(m) if !self.env.racy && m.used_ids != 0 => expect.must_fail = Some("the VM has vCPUs".into()),
+                _ => {}
+            }
+        }
+        if self.ioctl(Op::CreateIrqchip, fd, kind, uapi::PACIFICA_CREATE_IRQCHIP, arg, &format!("{arg:#x}"), expect).is_ok() {
+            if let Some(Kind::Vm(vm)) = kind {
+                if let Some(m) = self.world().vms.get_mut(&vm) {
+                    m.irqchip = true;
+                }
+            }
+        }
     }
 
     fn get_struct(&mut self, op: Op, want: fn(&Kind) -> bool, cmd: u32, size: usize) {
