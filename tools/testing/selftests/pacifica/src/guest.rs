@@ -412,6 +412,24 @@ impl TestVm {
         Ok(self.mem.slice(gpa, len)?.to_vec())
     }
 
+    /// Checks that the doublewords from DATA_BASE on are the `expect`ed
+    /// values (a vector a TRY recorded, or another result), reporting
+    /// every mismatch.
+    pub fn expect_results(&self, expect: &[(&str, u32)]) -> TestResult {
+        let mut wrong = Vec::new();
+        for (i, (what, want)) in expect.iter().enumerate() {
+            let got = self.read_u32(DATA_BASE + 4 * i as u64)?;
+            if got != *want {
+                wrong.push(format!("{what}: {got:#x}, expected {want:#x}"));
+            }
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::Fail(wrong.join("; ")))
+        }
+    }
+
     /// The little-endian doubleword at `gpa`.
     pub fn read_u32(&self, gpa: u64) -> Result<u32, Failure> {
         let mut buf = [0; 4];

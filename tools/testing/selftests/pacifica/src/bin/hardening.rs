@@ -276,21 +276,7 @@ fn forbidden_instructions_fault() -> TestResult {
         ("WBINVD", NO_FAULT as u32),
         ("RSM", 6),
     ];
-    expect_results(&vm, &expect)
-}
-
-/// The doublewords from DATA_BASE on are the `expect`ed values (a vector
-/// a TRY recorded, or another result); every mismatch is reported.
-fn expect_results(vm: &TestVm, expect: &[(&str, u32)]) -> TestResult {
-    let mut wrong = Vec::new();
-    for (i, (what, want)) in expect.iter().enumerate() {
-        let got = vm.read_u32(DATA_BASE + 4 * i as u64)?;
-        if got != *want {
-            wrong.push(format!("{what}: {got:#x}, expected {want:#x}"));
-        }
-    }
-    ensure!(wrong.is_empty(), "{}", wrong.join("; "));
-    Ok(())
+    vm.expect_results(&expect)
 }
 
 /// Finding 4, from the guest's side: LTR of a null selector, which QEMU's
@@ -307,7 +293,7 @@ fn ltr_checks_its_selector() -> TestResult {
         ("LTR of a busy TSS", 13),
         ("the TSS descriptor's type afterwards", 0xb),
     ];
-    expect_results(&vm, &expect)?;
+    vm.expect_results(&expect)?;
     let tr = vm.vcpu.get_sregs().context("GET_SREGS")?.tr;
     ensure_eq!(
         (tr.selector, tr.base, tr.limit, tr.attrib),

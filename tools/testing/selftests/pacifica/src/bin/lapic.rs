@@ -27,14 +27,7 @@ fn run(entry: u64, expect: &[(&str, u32)], exceptions: u64) -> Result<TestVm, pa
         .map(|i| vm.read_u32(DATA_BASE + 0x140 + 4 * u64::from(i)))
         .collect::<Result<_, _>>()?;
     pacifica_selftests::diag!("vectors taken: {log:x?}");
-    let mut wrong = Vec::new();
-    for (i, (what, want)) in expect.iter().enumerate() {
-        let got = vm.read_u32(DATA_BASE + 4 * i as u64)?;
-        if got != *want {
-            wrong.push(format!("{what}: {got:#x}, expected {want:#x}"));
-        }
-    }
-    ensure!(wrong.is_empty(), "{}", wrong.join("; "));
+    vm.expect_results(expect)?;
     // Everything but the final HLT (and the guest's reports of the
     // exceptions it expected) stayed in the kernel.
     ensure_eq!(vm.stat(PACIFICA_STAT_USER_EXITS)?, 1 + exceptions, "exits to userspace");
