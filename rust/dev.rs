@@ -102,6 +102,18 @@ fn vcpu_ioctl(vcpu: &Vcpu, cmd: u32, arg: usize) -> Result<isize> {
             Ok(0)
         }
         uapi::PACIFICA_GET_STATS => write_user(arg, &vcpu.stats()?),
+        uapi::PACIFICA_GET_LAPIC => {
+            let state = vcpu.get_lapic()?;
+            UserSlice::new(arg, state.len()).writer().write_slice(&state)?;
+            Ok(0)
+        }
+        uapi::PACIFICA_SET_LAPIC => {
+            let len = core::mem::size_of::<uapi::LapicState>();
+            let mut state = KVVec::from_elem(0u8, len, GFP_KERNEL_ACCOUNT)?;
+            UserSlice::new(arg, len).reader().read_slice(&mut state)?;
+            vcpu.set_lapic(&state)?;
+            Ok(0)
+        }
         _ => Err(ENOTTY),
     }
 }

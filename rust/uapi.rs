@@ -46,6 +46,11 @@ pub type InternalExit = c::pacifica_internal_exit;
 pub type ExitData = c::pacifica_exit_data;
 /// The page userspace maps from a vCPU fd.
 pub type Run = c::pacifica_run;
+/// A vCPU's local APIC, for `PACIFICA_GET_LAPIC` and `PACIFICA_SET_LAPIC`.
+pub type LapicState = c::pacifica_lapic_state;
+/// Where `LapicState::regs` starts: after IA32_APIC_BASE and the reserved
+/// words.
+pub const LAPIC_STATE_REGS: usize = 64;
 /// Per-vCPU exit counters, indexed by `PACIFICA_STAT_*`.
 pub type ExitStats = c::pacifica_exit_stats;
 
@@ -100,4 +105,7 @@ const _: () = {
     assert!(core::mem::size_of::<Run>() <= PACIFICA_RUN_IO_DATA_OFFSET);
     assert!(PACIFICA_RUN_IO_DATA_OFFSET + PACIFICA_RUN_IO_DATA_SIZE <= PACIFICA_RUN_PAGE_SIZE);
     assert!(c::PACIFICA_STAT_NR <= c::PACIFICA_STAT_MAX);
+    // The state ioctls' byte layout (`Vcpu::get_lapic`).
+    assert!(core::mem::size_of::<LapicState>() == LAPIC_STATE_REGS + 1024);
+    assert!(core::mem::offset_of!(LapicState, regs) == LAPIC_STATE_REGS);
 };

@@ -427,6 +427,41 @@ impl Vcpu {
         Ok(())
     }
 
+    /// `PACIFICA_GET_LAPIC`, as the bytes of a `uapi::LapicState` (built
+    /// on the heap: a KiB is too much for the kernel stack). ENXIO without
+    /// an in-kernel APIC.
+    pub(crate) fn get_lapic(&self) -> Result<KVVec<u8>> {
+        let mut out = KVVec::from_elem(0u8, core::mem::size_of::<uapi::LapicState>(), GFP_KERNEL_ACCOUNT)?;
+        let now = self.now_ns();
+        let st = self.lock()?;
+        let a = st.cpu.lapic.as_ref().ok_or(ENXIO)?;
+        out[..8].copy_from_slice(&a.apic_base().to_le_bytes());
+        a.save(&mut out[uapi::LAPIC_STATE_REGS..], now);
+        Ok(out)
+    }
+
+    /// `PACIFICA_SET_LAPIC`, from the bytes of a `uapi::LapicState`. ENXIO
+    /// without an in-kernel APIC; EINVAL for non-zero reserved words and
+    /// for a state no APIC could be in (`Lapic::restore`).
+    pub(crate) fn set_lapic(&self, state: &[u8]) -> Result {
+        let reserved = &state[8..uapi::LAPIC_STATE_REGS];
+        if reserved.iter().any(|&b| b != 0) {
+            return Err(EINVAL);
+        }
+        let mut base = [0u8; 8];
+        base.copy_from_slice(&state[..8]);
+        let now = self.now_ns();
+        let maxphyaddr = global::get().cpus.info.maxphyaddr;
+        let mut st = self.lock()?;
+        let a = st.cpu.lapic.as_mut().ok_or(ENXIO)?;
+        a.restore(u64::from_le_bytes(base), &state[uapi::LAPIC_STATE_REGS..], maxphyaddr, now).map_err(|_| EINVAL)?;
+        // The guest's CR8 is the new TPR's class.
+        let tpr = a.tpr();
+        let c = &mut st.vmcb().control;
+        c.int_ctl = (c.int_ctl & !int_ctl::V_TPR_MASK) | (tpr >> 4);
+        Ok(())
+    }
+
     /// `PACIFICA_GET_STATS`.
     pub(crate) fn stats(&self) -> Result<uapi::ExitStats> {
         Ok(uapi::ExitStats { counts: self.lock()?.cpu.stats })

@@ -602,6 +602,99 @@ impl Lapic {
         Effect::Ipi(icr)
     }
 
+    /// The register at `off` of the xAPIC page as the state ioctls see it,
+    /// whatever the mode, or `None` for an offset that names none.
+    fn state_word(&self, off: u32, now: u64) -> Option<u32> {
+        Some(match off {
+            reg::ID => self.id,
+            reg::LVR => apic::VERSION,
+            reg::TASKPRI => self.tpr,
+            reg::PROCPRI => self.ppr(),
+            reg::LDR => self.ldr,
+            reg::DFR => self.dfr,
+            reg::SPIV => self.spiv,
+            r @ reg::ISR..=0x170 if r % 16 == 0 => self.isr.0[((r - reg::ISR) / 16) as usize],
+            r @ reg::TMR..=0x1f0 if r % 16 == 0 => self.tmr.0[((r - reg::TMR) / 16) as usize],
+            r @ reg::IRR..=0x270 if r % 16 == 0 => self.irr.0[((r - reg::IRR) / 16) as usize],
+            reg::ESR => self.esr,
+            reg::ICR => self.icr,
+            reg::ICR2 => self.icr2,
+            reg::TMICT => self.tmict,
+            reg::TMCCT => self.current_count(now),
+            reg::TDCR => self.tdcr,
+            r => self.lvt[Lvt::at(r)? as usize],
+        })
+    }
+
+    /// `PACIFICA_GET_LAPIC`: the register page's first KiB (`regs`, 1024
+    /// bytes; a register at its offset, little-endian, the rest zero).
+    pub fn save(&self, regs: &mut [u8], now: u64) {
+        regs.fill(0);
+        for off in (0..regs.len().min(1024) as u32).step_by(16) {
+            if let Some(v) = self.state_word(off, now) {
+                regs[off as usize..][..4].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// `PACIFICA_SET_LAPIC`: IA32_APIC_BASE and the registers (as
+    /// [`Self::save`] gives them), each with its writable bits, without
+    /// the effects of a guest's write (no IPI is sent, no EOI done; the
+    /// timer restarts from its initial count at `now`). Refused: reserved
+    /// or impossible IA32_APIC_BASE bits, EXTD without x2APIC in CPUID,
+    /// and an x2APIC ID other than the vCPU's.
+    pub fn restore(&mut self, apic_base: u64, regs: &[u8], maxphyaddr: u8, now: u64) -> Result<(), Refused> {
+        let addr_bits = !0u64 << maxphyaddr.min(63);
+        let reserved = 0xff | (1 << 9) | addr_bits | if self.x2apic_allowed { 0 } else { base::EXTD };
+        if apic_base & reserved != 0 || apic_base & (base::EXTD | base::ENABLE) == base::EXTD || regs.len() < 1024 {
+            return Err(Refused);
+        }
+        let r = |off: u32| u32::from_le_bytes([regs[off as usize], regs[off as usize + 1], regs[off as usize + 2], regs[off as usize + 3]]);
+        let x2 = apic_base & base::EXTD != 0;
+        if x2 && r(reg::ID) != self.vcpu_id {
+            return Err(Refused);
+        }
+        self.apic_base = apic_base;
+        self.reset_registers();
+        if apic_base & base::ENABLE == 0 {
+            return Ok(());
+        }
+        if x2 {
+            self.id = self.vcpu_id;
+            self.ldr = ((self.vcpu_id >> 4) << 16) | (1 << (self.vcpu_id & 0xf));
+        } else {
+            self.id = r(reg::ID) & 0xff00_0000;
+            self.ldr = r(reg::LDR) & 0xff00_0000;
+        }
+        self.icr2 = if x2 { r(reg::ICR2) } else { r(reg::ICR2) & 0xff00_0000 };
+        self.tpr = r(reg::TASKPRI) & 0xff;
+        self.dfr = r(reg::DFR) | 0x0fff_ffff;
+        self.spiv = r(reg::SPIV) & (spiv::VECTOR | spiv::ENABLED | spiv::FOCUS_DISABLED);
+        for i in 0..8 {
+            // Vectors 0-15 are never requested or in service.
+            let legal = if i == 0 { !0xffff } else { !0 };
+            self.isr.0[i] = r(reg::ISR + 16 * i as u32) & legal;
+            self.tmr.0[i] = r(reg::TMR + 16 * i as u32) & legal;
+            self.irr.0[i] = r(reg::IRR + 16 * i as u32) & legal;
+        }
+        self.esr = r(reg::ESR) & (esr::SEND_ILLEGAL_VECTOR | esr::RECEIVE_ILLEGAL_VECTOR | esr::ILLEGAL_REGISTER);
+        self.icr = r(reg::ICR) & !lvt::SEND_PENDING;
+        for l in [Lvt::Timer, Lvt::Thermal, Lvt::Perf, Lvt::Lint0, Lvt::Lint1, Lvt::Error] {
+            let off = [reg::LVTT, reg::LVTTHMR, reg::LVTPC, reg::LVT0, reg::LVT1, reg::LVTERR][l as usize];
+            let mut e = r(off) & l.write_mask(self.tsc_deadline_allowed);
+            if !self.sw_enabled() {
+                e |= lvt::MASKED;
+            }
+            self.lvt[l as usize] = e;
+        }
+        self.tdcr = r(reg::TDCR) & apic::TDCR_MASK;
+        if self.timer_mode() != TimerMode::TscDeadline {
+            self.tmict = r(reg::TMICT);
+            self.start_timer(now);
+        }
+        Ok(())
+    }
+
     /// RDMSR of x2APIC register MSR `msr` (0x800-0x8ff).
     pub fn read_msr(&self, msr: u32, now: u64) -> Result<u64, Refused> {
         let off = self.x2apic_offset(msr)?;

@@ -234,6 +234,17 @@ struct pacifica_exit_stats {
 	__u64 counts[PACIFICA_STAT_MAX];
 };
 
+/*
+ * PACIFICA_GET_LAPIC, PACIFICA_SET_LAPIC: a vCPU's in-kernel local APIC.
+ * regs is the xAPIC page's first KiB (the register at offset off in
+ * regs[off..off + 4], little-endian), whatever the APIC's mode.
+ */
+struct pacifica_lapic_state {
+	__u64 apic_base;	/* IA32_APIC_BASE */
+	__u64 reserved[7];	/* zero (SET_LAPIC: EINVAL otherwise) */
+	__u8 regs[1024];
+};
+
 /* The VMMCALL number the module serves itself: RAX = 0, a cheap round trip. */
 #define PACIFICA_HC_PING		0
 
@@ -260,5 +271,7 @@ struct pacifica_exit_stats {
 #define PACIFICA_GET_SREGS		_IOR(PACIFICA_IO, 0x23, struct pacifica_sregs)
 #define PACIFICA_SET_SREGS		_IOW(PACIFICA_IO, 0x24, struct pacifica_sregs)
 #define PACIFICA_GET_STATS		_IOR(PACIFICA_IO, 0x25, struct pacifica_exit_stats)
+#define PACIFICA_GET_LAPIC		_IOR(PACIFICA_IO, 0x26, struct pacifica_lapic_state)
+#define PACIFICA_SET_LAPIC		_IOW(PACIFICA_IO, 0x27, struct pacifica_lapic_state)
 
 #endif /* _UAPI_LINUX_PACIFICA_H */

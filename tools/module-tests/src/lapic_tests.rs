@@ -376,3 +376,57 @@ fn vector_sets_find_their_highest_member() {
     assert_eq!(s.highest(), Some(200));
     let _ = Lvt::Timer;
 }
+
+#[test]
+fn saved_state_restores_to_the_same_apic() {
+    let mut a = enabled(3);
+    a.write(reg::TASKPRI, 0x31, 0).unwrap();
+    a.write(reg::LDR, 0x0800_0000, 0).unwrap();
+    a.write(reg::LVT0, lvt::DM_EXTINT, 0).unwrap();
+    a.write(reg::LVTT, lvt::TIMER_PERIODIC | 0x41, 0).unwrap();
+    a.write(reg::TDCR, 0x3, 0).unwrap();
+    a.write(reg::TMICT, 1000, 0).unwrap();
+    a.request(0x70, true);
+    a.request(0x80, false);
+    a.acknowledge(0x80);
+    let mut regs = [0u8; 1024];
+    a.save(&mut regs, 0);
+    let word = |off: u32| u32::from_le_bytes(regs[off as usize..][..4].try_into().unwrap());
+    assert_eq!((word(reg::ID), word(reg::TASKPRI), word(reg::LVR)), (3 << 24, 0x31, VERSION));
+    assert_eq!(word(reg::IRR + 0x30), 1 << 16, "0x70 requested");
+    let mut b = Lapic::new(3, true, true);
+    b.restore(a.apic_base(), &regs, MAXPHYADDR, 0).unwrap();
+    let mut again = [0u8; 1024];
+    b.save(&mut again, 0);
+    assert_eq!(regs, again);
+    assert_eq!(b.deliverable(), None, "0x70 waits for 0x80's EOI");
+    assert_eq!(b.write(reg::EOI, 0, 0), Ok(Effect::None));
+    assert_eq!(b.deliverable(), Some(0x70));
+}
+
+#[test]
+fn restore_refuses_what_no_apic_could_be_in() {
+    let regs = [0u8; 1024];
+    let mut a = Lapic::new(2, false, false);
+    let on = base::DEFAULT_ADDR | base::ENABLE;
+    assert_eq!(a.restore(on | 1, &regs, MAXPHYADDR, 0), Err(Refused));
+    assert_eq!(a.restore(base::EXTD, &regs, MAXPHYADDR, 0), Err(Refused));
+    assert_eq!(a.restore(on | base::EXTD, &regs, MAXPHYADDR, 0), Err(Refused), "x2APIC not offered");
+    let mut b = Lapic::new(2, true, false);
+    assert_eq!(b.restore(on | base::EXTD, &regs, MAXPHYADDR, 0), Err(Refused), "x2APIC ID 0 is not vCPU 2's");
+    let mut x2 = regs;
+    x2[reg::ID as usize] = 2;
+    b.restore(on | base::EXTD, &x2, MAXPHYADDR, 0).unwrap();
+    assert!(b.x2apic());
+    // Disabled: the registers are at reset.
+    let mut dirty = [0xffu8; 1024];
+    dirty[0] = 0;
+    b.restore(base::DEFAULT_ADDR, &dirty, MAXPHYADDR, 0).unwrap();
+    assert_eq!(b.read(reg::SPIV, 0), Ok(0xff));
+    // Illegal vectors never arrive in IRR or ISR.
+    let mut low = [0u8; 1024];
+    low[reg::IRR as usize] = 0xff;
+    let mut c = Lapic::new(0, true, false);
+    c.restore(on, &low, MAXPHYADDR, 0).unwrap();
+    assert_eq!(c.irr, VectorSet::default());
+}

@@ -61,6 +61,22 @@ impl Vcpu {
         Ok(())
     }
 
+    /// Reads the in-kernel local APIC's state (`PACIFICA_GET_LAPIC`; ENXIO
+    /// in a VM without `PACIFICA_CREATE_IRQCHIP`).
+    pub fn get_lapic(&self) -> io::Result<Box<uapi::LapicState>> {
+        let mut state = Box::<uapi::LapicState>::default();
+        // SAFETY: PACIFICA_GET_LAPIC writes one `LapicState` (integers).
+        unsafe { ioctl_with_mut(self.fd.as_fd(), uapi::PACIFICA_GET_LAPIC, &mut *state)? };
+        Ok(state)
+    }
+
+    /// Writes the in-kernel local APIC's state (`PACIFICA_SET_LAPIC`).
+    pub fn set_lapic(&self, state: &uapi::LapicState) -> io::Result<()> {
+        // SAFETY: PACIFICA_SET_LAPIC reads one `LapicState`.
+        unsafe { ioctl_with_ref(self.fd.as_fd(), uapi::PACIFICA_SET_LAPIC, state)? };
+        Ok(())
+    }
+
     /// Reads the vCPU's exit counters (indexed by `uapi::PACIFICA_STAT_*`).
     pub fn stats(&self) -> io::Result<uapi::ExitStats> {
         let mut stats = uapi::ExitStats::default();

@@ -188,7 +188,7 @@ pub enum FdKind {
 }
 
 /// Every request number the uapi header defines, with its name.
-pub const IOCTLS: [(u32, &str); 13] = [
+pub const IOCTLS: [(u32, &str); 15] = [
     (uapi::PACIFICA_GET_API_VERSION, "GET_API_VERSION"),
     (uapi::PACIFICA_GET_INFO, "GET_INFO"),
     (uapi::PACIFICA_CREATE_VM, "CREATE_VM"),
@@ -202,6 +202,8 @@ pub const IOCTLS: [(u32, &str); 13] = [
     (uapi::PACIFICA_GET_SREGS, "GET_SREGS"),
     (uapi::PACIFICA_SET_SREGS, "SET_SREGS"),
     (uapi::PACIFICA_GET_STATS, "GET_STATS"),
+    (uapi::PACIFICA_GET_LAPIC, "GET_LAPIC"),
+    (uapi::PACIFICA_SET_LAPIC, "SET_LAPIC"),
 ];
 
 /// The name of a request number, or `"unknown"`.
@@ -225,12 +227,14 @@ pub fn served_by(cmd: u32) -> Option<FdKind> {
         | PACIFICA_GET_VCPU_MMAP_SIZE => Some(FdKind::Device),
         PACIFICA_SET_MEMORY_REGION | PACIFICA_CREATE_VCPU | PACIFICA_CREATE_IRQCHIP => Some(FdKind::Vm),
         PACIFICA_RUN | PACIFICA_GET_REGS | PACIFICA_SET_REGS | PACIFICA_GET_SREGS
-        | PACIFICA_SET_SREGS | PACIFICA_GET_STATS => Some(FdKind::Vcpu),
+        | PACIFICA_SET_SREGS | PACIFICA_GET_STATS | PACIFICA_GET_LAPIC | PACIFICA_SET_LAPIC => {
+            Some(FdKind::Vcpu)
+        }
         _ => None,
     }
 }
 
-use libc::{E2BIG, EBADF, EBUSY, EEXIST, EFAULT, EINTR, EINVAL, EIO, EMFILE, ENOMEM, ENOTTY};
+use libc::{E2BIG, EBADF, EBUSY, EEXIST, EFAULT, EINTR, EINVAL, EIO, EMFILE, ENOMEM, ENOTTY, ENXIO};
 
 /// The errnos `Documentation/uapi.rst` documents for `cmd` on an fd of
 /// `kind`, besides success. Where the request is not served by that kind
@@ -261,6 +265,8 @@ pub fn documented(cmd: u32, kind: FdKind) -> &'static [i32] {
             &[EFAULT, EINTR]
         }
         PACIFICA_SET_SREGS => &[EFAULT, EINVAL, EINTR],
+        PACIFICA_GET_LAPIC => &[EFAULT, EINTR, ENXIO, ENOMEM],
+        PACIFICA_SET_LAPIC => &[EFAULT, EINVAL, EINTR, ENXIO, ENOMEM],
         _ => &[ENOTTY],
     }
 }

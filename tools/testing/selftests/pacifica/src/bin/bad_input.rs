@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use pacifica::hw::apic::base;
 use pacifica::hw::cr::cr0;
 use pacifica::hw::seg::attr;
 use pacifica_selftests::errno::{describe, expect_errno, raw_ioctl};
@@ -731,6 +732,40 @@ fn create_irqchip_rules() -> TestResult {
     cases.finish()
 }
 
+/// GET_LAPIC and SET_LAPIC: ENXIO without an irqchip, EFAULT for bad
+/// pointers, EINVAL for reserved words and for states no APIC could be in.
+fn lapic_state_bad_input() -> TestResult {
+    let sys = open()?;
+    let mut cases = Cases::default();
+    let plain = npt_vm(&sys)?;
+    let vcpu = plain.create_vcpu(0).context("CREATE_VCPU")?;
+    cases.check(expect_errno("GET_LAPIC without an irqchip", vcpu.get_lapic(), &[libc::ENXIO]));
+    cases.check(expect_errno("SET_LAPIC without an irqchip", vcpu.set_lapic(&uapi::LapicState::default()), &[libc::ENXIO]));
+    let vm = npt_vm(&sys)?;
+    vm.create_irqchip().context("CREATE_IRQCHIP")?;
+    let vcpu = vm.create_vcpu(0).context("CREATE_VCPU")?;
+    let good = *vcpu.get_lapic().context("GET_LAPIC")?;
+    let fd = vcpu.as_raw_fd();
+    for (what, ptr) in [("NULL", 0u64), ("0x1", 1), ("a kernel address", 0xffff_8000_0000_0000)] {
+        cases.check(expect_errno(&format!("GET_LAPIC to {what}"), raw_ioctl(fd, uapi::PACIFICA_GET_LAPIC, ptr), &[EFAULT]));
+        cases.check(expect_errno(&format!("SET_LAPIC from {what}"), raw_ioctl(fd, uapi::PACIFICA_SET_LAPIC, ptr), &[EFAULT]));
+    }
+    let mut reserved = good;
+    reserved.reserved[6] = 1;
+    let bad = [
+        ("a reserved word", reserved),
+        ("reserved IA32_APIC_BASE bits", uapi::LapicState { apic_base: good.apic_base | 1, ..good }),
+        ("EXTD without ENABLE", uapi::LapicState { apic_base: base::EXTD | base::DEFAULT_ADDR, ..good }),
+        ("an address beyond MAXPHYADDR", uapi::LapicState { apic_base: good.apic_base | (1 << 52), ..good }),
+    ];
+    for (what, state) in bad {
+        cases.check(expect_errno(&format!("SET_LAPIC with {what}"), vcpu.set_lapic(&state), &[EINVAL]));
+    }
+    // What was refused left the APIC as it was.
+    ensure_eq!(*vcpu.get_lapic().context("GET_LAPIC")?, good, "the APIC after the refused SET_LAPICs");
+    cases.finish()
+}
+
 /// RUN before SET_REGS and SET_SREGS: EINVAL, and the vCPU runs once they
 /// are set.
 fn run_before_registers_set() -> TestResult {
@@ -1053,6 +1088,7 @@ fn main() {
         test!(memory_region_reuse_and_overlap),
         test!(create_vcpu_bad_ids),
         test!(create_irqchip_rules),
+        test!(lapic_state_bad_input),
         test!(run_before_registers_set),
         test!(run_without_memory),
         test!(invalid_sregs_refused),

@@ -9,13 +9,14 @@
 //!
 //! Guest: `guests/lapic.S`.
 
-use pacifica::hw::apic::{base, lvt, VERSION};
+use pacifica::hw::apic::{base, lvt, reg, spiv, VERSION};
 use pacifica_selftests::guests::lapic as guest;
 use pacifica_selftests::layout::DATA_BASE;
 use pacifica_selftests::uapi::{
     PACIFICA_STAT_APIC_ACCESS, PACIFICA_STAT_IRQ_INJECTED, PACIFICA_STAT_IRQ_WINDOW, PACIFICA_STAT_USER_EXITS,
 };
-use pacifica_selftests::{ensure, ensure_eq, tap, test, Mode, TestResult, TestVm};
+use pacifica_selftests::uapi;
+use pacifica_selftests::{ensure, ensure_eq, tap, test, Context, Mode, TestResult, TestVm};
 
 /// Runs `entry` to its HLT in a VM with a local APIC and checks the
 /// doublewords it left at DATA_BASE.
@@ -95,10 +96,36 @@ fn x2apic_msrs() -> TestResult {
     Ok(())
 }
 
+/// PACIFICA_GET_LAPIC shows what the guest wrote; PACIFICA_SET_LAPIC
+/// gives a new VM's guest an APIC it reads back through the page.
+fn state_ioctls_save_and_restore() -> TestResult {
+    let word = |s: &uapi::LapicState, off: u32| u32::from_le_bytes(s.regs[off as usize..][..4].try_into().unwrap());
+    let vm = run(guest::SELF_IPI64, &[], 0)?;
+    let saved = vm.vcpu.get_lapic().context("GET_LAPIC")?;
+    ensure_eq!(saved.apic_base, base::DEFAULT_ADDR | base::ENABLE | base::BSP, "IA32_APIC_BASE");
+    ensure_eq!(word(&saved, reg::SPIV), spiv::ENABLED | 0xff, "SPIV the guest wrote");
+    ensure_eq!(word(&saved, reg::LVR), VERSION, "version");
+    ensure_eq!(word(&saved, reg::ISR), 0, "nothing in service after the EOIs");
+    // A fresh VM whose APIC has TPR 0x20 and LDR 0x0100_0000 from the start.
+    let mut vm2 = TestVm::with_lapic(Mode::Long64, guest::IMAGE, guest::REGS64)?;
+    let mut state = *vm2.vcpu.get_lapic().context("GET_LAPIC")?;
+    state.regs[reg::TASKPRI as usize] = 0x20;
+    state.regs[reg::LDR as usize + 3] = 0x01;
+    vm2.vcpu.set_lapic(&state).context("SET_LAPIC")?;
+    ensure_eq!(vm2.vcpu.get_sregs().context("GET_SREGS")?.cr8, 2, "CR8 follows the TPR");
+    let back = vm2.vcpu.get_lapic().context("GET_LAPIC")?;
+    ensure_eq!((word(&back, reg::TASKPRI), word(&back, reg::LDR)), (0x20, 0x0100_0000), "TPR and LDR read back");
+    vm2.run_to_hlt()?;
+    // regs64 reads the reset SPIV and then writes TPR and LDR itself.
+    ensure_eq!(vm2.read_u32(DATA_BASE + 8)?, 0xff, "SPIV the guest read");
+    Ok(())
+}
+
 fn main() {
     tap::run(&[
         test!(registers_through_the_page),
         test!(self_ipis_wait_for_if_the_shadow_and_tpr),
         test!(x2apic_msrs),
+        test!(state_ioctls_save_and_restore),
     ]);
 }
