@@ -339,3 +339,8 @@ int pac_signal_pending(void)
 {
 	return signal_pending(current);
 }
+
+unsigned int pac_tsc_khz(void)
+{
+	return tsc_khz;
+}

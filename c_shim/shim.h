@@ -126,5 +126,7 @@ void pac_cond_resched(void);
  */
 void pac_restore_host_debugregs(int rearm_dr7);
 int pac_signal_pending(void);
+/* The host kernel's TSC rate in kHz (tsc_khz), 0 if unknown. */
+unsigned int pac_tsc_khz(void);
 
 #endif /* PACIFICA_SHIM_H */

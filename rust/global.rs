@@ -146,7 +146,8 @@ impl Global {
             pages_allocated: pages::pages_allocated(),
             pages_pinned: self.pages_pinned.load(Ordering::Relaxed),
             nr_vms: self.nr_vms.load(Ordering::Relaxed),
-            reserved: [0; 8],
+            guest_tsc_khz: u64::from(shim::tsc_khz()),
+            reserved: [0; 7],
         }
     }
 }

@@ -39,6 +39,12 @@ pub(crate) fn signal_pending() -> bool {
     unsafe { bindings::pac_signal_pending() != 0 }
 }
 
+/// The host kernel's TSC rate in kHz, 0 if it does not know it.
+pub(crate) fn tsc_khz() -> u32 {
+    // SAFETY: reads an exported variable, written only during boot.
+    unsafe { bindings::pac_tsc_khz() }
+}
+
 /// Yields the CPU if the scheduler wants it.
 pub(crate) fn cond_resched() {
     // SAFETY: called from process context with no locks that forbid sleeping.

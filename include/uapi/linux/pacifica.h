@@ -67,7 +67,10 @@ struct pacifica_module_info {
 	__u64 pages_allocated;
 	__u64 pages_pinned;	/* guest pages pinned by all VMs */
 	__u64 nr_vms;		/* VMs alive */
-	__u64 reserved[8];
+	/* The rate of the guests' TSC (the host's: TSC_OFFSET only shifts
+	 * it), in kHz; 0 if the host kernel does not know its own. */
+	__u64 guest_tsc_khz;
+	__u64 reserved[7];
 };
 
 /* PACIFICA_SET_MEMORY_REGION: guest-physical memory backed by the caller's mapping. */

@@ -43,6 +43,7 @@ pub fn report(info: &uapi::ModuleInfo) -> Vec<String> {
         format!("pages_allocated {}", info.pages_allocated),
         format!("pages_pinned {}", info.pages_pinned),
         format!("nr_vms {}", info.nr_vms),
+        format!("guest_tsc_khz {}", info.guest_tsc_khz),
     ]
 }
 
@@ -74,12 +75,14 @@ mod tests {
             pages_allocated: 12,
             pages_pinned: 0,
             nr_vms: 0,
-            reserved: [0; 8],
+            guest_tsc_khz: 2_500_000,
+            reserved: [0; 7],
         };
         let lines = report(&info);
         assert_eq!(lines[4], "features npt");
         assert_eq!(lines[5], "cpuid_svm_edx 0x00010001");
         assert_eq!(lines[6], "pages_allocated 12");
-        assert_eq!(lines.len(), 9);
+        assert_eq!(lines[9], "guest_tsc_khz 2500000");
+        assert_eq!(lines.len(), 10);
     }
 }

@@ -182,6 +182,25 @@ fn device_opens_are_independent() -> TestResult {
     Ok(())
 }
 
+/// GET_INFO's guest TSC rate is the rate RDTSC runs at here (L1's TSC is
+/// the guests' but for TSC_OFFSET), measured against CLOCK_MONOTONIC over
+/// 200 ms, within a quarter.
+fn info_guest_tsc_rate_is_the_tscs() -> TestResult {
+    let khz = module_info()?.guest_tsc_khz;
+    ensure!(khz > 0, "guest_tsc_khz is 0: L1's kernel does not know its TSC rate");
+    let rdtsc = || {
+        // SAFETY: RDTSC has no preconditions in user mode (CR4.TSD is clear on Linux).
+        unsafe { core::arch::x86_64::_rdtsc() }
+    };
+    let (t0, c0) = (std::time::Instant::now(), rdtsc());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (ns, ticks) = (t0.elapsed().as_nanos() as u64, rdtsc() - c0);
+    let measured = ticks * 1_000_000 / ns;
+    diag!("guest_tsc_khz {khz}, measured {measured} kHz");
+    ensure!(measured * 4 > khz * 3 && measured * 4 < khz * 5, "guest_tsc_khz {khz} against {measured} kHz measured");
+    Ok(())
+}
+
 fn main() {
     tap::run(&[
         test!(api_version_matches_uapi),
@@ -189,6 +208,7 @@ fn main() {
         test!(info_features_match_cpuid_edx),
         test!(info_reports_npt),
         test!(info_asids_and_cpus),
+        test!(info_guest_tsc_rate_is_the_tscs),
         test!(info_idle_accounting_sane),
         test!(info_counts_a_vm),
         test!(vcpu_mmap_size_is_one_page),
