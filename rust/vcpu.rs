@@ -364,7 +364,7 @@ impl Vcpu {
             tr: seg_from_vmcb(&s.tr), ldt: seg_from_vmcb(&s.ldtr),
             gdt: dt(&s.gdtr), idt: dt(&s.idtr),
             cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4,
-            cr8: u64::from(v.control.int_ctl & int_ctl::V_TPR_MASK) & 0xf,
+            cr8: u64::from(v.control.v_tpr()),
             efer: crs.efer,
             reserved: [0; 8],
         };
@@ -410,12 +410,14 @@ impl Vcpu {
         s.efer = r.efer | efer::SVME;
         // The CPL is SS.DPL in protected mode and 0 in real mode.
         s.cpl = if r.cr0 & 1 != 0 { ((r.ss.attrib >> 5) & 3) as u8 } else { 0 };
-        v.control.int_ctl = (v.control.int_ctl & !int_ctl::V_TPR_MASK) | r.cr8 as u32;
+        v.control.set_v_tpr(r.cr8 as u32);
         // An event the old state was delivering (re-queued from EXITINTINFO
         // when it stopped) is not the new state's.
         v.control.event_inj = 0;
         v.control.event_inj_err = 0;
         let mut g = st.guest(self);
+        // The in-kernel APIC's TPR follows the new CR8.
+        crate::exit::sync_tpr(&mut g);
         g.cpu.lme_hidden = false;
         g.hide_lme();
         g.set_tr(seg_to_vmcb(&r.tr)).map_err(|_| ENOMEM)?;
@@ -456,9 +458,8 @@ impl Vcpu {
         let a = st.cpu.lapic.as_mut().ok_or(ENXIO)?;
         a.restore(u64::from_le_bytes(base), &state[uapi::LAPIC_STATE_REGS..], maxphyaddr, now).map_err(|_| EINVAL)?;
         // The guest's CR8 is the new TPR's class.
-        let tpr = a.tpr();
-        let c = &mut st.vmcb().control;
-        c.int_ctl = (c.int_ctl & !int_ctl::V_TPR_MASK) | (tpr >> 4);
+        let class = a.tpr() >> 4;
+        st.vmcb().control.set_v_tpr(class);
         Ok(())
     }
 

@@ -11,17 +11,10 @@ use crate::emulate::insn::{self, Op, Opcode};
 use crate::hw::apic::{lvt, reg};
 use crate::hw::gpr::Gpr;
 use crate::hw::msr;
-use crate::hw::svm::{
-    event, int_ctl, intercept_write, Exception, INTERCEPT_CR_WORD,
-};
+use crate::hw::cr::rflags;
+use crate::hw::svm::{cr_write_intercept, event, int_ctl, Exception, INT_STATE_SHADOW};
 use crate::irq::lapic::{Effect, Icr, Lapic};
 use crate::uapi;
-
-/// VMCB `int_state` bit 0: the guest is in an interrupt shadow (after STI
-/// or MOV SS).
-const INT_STATE_SHADOW: u32 = 1;
-/// RFLAGS.IF.
-const RFLAGS_IF: u64 = crate::hw::cr::rflags::IF;
 
 /// Whether `gpa` lies in the xAPIC page of an enabled in-kernel APIC.
 pub(super) fn owns<E: Env>(g: &GuestState<'_, E>, gpa: u64) -> bool {
@@ -104,8 +97,7 @@ pub(super) fn msr<E: Env>(g: &mut GuestState<'_, E>, nr: u32, value: u64, write:
 /// guest's CR8) the TPR's class, whichever way the TPR was written.
 fn apply<E: Env>(g: &mut GuestState<'_, E>, effect: Effect) {
     if let Some(a) = g.cpu.lapic.as_ref() {
-        let c = &mut g.vmcb.control;
-        c.int_ctl = (c.int_ctl & !int_ctl::V_TPR_MASK) | (a.tpr() >> 4);
+        g.vmcb.control.set_v_tpr(a.tpr() >> 4);
     }
     match effect {
         Effect::None => {}
@@ -147,32 +139,25 @@ pub(super) fn set_cr8<E: Env>(g: &mut GuestState<'_, E>, v: u64) -> bool {
         return false;
     }
     a.set_tpr((v as u32) << 4);
-    let c = &mut g.vmcb.control;
-    c.int_ctl = (c.int_ctl & !int_ctl::V_TPR_MASK) | v as u32;
+    g.vmcb.control.set_v_tpr(v as u32);
     true
 }
 
-/// The guest may have written CR8 (V_TPR) since the last exit without
-/// an exit: the APIC's TPR follows, keeping its low bits when the class
-/// did not change. Called first on every exit and before every entry.
+/// The guest may have written CR8 (V_TPR) without an exit, and
+/// SET_SREGS writes it: the APIC's TPR follows, keeping its low bits when
+/// the class did not change. Called first on every exit and by SET_SREGS;
+/// every write of the TPR itself sets V_TPR ([`apply`], [`set_cr8`]), so
+/// the two agree at every entry.
 pub(crate) fn sync_tpr<E: Env>(g: &mut GuestState<'_, E>) {
     let Some(a) = g.cpu.lapic.as_mut() else { return };
-    let v_tpr = g.vmcb.control.int_ctl & 0xf;
+    let v_tpr = g.vmcb.control.v_tpr();
     if v_tpr != a.tpr() >> 4 {
         a.set_tpr(v_tpr << 4);
     }
 }
 
-fn set_bits(word: &mut u32, mask: u32, on: bool) {
-    if on {
-        *word |= mask;
-    } else {
-        *word &= !mask;
-    }
-}
-
 /// After each #VMEXIT, before anything else: the vector offered through
-/// V_IRQ at the entry (see [`inject`]) was taken if the CPU cleared V_IRQ
+/// V_IRQ at the entry (see [`offer_interrupt`]) was taken if the CPU cleared V_IRQ
 /// without the exit interrupting its delivery (EXITINTINFO): it moves
 /// from IRR to ISR. A refused VMRUN took nothing.
 pub(crate) fn after_exit<E: Env>(g: &mut GuestState<'_, E>) {
@@ -219,20 +204,19 @@ pub(crate) fn after_exit<E: Env>(g: &mut GuestState<'_, E>) {
 /// window exit at all.) CR8 writes are
 /// intercepted only while the TPR holds a requested vector back, so that
 /// lowering CR8 delivers it at once.
-pub(crate) fn inject<E: Env>(g: &mut GuestState<'_, E>) {
-    sync_tpr(g);
+pub(crate) fn offer_interrupt<E: Env>(g: &mut GuestState<'_, E>) {
     let Some(a) = g.cpu.lapic.as_mut() else { return };
     let c = &mut g.vmcb.control;
     let pending = a.deliverable();
     let blocked_by_tpr = pending.is_none() && a.irr.highest().is_some_and(|v| u32::from(v) >> 4 <= a.tpr() >> 4);
-    set_bits(&mut c.intercepts[INTERCEPT_CR_WORD], intercept_write(8), blocked_by_tpr);
+    c.intercept_if(cr_write_intercept(8), blocked_by_tpr);
     let prio = 0xf << int_ctl::V_INTR_PRIO_SHIFT;
     c.int_ctl &= !(int_ctl::V_IRQ | int_ctl::V_IGN_TPR | prio);
     let Some(v) = pending else { return };
     c.int_vector = u32::from(v);
     c.int_ctl |= int_ctl::V_IRQ | int_ctl::V_IGN_TPR | ((u32::from(v) >> 4) << int_ctl::V_INTR_PRIO_SHIFT);
     let s = &g.vmcb.save;
-    if s.rflags & RFLAGS_IF == 0 || c.int_state & INT_STATE_SHADOW != 0 {
+    if s.rflags & rflags::IF == 0 || c.int_state & INT_STATE_SHADOW != 0 {
         g.cpu.count(uapi::PACIFICA_STAT_IRQ_WINDOW);
     }
     g.cpu.virq = Some(v);

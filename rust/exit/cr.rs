@@ -10,7 +10,7 @@ use crate::hw::cr::{cr0, cr4, dr};
 use crate::hw::svm::efer;
 use crate::policy::state;
 use crate::emulate::walk::{pf, Access};
-use crate::hw::svm::{int_ctl, npf, Exception};
+use crate::hw::svm::{npf, Exception};
 use crate::mm::shadow::{Fault, Refused};
 use crate::uapi;
 
@@ -31,7 +31,7 @@ pub(super) fn access<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
                 2 => g.vmcb.save.cr2,
                 3 => crs.cr3,
                 4 => crs.cr4,
-                8 => u64::from(g.vmcb.control.int_ctl & int_ctl::V_TPR_MASK),
+                8 => u64::from(g.vmcb.control.v_tpr()),
                 _ => return undefined(g),
             };
             g.set_gpr(gpr, width(v));
@@ -43,7 +43,7 @@ pub(super) fn access<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
                 0 => set_cr0(g, v),
                 3 if g.shadow.is_some() => set_cr3(g, v),
                 4 => set_cr4(g, v),
-                // Intercepted only with an in-kernel APIC (`apic::inject`).
+                // Intercepted only with an in-kernel APIC (`apic::offer_interrupt`).
                 8 if super::apic::set_cr8(g, v) => Ok(()),
                 8 if g.cpu.lapic.is_some() => Err(Refused),
                 _ => return undefined(g),

@@ -25,7 +25,7 @@ use crate::testbed;
 use crate::uapi;
 use decode::Exit;
 pub(crate) use env::{Env, ShadowPaging};
-pub(crate) use apic::inject as inject_interrupts;
+pub(crate) use apic::{offer_interrupt, sync_tpr};
 pub(crate) use state::{GuestCpu, GuestState};
 
 /// What the run loop does after an exit.
@@ -141,7 +141,7 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
             user_exit(g, uapi::PACIFICA_EXIT_FAIL_ENTRY, data);
             Flow::Stop
         }
-        // VINTR is never intercepted (`apic::inject`).
+        // VINTR is never intercepted (`apic::offer_interrupt`).
         Exit::Vintr | Exit::Unknown(_) => {
             let code = g.vmcb.control.exit_code;
             log_unhandled(g, code);

@@ -99,6 +99,11 @@ pub const fn intercept_write(n: u32) -> u32 {
     1 << (16 + n)
 }
 
+/// The intercept (vector, bit) of writes to CRn.
+pub const fn cr_write_intercept(n: u32) -> (usize, u32) {
+    (INTERCEPT_CR_WORD, intercept_write(n).trailing_zeros())
+}
+
 /// #VMEXIT codes (APM Appendix C).
 pub mod exit {
     pub const CR0_READ: u64 = 0x000;
@@ -195,6 +200,10 @@ pub mod int_ctl {
     pub const V_INTR_MASKING: u32 = 1 << 24;
     pub const V_GIF_ENABLE: u32 = 1 << 25;
 }
+
+/// VMCB `int_state` bit 0: the guest is in an interrupt shadow (after STI
+/// or MOV SS).
+pub const INT_STATE_SHADOW: u32 = 1 << 0;
 
 /// VMCB `nested_ctl` bit 0: enable nested paging.
 pub const NESTED_CTL_NP_ENABLE: u64 = 1 << 0;

@@ -176,4 +176,23 @@ impl VmcbControl {
     pub fn has_intercept(&self, (word, bit): (usize, u32)) -> bool {
         self.intercepts[word] & (1 << bit) != 0
     }
+
+    /// Sets or clears intercept `bit` of vector `word`.
+    pub fn intercept_if(&mut self, which: (usize, u32), on: bool) {
+        if on {
+            self.set_intercept(which);
+        } else {
+            self.clear_intercept(which);
+        }
+    }
+
+    /// V_TPR: the guest's CR8 (with V_INTR_MASKING).
+    pub fn v_tpr(&self) -> u32 {
+        self.int_ctl & 0xf
+    }
+
+    /// Sets V_TPR to `cr8` (0-15).
+    pub fn set_v_tpr(&mut self, cr8: u32) {
+        self.int_ctl = (self.int_ctl & !crate::hw::svm::int_ctl::V_TPR_MASK) | (cr8 & 0xf);
+    }
 }

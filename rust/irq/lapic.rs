@@ -66,6 +66,9 @@ pub enum TimerMode {
 /// KVM's `min_timer_period_us`).
 pub const MIN_PERIOD_NS: u64 = 200_000;
 
+/// SPIV's writable bits (EOI-broadcast suppression is not offered).
+const SPIV_WRITABLE: u32 = spiv::VECTOR | spiv::ENABLED | spiv::FOCUS_DISABLED;
+
 /// What a register write asks of the vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -247,9 +250,7 @@ impl Lapic {
     /// disabled, xAPIC and x2APIC, never from x2APIC straight to xAPIC
     /// nor from disabled to x2APIC; disabling resets the registers.
     pub fn set_apic_base(&mut self, v: u64, maxphyaddr: u8) -> Result<(), Refused> {
-        let addr_bits = !0u64 << maxphyaddr.min(63);
-        let reserved = 0xff | (1 << 9) | addr_bits | if self.x2apic_allowed { 0 } else { base::EXTD };
-        if v & reserved != 0 {
+        if v & self.base_reserved(maxphyaddr) != 0 {
             return Err(Refused);
         }
         let mode = |b: u64| (b & base::ENABLE != 0, b & base::EXTD != 0);
@@ -273,6 +274,13 @@ impl Lapic {
             self.id = self.vcpu_id << 24;
         }
         Ok(())
+    }
+
+    /// The IA32_APIC_BASE bits a write must leave clear: 0-7, 9, the
+    /// address bits beyond MAXPHYADDR, and EXTD without x2APIC in CPUID.
+    fn base_reserved(&self, maxphyaddr: u8) -> u64 {
+        let addr_bits = !0u64 << maxphyaddr.min(63);
+        0xff | (1 << 9) | addr_bits | if self.x2apic_allowed { 0 } else { base::EXTD }
     }
 
     /// The processor priority (SDM 11.8.3.1): the TPR, or the priority
@@ -475,34 +483,14 @@ impl Lapic {
     /// 16-byte boundary), or, for x2APIC, of the MSR that names it.
     /// `now` gives the current count.
     pub fn read(&self, off: u32, now: u64) -> Result<u32, Refused> {
-        let x2 = self.x2apic();
-        Ok(match off {
-            reg::ID => self.id,
-            reg::LVR => apic::VERSION,
-            reg::TASKPRI => self.tpr,
-            reg::ARBPRI if !x2 => 0,
-            reg::PROCPRI => self.ppr(),
-            // EOI reads as 0 in xAPIC mode, and is write-only as an MSR.
-            reg::EOI if !x2 => 0,
-            reg::LDR => self.ldr,
-            reg::DFR if !x2 => self.dfr,
-            reg::SPIV => self.spiv,
-            r @ reg::ISR..=0x170 if r % 16 == 0 => self.isr.0[((r - reg::ISR) / 16) as usize],
-            r @ reg::TMR..=0x1f0 if r % 16 == 0 => self.tmr.0[((r - reg::TMR) / 16) as usize],
-            r @ reg::IRR..=0x270 if r % 16 == 0 => self.irr.0[((r - reg::IRR) / 16) as usize],
-            reg::ESR => self.esr,
-            // Delivery is immediate: the send-pending bit is never set, so
-            // a guest that polls it never spins.
-            reg::ICR => self.icr & !lvt::SEND_PENDING,
-            reg::ICR2 if !x2 => self.icr2,
-            reg::TMICT => self.tmict,
-            reg::TMCCT => self.current_count(now),
-            reg::TDCR => self.tdcr,
-            r => match Lvt::at(r) {
-                Some(l) => self.lvt[l as usize],
-                None => return Err(Refused),
-            },
-        })
+        match off {
+            // Arbitration priority and EOI read as 0 in xAPIC mode; neither
+            // is readable as an MSR, nor are DFR and ICR2 (the ICR is one
+            // 64-bit MSR: `read_msr`).
+            reg::ARBPRI | reg::EOI | reg::DFR | reg::ICR2 if self.x2apic() => Err(Refused),
+            reg::ARBPRI | reg::EOI => Ok(0),
+            _ => self.state_word(off, now).ok_or(Refused),
+        }
     }
 
     /// Writes register `off` (as [`Self::read`]) at `now`.
@@ -522,7 +510,7 @@ impl Lapic {
             reg::LDR if !x2 => self.ldr = v & 0xff00_0000,
             reg::DFR if !x2 => self.dfr = v | 0x0fff_ffff,
             reg::SPIV => {
-                self.spiv = v & (spiv::VECTOR | spiv::ENABLED | spiv::FOCUS_DISABLED);
+                self.spiv = v & SPIV_WRITABLE;
                 if !self.sw_enabled() {
                     // Software disable masks every LVT entry (SDM 11.4.7.2).
                     for e in self.lvt.iter_mut() {
@@ -602,8 +590,8 @@ impl Lapic {
         Effect::Ipi(icr)
     }
 
-    /// The register at `off` of the xAPIC page as the state ioctls see it,
-    /// whatever the mode, or `None` for an offset that names none.
+    /// The register at `off` of the xAPIC page whatever the mode (as the
+    /// state ioctls see it), or `None` for an offset that names none.
     fn state_word(&self, off: u32, now: u64) -> Option<u32> {
         Some(match off {
             reg::ID => self.id,
@@ -617,6 +605,8 @@ impl Lapic {
             r @ reg::TMR..=0x1f0 if r % 16 == 0 => self.tmr.0[((r - reg::TMR) / 16) as usize],
             r @ reg::IRR..=0x270 if r % 16 == 0 => self.irr.0[((r - reg::IRR) / 16) as usize],
             reg::ESR => self.esr,
+            // Delivery is immediate: the send-pending bit is never set
+            // (writes drop it), so a guest that polls it never spins.
             reg::ICR => self.icr,
             reg::ICR2 => self.icr2,
             reg::TMICT => self.tmict,
@@ -644,9 +634,10 @@ impl Lapic {
     /// or impossible IA32_APIC_BASE bits, EXTD without x2APIC in CPUID,
     /// and an x2APIC ID other than the vCPU's.
     pub fn restore(&mut self, apic_base: u64, regs: &[u8], maxphyaddr: u8, now: u64) -> Result<(), Refused> {
-        let addr_bits = !0u64 << maxphyaddr.min(63);
-        let reserved = 0xff | (1 << 9) | addr_bits | if self.x2apic_allowed { 0 } else { base::EXTD };
-        if apic_base & reserved != 0 || apic_base & (base::EXTD | base::ENABLE) == base::EXTD || regs.len() < 1024 {
+        if apic_base & self.base_reserved(maxphyaddr) != 0
+            || apic_base & (base::EXTD | base::ENABLE) == base::EXTD
+            || regs.len() < 1024
+        {
             return Err(Refused);
         }
         let r = |off: u32| u32::from_le_bytes([regs[off as usize], regs[off as usize + 1], regs[off as usize + 2], regs[off as usize + 3]]);
@@ -669,7 +660,7 @@ impl Lapic {
         self.icr2 = if x2 { r(reg::ICR2) } else { r(reg::ICR2) & 0xff00_0000 };
         self.tpr = r(reg::TASKPRI) & 0xff;
         self.dfr = r(reg::DFR) | 0x0fff_ffff;
-        self.spiv = r(reg::SPIV) & (spiv::VECTOR | spiv::ENABLED | spiv::FOCUS_DISABLED);
+        self.spiv = r(reg::SPIV) & SPIV_WRITABLE;
         for i in 0..8 {
             // Vectors 0-15 are never requested or in service.
             let legal = if i == 0 { !0xffff } else { !0 };

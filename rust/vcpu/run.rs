@@ -36,7 +36,7 @@ impl Vcpu {
                 return Err(EINTR);
             }
             shim::cond_resched();
-            exit::inject_interrupts(&mut st.guest(self));
+            exit::offer_interrupt(&mut st.guest(self));
             self.enter_guest(st)?;
             st.cpu.count(uapi::PACIFICA_STAT_EXITS);
             match exit::handle(&mut st.guest(self)) {

@@ -846,7 +846,7 @@ fn apic_msrs_and_partial_page_reads() {
     assert_eq!(m.stat(uapi::PACIFICA_STAT_USER_EXITS), 0);
 }
 
-/// The vector [`exit::inject_interrupts`] offered through V_IRQ, if any.
+/// The vector [`exit::offer_interrupt`] offered through V_IRQ, if any.
 fn offered(m: &Machine) -> Option<u8> {
     use crate::hw::svm::int_ctl;
     let c = &m.vmcb.control;
@@ -867,7 +867,7 @@ fn apic_page_writes_deliver_fixed_ipis_at_the_next_entry() {
     // A self-IPI: offered as a virtual interrupt with its vector and
     // priority, and in service once the CPU took it.
     apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), Some(0x40));
     assert_eq!((m.vmcb.control.int_ctl >> 16) & 0xf, 4, "V_INTR_PRIO");
     take_virq(&mut m);
@@ -877,14 +877,14 @@ fn apic_page_writes_deliver_fixed_ipis_at_the_next_entry() {
     // A fixed IPI to physical destination 0, this vCPU.
     apic_store(&mut m, reg::ICR2, 0);
     apic_store(&mut m, reg::ICR, 0x50);
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), Some(0x50));
     assert_eq!(m.vmcb.control.event_inj, 0, "never through EVENTINJ");
     // Not taken by the next exit (IF = 0, say): still requested, offered again.
     apic_store(&mut m, reg::TASKPRI, 0);
     let a = m.cpu.lapic.as_ref().unwrap();
     assert!(a.irr.contains(0x50) && !a.isr.contains(0x50));
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), Some(0x50));
     take_virq(&mut m);
     apic_store(&mut m, reg::TASKPRI, 0);
@@ -900,11 +900,11 @@ fn an_offered_interrupt_waits_for_if_and_the_shadow() {
     apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
     apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
     m.vmcb.save.rflags &= !crate::hw::cr::rflags::IF;
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), Some(0x40));
     m.vmcb.save.rflags |= crate::hw::cr::rflags::IF;
     m.vmcb.control.int_state = 1;
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(m.stat(uapi::PACIFICA_STAT_IRQ_WINDOW), 2);
     // A refused VMRUN took nothing, whatever V_IRQ says.
     take_virq(&mut m);
@@ -920,12 +920,12 @@ fn cr8_writes_exit_only_while_the_tpr_holds_a_vector_back() {
     let cr8_intercepted = |m: &Machine| m.vmcb.control.intercepts[INTERCEPT_CR_WORD] & intercept_write(8) != 0;
     let mut m = with_apic(Machine::long64());
     apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert!(!cr8_intercepted(&m));
     // The guest set CR8 = 4 without an exit (V_TPR), then sent 0x40.
     m.vmcb.control.int_ctl |= 4;
     apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), None);
     assert!(cr8_intercepted(&m));
     // mov cr8, rax with RAX = 0: the TPR drops and the vector is offered.
@@ -934,7 +934,7 @@ fn cr8_writes_exit_only_while_the_tpr_holds_a_vector_back() {
     m.set(Gpr::Rax, 0);
     assert_eq!(m.exit(code::CR0_WRITE + 8, 0, 0), Flow::Continue);
     assert_eq!((m.rip(), m.vmcb.control.int_ctl & 0xf), (CODE + 4, 0));
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), Some(0x40));
     assert!(!cr8_intercepted(&m));
     // CR8 above 15 is #GP.
@@ -950,7 +950,7 @@ fn an_interrupt_whose_delivery_an_exit_interrupted_is_offered_again() {
     let mut m = with_apic(Machine::long64());
     apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
     apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), Some(0x40));
     // The delivery's stack push faulted (V_IRQ still set, as QEMU leaves
     // it), and the run loop put EXITINTINFO into EVENTINJ: the interrupt
@@ -963,7 +963,7 @@ fn an_interrupt_whose_delivery_an_exit_interrupted_is_offered_again() {
     assert!(a.irr.contains(0x40) && !a.isr.contains(0x40));
     assert_eq!(m.vmcb.control.event_inj, 0);
     m.vmcb.control.exit_int_info = 0;
-    exit::inject_interrupts(&mut m.guest());
+    exit::offer_interrupt(&mut m.guest());
     assert_eq!(offered(&m), Some(0x40));
     assert_eq!(m.stat(uapi::PACIFICA_STAT_IRQ_INJECTED), 0);
 }
