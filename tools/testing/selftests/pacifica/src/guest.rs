@@ -334,7 +334,9 @@ impl TestVm {
         Self::build(mode, image, entry, RAM_SIZE as usize, paging_mode().0, true)
     }
 
-    fn build(
+    /// Like [`with_paging`](Self::with_paging), with an in-kernel local
+    /// APIC (`PACIFICA_CREATE_IRQCHIP`) if `lapic`.
+    pub fn build(
         mode: Mode,
         image: &[u8],
         entry: u64,

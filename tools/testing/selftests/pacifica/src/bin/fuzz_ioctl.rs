@@ -167,9 +167,11 @@ enum Op {
     Fork,
     ReopenProc,
     CreateIrqchip,
+    GetLapic,
+    SetLapic,
 }
 
-const NR_OPS: usize = Op::CreateIrqchip as usize + 1;
+const NR_OPS: usize = Op::SetLapic as usize + 1;
 
 const OP_NAMES: [&str; NR_OPS] = [
     "open(/dev/pacifica)",
@@ -204,6 +206,8 @@ const OP_NAMES: [&str; NR_OPS] = [
     "fork",
     "open(/proc/self/fd/N)",
     "CREATE_IRQCHIP",
+    "GET_LAPIC",
+    "SET_LAPIC",
 ];
 
 const ALL_OPS: [Op; NR_OPS] = [
@@ -239,6 +243,8 @@ const ALL_OPS: [Op; NR_OPS] = [
     Op::Fork,
     Op::ReopenProc,
     Op::CreateIrqchip,
+    Op::GetLapic,
+    Op::SetLapic,
 ];
 
 /// How often each operation is chosen, by the role of the thread.
@@ -255,19 +261,19 @@ enum Role {
 }
 
 fn weights(role: Role) -> [u32; NR_OPS] {
-    //    open oth clo dup cvm api inf msz smr cvc run grg srg gsr ssr gst unk wrk vfs mmr mur scr mre map unm pro dnd fil prp frk rpr irq
+    //    open oth clo dup cvm api inf msz smr cvc run grg srg gsr ssr gst unk wrk vfs mmr mur scr mre map unm pro dnd fil prp frk rpr irq gla sla
     match role {
         Role::Mixed => [
-            3, 1, 4, 2, 5, 1, 2, 1, 12, 6, 12, 4, 4, 3, 7, 2, 4, 4, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 0, 1, 2,
+            3, 1, 4, 2, 5, 1, 2, 1, 12, 6, 12, 4, 4, 3, 7, 2, 4, 4, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 0, 1, 2, 2, 3,
         ],
         Role::Runner => [
-            0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 40, 2, 2, 1, 3, 1, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 2, 8, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 40, 2, 2, 1, 3, 1, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 2, 8, 0, 0, 0, 0, 1,
         ],
         Role::Hammer => [
-            1, 0, 3, 2, 1, 0, 1, 0, 6, 3, 4, 10, 8, 6, 10, 4, 2, 2, 0, 4, 3, 4, 1, 3, 3, 2, 1, 4, 5, 0, 0, 1,
+            1, 0, 3, 2, 1, 0, 1, 0, 6, 3, 4, 10, 8, 6, 10, 4, 2, 2, 0, 4, 3, 4, 1, 3, 3, 2, 1, 4, 5, 0, 0, 1, 2, 3,
         ],
         Role::Forker => [
-            3, 1, 4, 2, 5, 1, 2, 1, 10, 6, 12, 4, 4, 3, 7, 2, 3, 3, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 3, 1, 2,
+            3, 1, 4, 2, 5, 1, 2, 1, 10, 6, 12, 4, 4, 3, 7, 2, 3, 3, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 3, 1, 2, 2, 3,
         ],
     }
 }
@@ -1070,7 +1076,7 @@ impl<'a> Ctx<'a> {
             Op::CreateVm | Op::GetApiVersion | Op::GetInfo | Op::GetMmapSize => Some(0),
             Op::SetMemoryRegion | Op::CreateVcpu | Op::CreateIrqchip => Some(1),
             Op::Run | Op::GetRegs | Op::SetRegs | Op::GetSregs | Op::SetSregs | Op::GetStats | Op::MmapRun
-            | Op::PrepareVcpu => Some(2),
+            | Op::PrepareVcpu | Op::GetLapic | Op::SetLapic => Some(2),
             _ => None,
         };
         if let Some(need) = need {
@@ -1109,6 +1115,10 @@ impl<'a> Ctx<'a> {
             Op::SetMemoryRegion => self.set_memory_region(),
             Op::CreateVcpu => self.create_vcpu(),
             Op::CreateIrqchip => self.create_irqchip(),
+            Op::GetLapic => {
+                self.get_struct(op, Self::is_vcpu, uapi::PACIFICA_GET_LAPIC, std::mem::size_of::<uapi::LapicState>())
+            }
+            Op::SetLapic => self.set_lapic(),
             Op::Run => self.run(),
             Op::GetRegs => self.get_regs(),
             Op::SetRegs => self.set_regs(),
@@ -1623,6 +1633,30 @@ impl<'a> Ctx<'a> {
                 m.unknown = true;
             }
         }
+    }
+
+    /// SET_LAPIC with a plausible APIC base (some bits flipped), now and
+    /// then a reserved word set, and random register words: EINVAL or
+    /// ENXIO are documented, anything may be accepted.
+    fn set_lapic(&mut self) {
+        let (fd, kind) = self.pick_fd(Some(Self::is_vcpu));
+        let mut s = uapi::LapicState::default();
+        s.apic_base = self.tape.pick(&[0xfee0_0900, 0xfee0_0d00, 0xfee0_0000, 0xfee0_0400, 0xfed0_0800, 0]);
+        if self.tape.chance(20) {
+            s.apic_base ^= 1 << self.tape.below(64);
+        }
+        if self.tape.chance(10) {
+            s.reserved[self.tape.below(7) as usize] = self.tape.word();
+        }
+        for _ in 0..self.tape.below(24) {
+            let off = self.tape.below(64) as usize * 16;
+            let v = if self.tape.chance(50) { self.tape.below(256) as u32 } else { self.tape.word() as u32 };
+            s.regs[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        let bytes = bytes_of(&s);
+        let (arg, label, _) = self.pick_ptr(bytes.len(), Some(&bytes), false);
+        let label = format!("{label}: apic_base {:#x}", s.apic_base);
+        let _ = self.ioctl(Op::SetLapic, fd, kind, uapi::PACIFICA_SET_LAPIC, arg, &label, Expect::default());
     }
 
     fn vfs_ioctl(&mut self) {
