@@ -8,15 +8,19 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
+#include <linux/hrtimer.h>
 #include <linux/io.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/reboot.h>
+#include <linux/slab.h>
 #include <linux/syscore_ops.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/smp.h>
+#include <linux/wait.h>
+#include <trace/events/ipi.h>
 #include <asm/debugreg.h>
 #include <asm/fpu/api.h>
 #include <asm/nospec-branch.h>
@@ -343,4 +347,88 @@ int pac_signal_pending(void)
 unsigned int pac_tsc_khz(void)
 {
 	return tsc_khz;
+}
+
+struct pac_wake {
+	atomic_t pending;
+	/* The vCPU is between pac_wake_enter() and pac_wake_exit() on cpu. */
+	int in_guest;
+	unsigned int cpu;
+	wait_queue_head_t wq;
+	struct hrtimer timer;
+};
+
+static enum hrtimer_restart pac_wake_timer_fn(struct hrtimer *t)
+{
+	pac_wake_kick(container_of(t, struct pac_wake, timer), PAC_WAKE_TIMER);
+	return HRTIMER_NORESTART;
+}
+
+struct pac_wake *pac_wake_new(void)
+{
+	struct pac_wake *w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
+
+	if (!w)
+		return NULL;
+	init_waitqueue_head(&w->wq);
+	hrtimer_init(&w->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_HARD);
+	w->timer.function = pac_wake_timer_fn;
+	return w;
+}
+
+void pac_wake_free(struct pac_wake *w)
+{
+	hrtimer_cancel(&w->timer);
+	kfree(w);
+}
+
+void pac_wake_timer_arm(struct pac_wake *w, u64 expires_ns)
+{
+	hrtimer_start(&w->timer, ns_to_ktime(expires_ns), HRTIMER_MODE_ABS_HARD);
+}
+
+void pac_wake_timer_cancel(struct pac_wake *w)
+{
+	hrtimer_try_to_cancel(&w->timer);
+}
+
+void pac_wake_kick(struct pac_wake *w, unsigned int bits)
+{
+	int me;
+
+	atomic_or(bits, &w->pending);
+	/* Pairs with the barrier in pac_wake_enter(). */
+	smp_mb__after_atomic();
+	me = get_cpu();
+	if (READ_ONCE(w->in_guest) && READ_ONCE(w->cpu) != me)
+		smp_send_reschedule(READ_ONCE(w->cpu));
+	put_cpu();
+	wake_up_interruptible(&w->wq);
+}
+
+unsigned int pac_wake_take(struct pac_wake *w)
+{
+	return atomic_xchg(&w->pending, 0);
+}
+
+int pac_wake_wait(struct pac_wake *w)
+{
+	return wait_event_interruptible(w->wq, atomic_read(&w->pending)) ? -EINTR : 0;
+}
+
+int pac_wake_enter(struct pac_wake *w, unsigned int cpu)
+{
+	WRITE_ONCE(w->cpu, cpu);
+	/* Pairs with the barrier in pac_wake_kick(). */
+	smp_store_mb(w->in_guest, 1);
+	if (atomic_read(&w->pending)) {
+		WRITE_ONCE(w->in_guest, 0);
+		return 1;
+	}
+	return 0;
+}
+
+void pac_wake_exit(struct pac_wake *w)
+{
+	WRITE_ONCE(w->in_guest, 0);
 }

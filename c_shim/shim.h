@@ -129,4 +129,35 @@ int pac_signal_pending(void);
 /* The host kernel's TSC rate in kHz (tsc_khz), 0 if unknown. */
 unsigned int pac_tsc_khz(void);
 
+/*
+ * A vCPU's wake-up point (Documentation/interrupts.rst, "Kicks"): a word of
+ * pending-work bits, a wait queue its thread sleeps on in an in-kernel HLT,
+ * and the hrtimer of its local APIC timer. pac_wake_kick() may be called
+ * from any context, hard interrupts included: it sets bits, wakes the
+ * sleeper, and sends a reschedule IPI to the CPU the vCPU is running guest
+ * code on, which makes it leave the guest (#VMEXIT(INTR)). The vCPU thread
+ * calls pac_wake_enter() with interrupts off just before VMRUN: it returns
+ * non-zero, and the vCPU does not enter, when bits arrived since the last
+ * pac_wake_take(); a kick after it sees in_guest and sends the IPI, which
+ * is taken at VMRUN at the latest. No wake-up is lost between the two.
+ */
+struct pac_wake;
+/* Pending-work bits: the timer's hrtimer expired, a userspace injection. */
+#define PAC_WAKE_TIMER	1u
+#define PAC_WAKE_INJECT	2u
+struct pac_wake *pac_wake_new(void);
+/* Cancels the timer (waiting for a running callback) and frees @w. */
+void pac_wake_free(struct pac_wake *w);
+/* Arms the timer for CLOCK_MONOTONIC (ktime_get()) time @expires_ns. */
+void pac_wake_timer_arm(struct pac_wake *w, u64 expires_ns);
+void pac_wake_timer_cancel(struct pac_wake *w);
+void pac_wake_kick(struct pac_wake *w, unsigned int bits);
+/* Returns and clears the pending bits. */
+unsigned int pac_wake_take(struct pac_wake *w);
+/* Sleeps until a bit is pending: 0, or -EINTR for a signal. */
+int pac_wake_wait(struct pac_wake *w);
+/* Interrupts off: marks the vCPU in the guest on @cpu, or returns 1. */
+int pac_wake_enter(struct pac_wake *w, unsigned int cpu);
+void pac_wake_exit(struct pac_wake *w);
+
 #endif /* PACIFICA_SHIM_H */

@@ -32,6 +32,10 @@ unsafe impl AsBytes for uapi::Sregs {}
 unsafe impl AsBytes for uapi::ModuleInfo {}
 // SAFETY: as above.
 unsafe impl AsBytes for uapi::ExitStats {}
+// SAFETY: as above.
+unsafe impl FromBytes for uapi::Msi {}
+// SAFETY: as above.
+unsafe impl FromBytes for uapi::Lint {}
 
 fn read_user<T: FromBytes>(arg: usize) -> Result<T> {
     UserSlice::new(arg, core::mem::size_of::<T>()).reader().read::<T>()
@@ -84,6 +88,7 @@ fn vm_ioctl(vm: &Arc<Vm>, cmd: u32, arg: usize) -> Result<isize> {
             vm.create_irqchip()?;
             Ok(0)
         }
+        uapi::PACIFICA_SIGNAL_MSI => Ok(vm.signal_msi(&read_user::<uapi::Msi>(arg)?)? as isize),
         _ => Err(ENOTTY),
     }
 }
@@ -112,6 +117,17 @@ fn vcpu_ioctl(vcpu: &Vcpu, cmd: u32, arg: usize) -> Result<isize> {
             let mut state = KVVec::from_elem(0u8, len, GFP_KERNEL_ACCOUNT)?;
             UserSlice::new(arg, len).reader().read_slice(&mut state)?;
             vcpu.set_lapic(&state)?;
+            Ok(0)
+        }
+        uapi::PACIFICA_NMI => {
+            if arg != 0 {
+                return Err(EINVAL);
+            }
+            vcpu.nmi()?;
+            Ok(0)
+        }
+        uapi::PACIFICA_SET_LINT => {
+            vcpu.set_lint(&read_user::<uapi::Lint>(arg)?)?;
             Ok(0)
         }
         _ => Err(ENOTTY),

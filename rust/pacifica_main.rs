@@ -47,6 +47,7 @@ mod policy {
 /// Interrupt controllers; `core` only (Documentation/interrupts.rst).
 #[allow(dead_code, unreachable_pub)]
 mod irq {
+    pub(crate) mod inbox;
     pub(crate) mod lapic;
 }
 

@@ -209,3 +209,84 @@ impl Drop for IrqsOff {
         unsafe { bindings::pac_local_irq_enable() };
     }
 }
+
+/// A vCPU's wake-up point: pending-work bits, the wait queue of an
+/// in-kernel HLT, the APIC timer's hrtimer (`pac_wake` in the shim, where
+/// the protocol is described).
+pub(crate) struct Wake(core::ptr::NonNull<bindings::pac_wake>);
+
+// SAFETY: every `pac_wake_*` function may be called from any thread, and
+// concurrently with the others (atomics, a wait queue, an hrtimer); the
+// object lives until `drop`.
+unsafe impl Send for Wake {}
+// SAFETY: as above.
+unsafe impl Sync for Wake {}
+
+/// The `Wake` bit of another thread's injection (the hrtimer's own bit,
+/// `PAC_WAKE_TIMER`, is set in the shim).
+pub(crate) const WAKE_INJECT: u32 = bindings::PAC_WAKE_INJECT;
+
+impl Wake {
+    /// A wake-up point with nothing pending and the timer idle.
+    pub(crate) fn new() -> kernel::error::Result<Self> {
+        // SAFETY: no preconditions; NULL on allocation failure.
+        let w = unsafe { bindings::pac_wake_new() };
+        core::ptr::NonNull::new(w).map(Wake).ok_or(kernel::error::code::ENOMEM)
+    }
+
+    /// Arms the timer to expire at `ktime_get()` time `ns` (re-arming it if
+    /// it is armed).
+    pub(crate) fn arm(&self, ns: u64) {
+        // SAFETY: `self.0` is live (see the type).
+        unsafe { bindings::pac_wake_timer_arm(self.0.as_ptr(), ns) }
+    }
+
+    /// Stops the timer unless its callback is running (then the expiry is
+    /// seen as a spurious `WAKE_TIMER`, which the caller tolerates).
+    pub(crate) fn cancel(&self) {
+        // SAFETY: as above.
+        unsafe { bindings::pac_wake_timer_cancel(self.0.as_ptr()) }
+    }
+
+    /// Sets `bits` and makes the vCPU notice: wakes it from HLT, forces it
+    /// out of the guest. Any context.
+    pub(crate) fn kick(&self, bits: u32) {
+        // SAFETY: as above.
+        unsafe { bindings::pac_wake_kick(self.0.as_ptr(), bits) }
+    }
+
+    /// Takes the pending bits.
+    pub(crate) fn take(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { bindings::pac_wake_take(self.0.as_ptr()) }
+    }
+
+    /// Sleeps until a bit is pending; EINTR for a signal.
+    pub(crate) fn wait(&self) -> kernel::error::Result {
+        // SAFETY: as above; the caller is a task that may sleep (an ioctl).
+        kernel::error::to_result(unsafe { bindings::pac_wake_wait(self.0.as_ptr()) })
+    }
+
+    /// Marks the vCPU as in the guest on `cpu`, unless bits arrived since
+    /// the last `take`: then `false`, and the vCPU must not enter. Call
+    /// with interrupts off, and `exit` after the world switch.
+    pub(crate) fn enter(&self, _irqs: &IrqsOff, cpu: u32) -> bool {
+        // SAFETY: as above.
+        unsafe { bindings::pac_wake_enter(self.0.as_ptr(), cpu) == 0 }
+    }
+
+    /// The vCPU left the guest.
+    pub(crate) fn exit(&self) {
+        // SAFETY: as above.
+        unsafe { bindings::pac_wake_exit(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        // SAFETY: the object is ours and no one else uses it any more (we
+        // are its owner's last reference); the shim cancels the timer,
+        // waiting for a running callback, before freeing it.
+        unsafe { bindings::pac_wake_free(self.0.as_ptr()) }
+    }
+}

@@ -51,6 +51,14 @@ pub type LapicState = c::pacifica_lapic_state;
 /// Where `LapicState::regs` starts: after IA32_APIC_BASE and the reserved
 /// words.
 pub const LAPIC_STATE_REGS: usize = 64;
+/// ExtINT acknowledge: userspace's PIC gives the vector.
+pub type IntaExit = c::pacifica_inta_exit;
+/// The EOI of a level-triggered vector.
+pub type EoiExit = c::pacifica_eoi_exit;
+/// A message-signalled interrupt, for `PACIFICA_SIGNAL_MSI`.
+pub type Msi = c::pacifica_msi;
+/// A local interrupt pin's level, for `PACIFICA_SET_LINT`.
+pub type Lint = c::pacifica_lint;
 /// Per-vCPU exit counters, indexed by `PACIFICA_STAT_*`.
 pub type ExitStats = c::pacifica_exit_stats;
 
@@ -91,7 +99,8 @@ pub const PACIFICA_RUN_IO_DATA_SIZE: usize = c::PACIFICA_RUN_IO_DATA_SIZE as usi
 pub const PACIFICA_STAT_NAMES: [&str; c::PACIFICA_STAT_NR as usize] = [
     "exits", "user_exits", "io", "hlt", "npf", "mmio", "cpuid", "msr", "vmmcall", "shutdown",
     "intr", "nmi", "ud", "gp", "signal", "internal", "pf", "cr", "invlpg", "other", "exception",
-    "irq_injected", "irq_window", "apic_access",
+    "irq_injected", "irq_window", "apic_access", "nmi_injected", "nmi_window", "halt", "wakeup",
+    "timer", "inta", "level_eoi", "apic_eoi", "apic_icr", "apic_timer", "kick",
 ];
 
 impl ExitStats {

@@ -14,11 +14,13 @@ use crate::hw::svm::{
     INTERCEPT_EXCEPTION_WORD, NESTED_CTL_NP_ENABLE,
 };
 use crate::hw::vmcb::{Vmcb, VmcbSeg};
+use crate::irq::inbox::{Inbox, LINT0, LINT1};
 use crate::irq::lapic::Lapic;
 use crate::mm::pages::HwPages;
 use crate::mm::shadow::{Fault, GuestCrs};
 use crate::mm::shadow_mmu::ShadowMmu;
 use crate::policy::{cpuid, state};
+use crate::shim::{self, Wake};
 use crate::svm::ops::{self, FxArea};
 use crate::testbed;
 use crate::uapi;
@@ -67,6 +69,24 @@ pub(crate) struct VcpuState {
     intercepts: [u32; 6],
     /// The nested page tables' root (NPT), or 0.
     npt_root: u64,
+    /// The host time (`ktime_get`) the APIC timer's hrtimer is armed for.
+    timer_armed: Option<u64>,
+}
+
+/// What other threads reach of a vCPU without taking its state: the
+/// inbox of its local APIC and its wake-up point (Documentation/
+/// interrupts.rst, "Kicks"). Shared with the VM, which routes MSIs.
+pub(crate) struct VcpuIrq {
+    pub(crate) inbox: Inbox,
+    pub(crate) wake: Wake,
+}
+
+impl VcpuIrq {
+    /// Makes the vCPU look at its inbox: wakes it from HLT, or forces it
+    /// out of the guest.
+    pub(crate) fn kick(&self) {
+        self.wake.kick(shim::WAKE_INJECT);
+    }
 }
 
 /// A virtual CPU.
@@ -74,6 +94,8 @@ pub(crate) struct VcpuState {
 pub(crate) struct Vcpu {
     pub(crate) vm: Arc<Vm>,
     pub(crate) id: u32,
+    /// The inbox and wake-up point (`None` without an in-kernel APIC).
+    pub(crate) irq: Option<Arc<VcpuIrq>>,
     /// The page userspace maps; see [`uapi::Run`].
     run_page: HwPages,
     /// Whether a thread owns [`Self::state`] (see [`Vcpu::lock`]).
@@ -187,15 +209,22 @@ impl Vcpu {
             Paging::Npt => None,
             Paging::Shadow => Some(KBox::new(ShadowMmu::new()?, GFP_KERNEL_ACCOUNT)?),
         };
+        // TSC-deadline needs the TSC's rate, to turn deadlines into host
+        // time.
+        let tsc_deadline = lapic && shim::tsc_khz() != 0;
         let cr4_allowed = cpuid::guest_cr4_allowed(
-            cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow, lapic },
+            cpuid::GuestKind { vcpu_id: id, shadow: vm.paging == Paging::Shadow, lapic, tsc_deadline },
             |l, s| host_cpuid(l, s),
         );
+        let irq = if lapic {
+            Some(Arc::new(VcpuIrq { inbox: Inbox::default(), wake: Wake::new()? }, GFP_KERNEL_ACCOUNT)?)
+        } else {
+            None
+        };
         let state = VcpuState {
             vmcb,
-            // x2APIC is offered with the APIC; TSC-deadline not yet (the
-            // timer does not fire: Documentation/interrupts.rst).
-            cpu: GuestCpu::new(cr4_allowed, lapic.then(|| Lapic::new(id, true, false))),
+            // x2APIC is offered with the APIC.
+            cpu: GuestCpu::new(cr4_allowed, lapic.then(|| Lapic::new(id, true, tsc_deadline))),
             fx: KBox::new(FxArea::reset(), GFP_KERNEL_ACCOUNT)?,
             regs_set: false,
             sregs_set: false,
@@ -207,14 +236,19 @@ impl Vcpu {
             entry_snapshot: HwPages::page()?,
             intercepts,
             npt_root: if vm.paging == Paging::Npt { npt_root } else { 0 },
+            timer_armed: None,
         };
         let mut state = state;
         state.assert_control();
+        if let (Some(irq), Some(a)) = (&irq, &state.cpu.lapic) {
+            irq.inbox.publish(a.destination());
+        }
         let run_page = HwPages::page()?;
         Arc::pin_init(
             pin_init!(Vcpu {
                 vm,
                 id,
+                irq,
                 run_page,
                 busy <- new_mutex!(false, "Vcpu::busy"),
                 idle <- new_condvar!("Vcpu::idle"),
@@ -346,6 +380,8 @@ impl Vcpu {
         s.rip = r.rip;
         // Bit 1 is always one; the hardware checks reserved bits at VMRUN.
         s.rflags = r.rflags | rflags::FIXED;
+        // A new state runs: a vCPU halted in the old one is not any more.
+        st.cpu.halted = false;
         st.regs_set = true;
         st.unverified = true;
         Ok(())
@@ -459,7 +495,38 @@ impl Vcpu {
         a.restore(u64::from_le_bytes(base), &state[uapi::LAPIC_STATE_REGS..], maxphyaddr, now).map_err(|_| EINVAL)?;
         // The guest's CR8 is the new TPR's class.
         let class = a.tpr() >> 4;
+        let dest = a.destination();
         st.vmcb().control.set_v_tpr(class);
+        if let Some(irq) = &self.irq {
+            irq.inbox.publish(dest);
+        }
+        Ok(())
+    }
+
+    /// `PACIFICA_NMI`: an NMI for the vCPU. Does not wait for a running
+    /// `PACIFICA_RUN`. ENXIO without an in-kernel APIC.
+    pub(crate) fn nmi(&self) -> Result {
+        let irq = self.irq.as_ref().ok_or(ENXIO)?;
+        irq.inbox.post_nmi();
+        irq.kick();
+        Ok(())
+    }
+
+    /// `PACIFICA_SET_LINT`: the level of LINT0 or LINT1. Does not wait
+    /// for a running `PACIFICA_RUN`. ENXIO without an in-kernel APIC;
+    /// EINVAL for another pin or level.
+    pub(crate) fn set_lint(&self, l: &uapi::Lint) -> Result {
+        let irq = self.irq.as_ref().ok_or(ENXIO)?;
+        let pin = match l.pin {
+            0 => LINT0,
+            1 => LINT1,
+            _ => return Err(EINVAL),
+        };
+        if l.level > 1 {
+            return Err(EINVAL);
+        }
+        irq.inbox.set_lint(pin, l.level == 1);
+        irq.kick();
         Ok(())
     }
 
@@ -513,6 +580,11 @@ impl Env for Vcpu {
     fn run_mmio_data(&self) -> [u8; 8] {
         // SAFETY: as above.
         unsafe { self.read_run().exit.mmio.data }
+    }
+
+    fn run_inta_vector(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { self.read_run().exit.inta.vector }
     }
 
     /// Writes the run page, all but `immediate_exit`, which is userspace's.

@@ -5,7 +5,9 @@
 use crate::global;
 use crate::mm::guest::GuestMemory;
 use crate::uapi;
-use crate::vcpu::Vcpu;
+use crate::irq::inbox::Msi;
+use crate::hw::apic::lvt;
+use crate::vcpu::{Vcpu, VcpuIrq};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
@@ -41,6 +43,9 @@ pub(crate) struct Vm {
     /// in-kernel local APIC. One word, so that CREATE_IRQCHIP and
     /// CREATE_VCPU racing in two threads agree on which came first.
     vcpu_ids: AtomicU32,
+    /// The inboxes of the vCPUs' local APICs, for MSIs.
+    #[pin]
+    irqs: Mutex<KVec<Arc<VcpuIrq>>>,
 }
 
 /// The `vcpu_ids` bit of `PACIFICA_CREATE_IRQCHIP`.
@@ -53,7 +58,12 @@ impl Vm {
     pub(crate) fn new(paging: Paging) -> Result<Arc<Self>> {
         let mem = GuestMemory::new()?;
         let vm = Arc::pin_init(
-            pin_init!(Vm { paging, mem <- new_mutex!(mem, "Vm::mem"), vcpu_ids: AtomicU32::new(0) }),
+            pin_init!(Vm {
+                paging,
+                mem <- new_mutex!(mem, "Vm::mem"),
+                vcpu_ids: AtomicU32::new(0),
+                irqs <- new_mutex!(KVec::new(), "Vm::irqs"),
+            }),
             GFP_KERNEL_ACCOUNT,
         )?;
         global::get().nr_vms.fetch_add(1, Ordering::Relaxed);
@@ -88,9 +98,45 @@ impl Vm {
         if ids & bit != 0 {
             return Err(EEXIST);
         }
-        Vcpu::new(self.clone(), id as u32, ids & IRQCHIP != 0).inspect_err(|_| {
+        let vcpu = Vcpu::new(self.clone(), id as u32, ids & IRQCHIP != 0).and_then(|vcpu| {
+            if let Some(irq) = &vcpu.irq {
+                self.irqs.lock().push(irq.clone(), GFP_KERNEL_ACCOUNT)?;
+            }
+            Ok(vcpu)
+        });
+        vcpu.inspect_err(|_| {
             self.vcpu_ids.fetch_and(!bit, Ordering::AcqRel);
         })
+    }
+
+    /// `PACIFICA_SIGNAL_MSI`: delivers the message to every local APIC it
+    /// names (to the first one for lowest priority, which is delivered as
+    /// fixed to one of its destinations) and returns how many accepted
+    /// it. EINVAL for a malformed message or an unsupported delivery
+    /// mode; ENXIO without an in-kernel APIC.
+    pub(crate) fn signal_msi(&self, m: &uapi::Msi) -> Result<u32> {
+        if self.vcpu_ids.load(Ordering::Acquire) & IRQCHIP == 0 {
+            return Err(ENXIO);
+        }
+        let Some(msi) = Msi::decode(m.address, m.data, m.flags).map_err(|_| EINVAL)? else { return Ok(0) };
+        let mut accepted = 0;
+        for irq in self.irqs.lock().iter() {
+            let d = irq.inbox.destination();
+            if !d.accepts(msi.dest, msi.logical) {
+                continue;
+            }
+            if msi.delivery == lvt::DM_NMI {
+                irq.inbox.post_nmi();
+            } else {
+                irq.inbox.post(msi.vector, msi.level_triggered);
+            }
+            irq.kick();
+            accepted += 1;
+            if msi.delivery == lvt::DM_LOWEST {
+                break;
+            }
+        }
+        Ok(accepted)
     }
 }
 

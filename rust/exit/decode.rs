@@ -69,9 +69,11 @@ impl IoInfo {
 pub enum Exit {
     Intr,
     Nmi,
-    /// The interrupt window opened (VINTR; never intercepted: the APIC's
-    /// vectors go in as virtual interrupts).
+    /// The interrupt window opened (VINTR: intercepted only while a
+    /// userspace PIC's interrupt waits for the guest to take it).
     Vintr,
+    /// IRET (intercepted while the guest handles an NMI).
+    Iret,
     /// An SMI or INIT for the host (both intercepted so that the host
     /// takes them, as an interrupt): the guest resumes.
     HostEvent,
@@ -127,6 +129,7 @@ impl Exit {
             code::INTR => Exit::Intr,
             code::NMI => Exit::Nmi,
             code::VINTR => Exit::Vintr,
+            code::IRET => Exit::Iret,
             code::SMI | code::INIT => Exit::HostEvent,
             code::CPUID => Exit::Cpuid,
             code::HLT => Exit::Hlt,

@@ -37,6 +37,8 @@ pub(crate) trait Env {
     fn run_hypercall_ret(&self) -> u64;
     /// The data userspace left in the run page for an MMIO read exit.
     fn run_mmio_data(&self) -> [u8; 8];
+    /// The vector userspace left in the run page for an INTA exit.
+    fn run_inta_vector(&self) -> u32;
     /// Writes the run page, all but the byte userspace owns.
     fn write_run(&self, run: &uapi::Run);
     /// Copies from offset `at` of the run page's I/O data area.

@@ -25,7 +25,7 @@ use crate::testbed;
 use crate::uapi;
 use decode::Exit;
 pub(crate) use env::{Env, ShadowPaging};
-pub(crate) use apic::{offer_interrupt, sync_tpr};
+pub(crate) use apic::{offer_interrupt, sync_tpr, take_inbox, wakes_from_halt};
 pub(crate) use state::{GuestCpu, GuestState};
 
 /// What the run loop does after an exit.
@@ -51,6 +51,8 @@ pub(crate) enum Pending {
     MmioRead(mmio::Load),
     /// VMMCALL: the result goes into RAX.
     Hypercall,
+    /// INTA: userspace's PIC gives the vector to deliver.
+    Inta,
 }
 
 /// Handles the exit that just happened.
@@ -93,6 +95,12 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
             if let Err(f) = skip(g, Opcode::Hlt) {
                 return f;
             }
+            if g.cpu.lapic.is_some() {
+                // The run loop sleeps until an event wakes the vCPU.
+                g.count(uapi::PACIFICA_STAT_HALT);
+                g.cpu.halted = true;
+                return Flow::Continue;
+            }
             user_exit(g, uapi::PACIFICA_EXIT_HLT, uapi::ExitData { pad: [0; 256] })
         }
         Exit::Io(info) => io::handle(g, info),
@@ -126,6 +134,7 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
             // guest-physical CR3 into the hardware (Documentation/security.rst).
             internal_error(g, uapi::PACIFICA_INTERNAL_UNSUPPORTED)
         }
+        Exit::Exception { vector: v, .. } if v == vector::DB && apic::nmi_step_done(g) => Flow::Continue,
         Exit::Exception { vector: v, error } => {
             g.count(uapi::PACIFICA_STAT_EXCEPTION);
             reflect(g, v, error)
@@ -141,8 +150,10 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
             user_exit(g, uapi::PACIFICA_EXIT_FAIL_ENTRY, data);
             Flow::Stop
         }
-        // VINTR is never intercepted (`apic::offer_interrupt`).
-        Exit::Vintr | Exit::Unknown(_) => {
+        // Intercepted only with an in-kernel APIC (`apic::offer_interrupt`).
+        Exit::Vintr if g.cpu.lapic.is_some() => apic::window_open(g),
+        Exit::Iret if g.cpu.lapic.is_some() => apic::iret(g),
+        Exit::Vintr | Exit::Iret | Exit::Unknown(_) => {
             let code = g.vmcb.control.exit_code;
             log_unhandled(g, code);
             internal_error(g, uapi::PACIFICA_INTERNAL_UNHANDLED_EXIT)
@@ -164,6 +175,10 @@ pub(crate) fn complete_pending<E: Env>(g: &mut GuestState<'_, E>) {
         Pending::StringIn(op) => io::complete_string_in(g, op),
         Pending::MmioRead(load) => mmio::complete_load(g, load),
         Pending::Hypercall => g.vmcb.save.rax = g.env.run_hypercall_ret(),
+        Pending::Inta => {
+            let v = g.env.run_inta_vector();
+            apic::complete_inta(g, v);
+        }
     }
 }
 
@@ -399,6 +414,7 @@ fn skip<E: Env>(g: &mut GuestState<'_, E>, expect: Opcode) -> Result<(), Flow> {
         let next = g.vmcb.control.next_rip;
         if next != 0 {
             g.vmcb.save.rip = next;
+            g.vmcb.control.int_state &= !crate::hw::svm::INT_STATE_SHADOW;
             return Ok(());
         }
     }
@@ -410,8 +426,10 @@ fn skip<E: Env>(g: &mut GuestState<'_, E>, expect: Opcode) -> Result<(), Flow> {
     Ok(())
 }
 
-/// Adds `len` to RIP, wrapping as the code size does.
+/// Adds `len` to RIP, wrapping as the code size does. The instruction is
+/// done: an interrupt shadow it was in (after STI or MOV SS) ends.
 fn advance<E: Env>(g: &mut GuestState<'_, E>, len: u8) {
+    g.vmcb.control.int_state &= !crate::hw::svm::INT_STATE_SHADOW;
     let mode = g.cpu_mode();
     let s = &mut g.vmcb.save;
     let rip = s.rip.wrapping_add(u64::from(len));

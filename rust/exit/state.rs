@@ -54,9 +54,49 @@ pub(crate) struct GuestCpu {
     pub(crate) logged_unhandled: bool,
     /// The in-kernel local APIC (`PACIFICA_CREATE_IRQCHIP`).
     pub(crate) lapic: Option<Lapic>,
-    /// The vector offered through V_IRQ at the last entry
-    /// (`exit::apic::inject`).
-    pub(crate) virq: Option<u8>,
+    /// The interrupt offered through V_IRQ at the last entry
+    /// (`exit::apic::offer_interrupt`).
+    pub(crate) virq: Option<Offered>,
+    /// HLT put the vCPU to sleep in the kernel (with an in-kernel APIC);
+    /// it stays asleep across runs until an event wakes it.
+    pub(crate) halted: bool,
+    /// NMI delivery and blocking.
+    pub(crate) nmi: NmiState,
+    /// A userspace PIC's interrupt: LINT0 is in ExtINT mode (or the APIC
+    /// is disabled, which makes LINT0 the INTR pin) and its line is up.
+    pub(crate) extint_line: bool,
+    /// The vector userspace's PIC gave at the last INTA exit, to be
+    /// delivered before any APIC vector.
+    pub(crate) extint: Option<u8>,
+    /// The LINT pins' levels when last looked at, for edges.
+    pub(crate) lint: u32,
+}
+
+/// What V_IRQ offered at an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Offered {
+    /// A vector of the local APIC.
+    Apic(u8),
+    /// The vector a userspace PIC gave ([`GuestCpu::extint`]).
+    ExtInt(u8),
+    /// No vector: an interrupt window for the PIC's INTA exit (VINTR).
+    Window,
+}
+
+/// The NMI's state (the CPU keeps NMI blocking out of the VMCB: the
+/// module tracks it, as KVM does without vNMI).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NmiState {
+    /// An NMI waits for delivery (one at most, as the CPU's latch).
+    pub(crate) pending: bool,
+    /// The guest is handling an NMI: NMIs are blocked until its IRET.
+    pub(crate) masked: bool,
+    /// The guest's IRET at this RIP was intercepted; NMIs unblock once
+    /// it has executed (the guest is seen anywhere else).
+    pub(crate) iret_rip: Option<u64>,
+    /// The module single-steps the IRET to deliver a pending NMI right
+    /// after it: the guest's DR6 to put back after the #DB.
+    pub(crate) stepping: Option<u64>,
 }
 
 impl GuestCpu {
@@ -76,6 +116,11 @@ impl GuestCpu {
             logged_unhandled: false,
             lapic,
             virq: None,
+            halted: false,
+            nmi: NmiState::default(),
+            extint_line: false,
+            extint: None,
+            lint: 0,
         }
     }
 

@@ -17,7 +17,9 @@ pub(super) fn cpuid<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
     g.count(uapi::PACIFICA_STAT_CPUID);
     let leaf = g.gpr(Gpr::Rax) as u32;
     let subleaf = g.gpr(Gpr::Rcx) as u32;
-    let kind = cpuid::GuestKind { vcpu_id: g.env.vcpu_id(), shadow: g.shadow.is_some(), lapic: g.cpu.lapic.is_some() };
+    let kind = cpuid::GuestKind { vcpu_id: g.env.vcpu_id(), shadow: g.shadow.is_some(), lapic: g.cpu.lapic.is_some(),
+        tsc_deadline: g.cpu.lapic.as_ref().is_some_and(|a| a.tsc_deadline_allowed()),
+    };
     let r = cpuid::guest_cpuid(leaf, subleaf, kind, |l, s| g.env.host_cpuid(l, s));
     if let Err(f) = skip(g, Opcode::Cpuid) {
         return f;

@@ -117,6 +117,24 @@ pub mod esr {
 /// The divide configuration register: bits 0, 1 and 3.
 pub const TDCR_MASK: u32 = 0xb;
 
+/// A message-signalled interrupt's address and data (SDM 11.11).
+pub mod msi {
+    /// The address window: bits 31:20 are 0xfee.
+    pub const ADDR_WINDOW_MASK: u64 = 0xfff0_0000;
+    pub const ADDR_WINDOW: u64 = 0xfee0_0000;
+    /// The destination ID, bits 19:12 (x2APIC: and bits 63:40).
+    pub const ADDR_DEST_SHIFT: u32 = 12;
+    pub const ADDR_DEST_HI_MASK: u64 = 0xffff_ff00_0000_0000;
+    /// Destination mode: logical.
+    pub const ADDR_DM_LOGICAL: u64 = 1 << 2;
+    /// Data: vector, delivery mode and trigger as in an LVT entry
+    /// (`lvt::VECTOR`, `lvt::DM_MASK`, `lvt::LEVEL_TRIGGER`), and the level.
+    pub const DATA_LEVEL_ASSERT: u32 = 1 << 14;
+}
+
+/// The DFR's model, bits 31:28: flat (all ones) or cluster (zero).
+pub const DFR_MODEL_FLAT: u32 = 0xf000_0000;
+
 /// CPUID.1:ECX bits the APIC's modes depend on.
 pub mod cpuid {
     pub const X2APIC: u32 = 1 << 21;

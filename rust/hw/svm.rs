@@ -117,6 +117,7 @@ pub mod exit {
     pub const INIT: u64 = 0x063;
     pub const VINTR: u64 = 0x064;
     pub const TR_WRITE: u64 = 0x06d;
+    pub const IRET: u64 = 0x074;
     pub const RDPMC: u64 = 0x06f;
     pub const CPUID: u64 = 0x072;
     pub const RSM: u64 = 0x073;

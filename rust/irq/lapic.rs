@@ -123,6 +123,44 @@ impl VectorSet {
     }
 }
 
+/// What an interrupt message's destination is matched against: the
+/// APIC's ID, its logical destination and model (SDM 11.6.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Destination {
+    /// xAPIC: the ID register's bits 31:24; x2APIC: the 32-bit ID.
+    pub id: u32,
+    /// xAPIC: LDR bits 31:24; x2APIC: the derived 32-bit LDR.
+    pub ldr: u32,
+    /// The DFR's cluster model (xAPIC).
+    pub cluster: bool,
+    pub x2apic: bool,
+    /// Enabled in IA32_APIC_BASE and in SPIV: accepts fixed interrupts.
+    pub enabled: bool,
+}
+
+impl Destination {
+    /// Whether a message for `dest` (physical, or logical if `logical`)
+    /// reaches this APIC. The broadcast ID (all ones) reaches every one.
+    pub fn accepts(&self, dest: u32, logical: bool) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let broadcast = if self.x2apic { u32::MAX } else { 0xff };
+        if dest == broadcast {
+            return true;
+        }
+        match (logical, self.x2apic) {
+            (false, _) => dest == self.id,
+            // x2APIC: cluster in bits 31:16, a bitmap of 16 in 15:0.
+            (true, true) => dest >> 16 == self.ldr >> 16 && dest & self.ldr & 0xffff != 0,
+            (true, false) if self.cluster => {
+                dest >> 4 == self.ldr >> 4 && dest & self.ldr & 0xf != 0
+            }
+            (true, false) => dest & self.ldr & 0xff != 0,
+        }
+    }
+}
+
 /// The timer's running state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Timer {
@@ -292,6 +330,23 @@ impl Lapic {
         } else {
             isrv & 0xf0
         }
+    }
+
+    /// What interrupt messages are matched against.
+    pub fn destination(&self) -> Destination {
+        let x2apic = self.x2apic();
+        Destination {
+            id: if x2apic { self.id } else { self.id >> 24 },
+            ldr: if x2apic { self.ldr } else { self.ldr >> 24 },
+            cluster: self.dfr & apic::DFR_MODEL_FLAT == 0,
+            x2apic,
+            enabled: self.hw_enabled() && self.sw_enabled(),
+        }
+    }
+
+    /// Whether the VM's CPUID offers TSC-deadline mode.
+    pub fn tsc_deadline_allowed(&self) -> bool {
+        self.tsc_deadline_allowed
     }
 
     /// The task priority register (CR8 is its bits 7:4).

@@ -77,6 +77,9 @@ pub struct GuestKind {
     /// The VM has in-kernel local APICs: leaf 1 offers the APIC (EDX
     /// bit 9) and x2APIC (ECX bit 21).
     pub lapic: bool,
+    /// The APIC timer's TSC-deadline mode (CPUID.1:ECX bit 24), offered
+    /// with the in-kernel APIC when the TSC's rate is known.
+    pub tsc_deadline: bool,
 }
 
 /// Leaf 7 EBX bits the shadow MMU does not virtualize: SMEP, SMAP.
@@ -98,7 +101,8 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, kind: GuestKind, host: impl Fn(u32, 
             // package, APIC id = vCPU id.
             let ebx = (h[1] & 0xffff) | (1 << 16) | (vcpu_id << 24);
             let (ecx_apic, edx_apic) = if kind.lapic { (apic::cpuid::X2APIC, leaf1::EDX_APIC) } else { (0, 0) };
-            let ecx = (h[2] & leaf1::ECX_ALLOWED) | leaf1::HYPERVISOR | ecx_apic;
+            let ecx_deadline = if kind.lapic && kind.tsc_deadline { apic::cpuid::TSC_DEADLINE } else { 0 };
+            let ecx = (h[2] & leaf1::ECX_ALLOWED) | leaf1::HYPERVISOR | ecx_apic | ecx_deadline;
             [h[0], ebx, ecx, (h[3] & leaf1::EDX_ALLOWED) | edx_apic]
         }
         7 if subleaf == 0 && max_basic >= 7 => {

@@ -3,14 +3,16 @@
 //! The run loop: `PACIFICA_RUN` enters the guest again and again until an
 //! exit userspace must see, and one entry is one VMRUN with the ASID, the
 //! TLB flushes, the FPU and PKRU, and the re-injection of an interrupted
-//! event around it. `vcpu.rs` keeps the objects; `exit/` handles what the
-//! guest did.
+//! event around it. With an in-kernel APIC, each round first takes what
+//! other threads left (the inbox, kicks), expires and arms the APIC
+//! timer, and sleeps while the guest halts. `vcpu.rs` keeps the objects;
+//! `exit/` handles what the guest did.
 
 use super::{Vcpu, VcpuState, SAVE_AREA, SAVE_AREA_LEN};
-use crate::exit::{self, Flow};
+use crate::exit::{self, Env, Flow};
 use crate::global;
 use crate::hw::svm::{event, features, tlb_ctl};
-use crate::shim::{self, FpuSection, IrqsOff};
+use crate::shim::{self, FpuSection, IrqsOff, Wake};
 use crate::hw::gpr::GuestGprs;
 use crate::svm::ops;
 use crate::testbed;
@@ -36,8 +38,19 @@ impl Vcpu {
                 return Err(EINTR);
             }
             shim::cond_resched();
-            exit::offer_interrupt(&mut st.guest(self));
-            self.enter_guest(st)?;
+            self.service(st);
+            if st.cpu.halted {
+                self.halt(st)?;
+            }
+            if exit::offer_interrupt(&mut st.guest(self)) == Flow::User {
+                st.cpu.count(uapi::PACIFICA_STAT_USER_EXITS);
+                return Ok(());
+            }
+            if !self.enter_guest(st)? {
+                // A kick came after `service`: look again.
+                st.cpu.count(uapi::PACIFICA_STAT_KICK);
+                continue;
+            }
             st.cpu.count(uapi::PACIFICA_STAT_EXITS);
             match exit::handle(&mut st.guest(self)) {
                 Flow::Continue => {}
@@ -55,9 +68,91 @@ impl Vcpu {
         }
     }
 
+    /// Takes what other threads left for the vCPU's APIC and brings its
+    /// timer up to date. Without an in-kernel APIC there is nothing.
+    fn service(&self, st: &mut VcpuState) {
+        let Some(irq) = &self.irq else { return };
+        // The bits only say that something may have changed: everything
+        // is looked at each time.
+        let _ = irq.wake.take();
+        exit::take_inbox(&mut st.guest(self), &irq.inbox);
+        self.service_timer(st, &irq.wake);
+    }
+
+    /// Expires the APIC timer if its deadline has passed, and arms the
+    /// hrtimer for the next one (or cancels it). One-shot and periodic
+    /// deadlines are host time already (the APIC's bus clock is 1 GHz of
+    /// `ktime_get`); a TSC deadline is the guest's TSC (the host's plus
+    /// TSC_OFFSET) turned into host time at the TSC's rate, rounded up,
+    /// and checked against the TSC itself when the hrtimer fires: never
+    /// early, whatever the rate's error, and on whichever CPU the thread
+    /// now runs (the hrtimer is not pinned; its callback kicks the vCPU
+    /// where it is).
+    fn service_timer(&self, st: &mut VcpuState, wake: &Wake) {
+        let tsc_offset = st.vmcb().control.tsc_offset;
+        let khz = u64::from(shim::tsc_khz());
+        let Some(a) = st.cpu.lapic.as_mut() else { return };
+        let mut deadline = None;
+        for _ in 0..2 {
+            let now = self.now_ns();
+            deadline = match (a.timer_deadline(), a.tsc_deadline()) {
+                (Some(ns), _) => Some(ns),
+                (None, Some(tsc)) if khz != 0 => {
+                    let guest_tsc = ops::rdtsc().wrapping_add(tsc_offset);
+                    let ticks = tsc.saturating_sub(guest_tsc);
+                    let ns = (u128::from(ticks) * 1_000_000).div_ceil(u128::from(khz));
+                    Some(now.saturating_add(u64::try_from(ns).unwrap_or(u64::MAX)))
+                }
+                _ => None,
+            };
+            match deadline {
+                Some(d) if d <= now => {
+                    a.timer_expired(now);
+                    st.cpu.stats[uapi::PACIFICA_STAT_TIMER as usize] += 1;
+                    // A periodic timer has a next deadline.
+                }
+                _ => break,
+            }
+        }
+        if deadline != st.timer_armed {
+            match deadline {
+                Some(d) => wake.arm(d),
+                None => wake.cancel(),
+            }
+            st.timer_armed = deadline;
+        }
+    }
+
+    /// The guest executed HLT: the thread sleeps until an event the vCPU
+    /// takes (`exit::wakes_from_halt`) or a signal, which ends the run
+    /// with EINTR and leaves the vCPU halted for the next one.
+    fn halt(&self, st: &mut VcpuState) -> Result {
+        let Some(irq) = &self.irq else {
+            st.cpu.halted = false;
+            return Ok(());
+        };
+        loop {
+            if exit::wakes_from_halt(&st.guest(self)) {
+                st.cpu.halted = false;
+                st.cpu.count(uapi::PACIFICA_STAT_WAKEUP);
+                return Ok(());
+            }
+            if shim::signal_pending() || self.immediate_exit() {
+                st.cpu.count(uapi::PACIFICA_STAT_SIGNAL);
+                return Err(EINTR);
+            }
+            if irq.wake.wait().is_err() {
+                st.cpu.count(uapi::PACIFICA_STAT_SIGNAL);
+                return Err(EINTR);
+            }
+            self.service(st);
+        }
+    }
+
     /// One VMRUN, from a host with interrupts on to a host with
     /// interrupts on, with the guest's FPU state swapped in and out.
-    fn enter_guest(&self, st: &mut VcpuState) -> Result {
+    /// `false`: a kick came first, and the guest was not entered.
+    fn enter_guest(&self, st: &mut VcpuState) -> Result<bool> {
         let g = global::get();
         let _fpu = FpuSection::begin(); // also keeps us on this CPU
         let cpu = shim::smp_processor_id();
@@ -91,12 +186,17 @@ impl Vcpu {
             st.entry_snapshot.bytes_mut()[..SAVE_AREA_LEN].copy_from_slice(&st.vmcb.bytes_mut()[SAVE_AREA]);
         }
         let ran = {
-            let _irqs = IrqsOff::new();
+            let irqs = IrqsOff::new();
             // Checked with interrupts off: the reboot notifier's IPI cannot
             // turn SVM off between here and VMRUN (an emergency NMI still
             // can; the world switch survives that, see vmenter.S).
             if !pc.enabled() {
                 return Err(EIO);
+            }
+            if let Some(irq) = &self.irq {
+                if !irq.wake.enter(&irqs, cpu) {
+                    return Ok(false);
+                }
             }
             if let Some(la) = invlpga {
                 let asid = st.vmcb().control.asid;
@@ -145,6 +245,9 @@ impl Vcpu {
                 }
             }
             shim::restore_host_debugregs(testbed::rearm_dr7());
+            if let Some(irq) = &self.irq {
+                irq.wake.exit();
+            }
             ran
         };
         if !ran {
@@ -195,5 +298,6 @@ impl Vcpu {
                 c.event_inj_err = c.exit_int_info_err;
             }
         }
-        Ok(())
-    }}
+        Ok(true)
+    }
+}

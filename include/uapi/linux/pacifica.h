@@ -27,7 +27,7 @@
 #define PACIFICA_IO			0xAF
 
 /* What PACIFICA_GET_API_VERSION returns; bumped on every incompatible change. */
-#define PACIFICA_API_VERSION		2
+#define PACIFICA_API_VERSION		3
 
 /* Limits. */
 #define PACIFICA_MAX_VCPUS		8
@@ -126,6 +126,8 @@ struct pacifica_sregs {
 #define PACIFICA_EXIT_SHUTDOWN		8	/* triple fault */
 #define PACIFICA_EXIT_FAIL_ENTRY	9	/* VMRUN refused the state; exit.internal */
 #define PACIFICA_EXIT_INTERNAL_ERROR	17	/* exit.internal */
+#define PACIFICA_EXIT_INTA		18	/* exit.inta: ExtINT acknowledge */
+#define PACIFICA_EXIT_EOI		19	/* exit.eoi: EOI of a level-triggered vector */
 
 /* struct pacifica_io_exit.direction. */
 #define PACIFICA_EXIT_IO_IN		0	/* IN, INS */
@@ -179,11 +181,32 @@ struct pacifica_internal_exit {
 	__u64 rip;		/* guest RIP at the exit */
 };
 
+/*
+ * The guest can take the interrupt of a userspace PIC (LINT0 in ExtINT mode,
+ * its line raised with PACIFICA_SET_LINT): userspace acknowledges it (the
+ * PIC's INTA cycle) and writes the vector into vector before the next
+ * PACIFICA_RUN, which delivers it; a value above 255 delivers nothing (the
+ * PIC had nothing to give: its line went down).
+ */
+struct pacifica_inta_exit {
+	__u32 vector;
+	__u32 pad;
+};
+
+/* The guest ended a level-triggered interrupt: a userspace IOAPIC may
+ * deliver it again if its line is still asserted. */
+struct pacifica_eoi_exit {
+	__u32 vector;
+	__u32 pad;
+};
+
 union pacifica_exit_data {
 	struct pacifica_io_exit io;
 	struct pacifica_mmio_exit mmio;
 	struct pacifica_hypercall_exit hypercall;
 	struct pacifica_internal_exit internal;
+	struct pacifica_inta_exit inta;
+	struct pacifica_eoi_exit eoi;
 	__u8 pad[256];
 };
 
@@ -229,8 +252,19 @@ struct pacifica_run {
 #define PACIFICA_STAT_IRQ_INJECTED	21	/* interrupts the local APIC gave the guest */
 #define PACIFICA_STAT_IRQ_WINDOW	22	/* interrupts offered while IF = 0 or in a shadow */
 #define PACIFICA_STAT_APIC_ACCESS	23	/* local APIC accesses (xAPIC page, x2APIC MSRs, APIC base) */
-#define PACIFICA_STAT_NR		24	/* defined counters */
-#define PACIFICA_STAT_MAX		32	/* room in the array */
+#define PACIFICA_STAT_NMI_INJECTED	24	/* NMIs given to the guest */
+#define PACIFICA_STAT_NMI_WINDOW	25	/* NMIs held back by NMI blocking */
+#define PACIFICA_STAT_HALT		26	/* HLTs that slept in the kernel */
+#define PACIFICA_STAT_WAKEUP		27	/* in-kernel halts ended by an event */
+#define PACIFICA_STAT_TIMER		28	/* local APIC timer expiries */
+#define PACIFICA_STAT_INTA		29	/* PACIFICA_EXIT_INTA exits */
+#define PACIFICA_STAT_LEVEL_EOI		30	/* PACIFICA_EXIT_EOI exits */
+#define PACIFICA_STAT_APIC_EOI		31	/* EOI register writes */
+#define PACIFICA_STAT_APIC_ICR		32	/* ICR writes (IPIs) */
+#define PACIFICA_STAT_APIC_TIMER	33	/* timer register writes: LVTT, TMICT, TDCR, TSC_DEADLINE */
+#define PACIFICA_STAT_KICK		34	/* entries skipped or exits forced by a kick */
+#define PACIFICA_STAT_NR		35	/* defined counters */
+#define PACIFICA_STAT_MAX		64	/* room in the array */
 
 /* PACIFICA_GET_STATS. */
 struct pacifica_exit_stats {
@@ -246,6 +280,25 @@ struct pacifica_lapic_state {
 	__u64 apic_base;	/* IA32_APIC_BASE */
 	__u64 reserved[7];	/* zero (SET_LAPIC: EINVAL otherwise) */
 	__u8 regs[1024];
+};
+
+/*
+ * PACIFICA_SIGNAL_MSI: a message-signalled interrupt, as a device (or a
+ * userspace IOAPIC) writes it. address: 0xfee00000 | destination << 12 |
+ * DM (bit 2: logical); bits 63:40 extend an x2APIC destination. data:
+ * vector (7:0), delivery mode (10:8: fixed, lowest priority or NMI), level
+ * (14), trigger mode (15: level). flags: zero.
+ */
+struct pacifica_msi {
+	__u64 address;
+	__u32 data;
+	__u32 flags;
+};
+
+/* PACIFICA_SET_LINT: the level of a local interrupt pin (0: LINT0, 1: LINT1). */
+struct pacifica_lint {
+	__u32 pin;
+	__u32 level;		/* 0 or 1 */
 };
 
 /* The VMMCALL number the module serves itself: RAX = 0, a cheap round trip. */
@@ -266,6 +319,8 @@ struct pacifica_lapic_state {
  * (EBUSY after it), once (EEXIST); arg 0.
  */
 #define PACIFICA_CREATE_IRQCHIP		_IO(PACIFICA_IO, 0x12)
+/* Delivers an MSI to the local APICs; returns how many accepted it. */
+#define PACIFICA_SIGNAL_MSI		_IOW(PACIFICA_IO, 0x13, struct pacifica_msi)
 
 /* ioctls on a vCPU fd. */
 #define PACIFICA_RUN			_IO(PACIFICA_IO, 0x20)
@@ -276,5 +331,11 @@ struct pacifica_lapic_state {
 #define PACIFICA_GET_STATS		_IOR(PACIFICA_IO, 0x25, struct pacifica_exit_stats)
 #define PACIFICA_GET_LAPIC		_IOR(PACIFICA_IO, 0x26, struct pacifica_lapic_state)
 #define PACIFICA_SET_LAPIC		_IOW(PACIFICA_IO, 0x27, struct pacifica_lapic_state)
+/*
+ * The two below never wait for a running PACIFICA_RUN: any thread may call
+ * them while another runs the vCPU, which they force out of the guest.
+ */
+#define PACIFICA_NMI			_IO(PACIFICA_IO, 0x28)
+#define PACIFICA_SET_LINT		_IOW(PACIFICA_IO, 0x29, struct pacifica_lint)
 
 #endif /* _UAPI_LINUX_PACIFICA_H */

@@ -195,6 +195,10 @@ impl Env for World {
         // SAFETY: as above.
         unsafe { self.run.borrow().exit.mmio.data }
     }
+    fn run_inta_vector(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { self.run.borrow().exit.inta.vector }
+    }
     fn write_run(&self, run: &uapi::Run) {
         let immediate_exit = self.run.borrow().immediate_exit;
         *self.run.borrow_mut() = uapi::Run { immediate_exit, ..*run };

@@ -13,6 +13,8 @@ pub mod hw_apic;
 pub mod hw_cr;
 #[path = "../../../rust/irq/lapic.rs"]
 pub mod irq_lapic;
+#[path = "../../../rust/irq/inbox.rs"]
+pub mod irq_inbox;
 #[path = "../../../rust/hw/gpr.rs"]
 pub mod hw_gpr;
 #[path = "../../../rust/hw/msr.rs"]
@@ -58,6 +60,7 @@ pub mod hw {
 }
 
 pub mod irq {
+    pub use super::irq_inbox as inbox;
     pub use super::irq_lapic as lapic;
 }
 

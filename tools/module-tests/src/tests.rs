@@ -445,7 +445,7 @@ fn fake_host(leaf: u32, _sub: u32) -> cpuid::Regs {
 #[test]
 fn cpuid_shows_the_hypervisor_and_hides_svm() {
     let npt = cpuid::GuestKind::default();
-    let l1 = cpuid::guest_cpuid(1, 0, cpuid::GuestKind { vcpu_id: 3, shadow: false, lapic: false }, fake_host);
+    let l1 = cpuid::guest_cpuid(1, 0, cpuid::GuestKind { vcpu_id: 3, shadow: false, lapic: false, tsc_deadline: false }, fake_host);
     assert_ne!(l1[2] & (1 << 31), 0, "hypervisor bit");
     assert_eq!(l1[2] & ((1 << 5) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 17) | (1 << 21)), 0, "VMX, XSAVE, OSXSAVE, AVX, PCID, x2APIC hidden");
     assert_eq!(l1[3] & (1 << 9), 0, "no APIC");
@@ -902,9 +902,9 @@ fn cr4_allowed_follows_the_guest_cpuid() {
             _ => [0; 4],
         }
     };
-    let npt = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: false, lapic: false }, host);
+    let npt = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: false, lapic: false, tsc_deadline: false }, host);
     assert_eq!(npt, cr4::BASELINE | cr4::FSGSBASE | cr4::SMEP | cr4::SMAP);
-    let shadow = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: true, lapic: false }, host);
+    let shadow = cpuid::guest_cr4_allowed(cpuid::GuestKind { vcpu_id: 0, shadow: true, lapic: false, tsc_deadline: false }, host);
     assert_eq!(shadow, cr4::BASELINE | cr4::FSGSBASE);
     let bare = cpuid::guest_cr4_allowed(cpuid::GuestKind::default(), |_, _| [0; 4]);
     assert_eq!(bare, cr4::BASELINE);

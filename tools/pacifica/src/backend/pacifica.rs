@@ -136,7 +136,7 @@ mod tests {
         stats.counts[uapi::PACIFICA_STAT_IO as usize] = 31;
         stats.counts[uapi::PACIFICA_STAT_HLT as usize] = 1;
         // A counter past the named ones (a newer module) is not printed.
-        stats.counts[25] = 9;
+        stats.counts[uapi::PACIFICA_STAT_NR as usize] = 9;
         let named: Vec<(String, u64)> = [("exits", 40), ("io", 31), ("hlt", 1)]
             .iter()
             .map(|(n, v)| (n.to_string(), *v))
