@@ -87,9 +87,12 @@ SYM_FUNC_START(pac_vmrun)
 	/*
 	 * With V_INTR_MASKING the host's IF at VMRUN decides whether a
 	 * physical interrupt ends the guest (#VMEXIT(INTR)); GIF is still
-	 * clear, so none is taken here.
+	 * clear, so none is taken here. The NOP keeps VMRUN out of STI's
+	 * interrupt shadow: QEMU's TCG carries that shadow into the guest's
+	 * first instruction (rust/testbed.rs, "VMRUN in an STI shadow").
 	 */
 	sti
+	nop
 7:	vmrun	%rax
 8:
 	cli

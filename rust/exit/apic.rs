@@ -197,17 +197,16 @@ pub(crate) fn take_inbox<E: Env>(g: &mut GuestState<'_, E>, inbox: &Inbox) {
     if taken.nmi {
         post_nmi(g);
     }
-    lint(g, inbox.lint());
+    let (levels, rising) = inbox.lint();
+    lint(g, levels, rising);
 }
 
 /// The LINT pins at `levels`. LINT0 in ExtINT mode is a userspace PIC's
 /// INTR line, level-sensitive; NMI and fixed entries act on a rising edge.
 /// A hardware-disabled APIC passes LINT0 through as INTR and LINT1 as NMI
 /// (SDM 11.4.3, "virtual wire").
-fn lint<E: Env>(g: &mut GuestState<'_, E>, levels: u32) {
+fn lint<E: Env>(g: &mut GuestState<'_, E>, levels: u32, rising: u32) {
     let Some(a) = g.cpu.lapic.as_mut() else { return };
-    let rising = levels & !g.cpu.lint;
-    g.cpu.lint = levels;
     let mut extint = false;
     let mut nmi = false;
     for (pin, which, disabled_mode) in [(LINT0, Lvt::Lint0, lvt::DM_EXTINT), (LINT1, Lvt::Lint1, lvt::DM_NMI)] {
@@ -272,6 +271,13 @@ pub(crate) fn after_exit<E: Env>(g: &mut GuestState<'_, E>) {
         if g.vmcb.save.rip != rip {
             g.cpu.nmi.iret_rip = None;
             g.cpu.nmi.masked = false;
+            // The step's own #DB is handled by `nmi_step_done`; any other
+            // exit means there is none to wait for (the IRET faulted, or
+            // the CPU raised no trap for it).
+            let db = crate::hw::svm::exit::EXCP_BASE + u64::from(vector::DB);
+            if g.vmcb.control.exit_code != db {
+                g.cpu.nmi.stepping = None;
+            }
         }
     }
     let c = &mut g.vmcb.control;

@@ -68,8 +68,6 @@ pub(crate) struct GuestCpu {
     /// The vector userspace's PIC gave at the last INTA exit, to be
     /// delivered before any APIC vector.
     pub(crate) extint: Option<u8>,
-    /// The LINT pins' levels when last looked at, for edges.
-    pub(crate) lint: u32,
 }
 
 /// What V_IRQ offered at an entry.
@@ -120,7 +118,6 @@ impl GuestCpu {
             nmi: NmiState::default(),
             extint_line: false,
             extint: None,
-            lint: 0,
         }
     }
 

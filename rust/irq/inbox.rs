@@ -66,8 +66,11 @@ pub struct Inbox {
     irr: [AtomicU32; 8],
     tmr: [AtomicU32; 8],
     nmi: AtomicBool,
-    /// `LINT0 | LINT1` levels, as userspace last set them.
+    /// `LINT0 | LINT1` levels, as userspace last set them, and the pins
+    /// that went up since the vCPU last looked (a pulse is an edge even
+    /// if the vCPU never saw the level high).
     lint: AtomicU32,
+    lint_rising: AtomicU32,
     /// The APIC's [`Destination`], published by the vCPU's thread.
     dest_ids: AtomicU64,
     dest_flags: AtomicU32,
@@ -104,15 +107,19 @@ impl Inbox {
     /// Sets the level of `pin` (`LINT0` or `LINT1`).
     pub fn set_lint(&self, pin: u32, level: bool) {
         if level {
-            self.lint.fetch_or(pin, Ordering::AcqRel);
+            if self.lint.fetch_or(pin, Ordering::AcqRel) & pin == 0 {
+                self.lint_rising.fetch_or(pin, Ordering::AcqRel);
+            }
         } else {
             self.lint.fetch_and(!pin, Ordering::AcqRel);
         }
     }
 
-    /// The LINT pins' levels.
-    pub fn lint(&self) -> u32 {
-        self.lint.load(Ordering::Acquire)
+    /// The LINT pins' levels, and the pins that went up since the last
+    /// call.
+    pub fn lint(&self) -> (u32, u32) {
+        let rising = self.lint_rising.swap(0, Ordering::AcqRel);
+        (self.lint.load(Ordering::Acquire), rising)
     }
 
     /// Takes every posted vector, calling `each(vector, level_triggered)`,

@@ -100,8 +100,7 @@ impl Vcpu {
                 (None, Some(tsc)) if khz != 0 => {
                     let guest_tsc = ops::rdtsc().wrapping_add(tsc_offset);
                     let ticks = tsc.saturating_sub(guest_tsc);
-                    let ns = (u128::from(ticks) * 1_000_000).div_ceil(u128::from(khz));
-                    Some(now.saturating_add(u64::try_from(ns).unwrap_or(u64::MAX)))
+                    Some(now.saturating_add(ticks_to_ns(ticks, khz)))
                 }
                 _ => None,
             };
@@ -300,4 +299,12 @@ impl Vcpu {
         }
         Ok(true)
     }
+}
+
+/// `ticks` of a `khz` TSC in nanoseconds, rounded up (no 128-bit
+/// division in the kernel); saturates.
+fn ticks_to_ns(ticks: u64, khz: u64) -> u64 {
+    let whole = (ticks / khz).saturating_mul(1_000_000);
+    // The remainder is below `khz` (32 bits), so the product fits.
+    whole.saturating_add((ticks % khz * 1_000_000).div_ceil(khz))
 }

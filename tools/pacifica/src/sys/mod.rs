@@ -47,7 +47,7 @@ pub use memory::{GuestMemory, MemoryError};
 pub(crate) use mmap::Mmap;
 pub use run_page::{DecodeError, Exit, RunPage};
 pub use system::System;
-pub use vcpu::Vcpu;
+pub use vcpu::{Vcpu, VcpuEvents};
 pub use vm::Vm;
 
 /// The path of the Pacifica device.

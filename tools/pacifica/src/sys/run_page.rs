@@ -109,6 +109,18 @@ pub enum Exit<'a> {
     },
     /// The guest executed HLT.
     Hlt,
+    /// The guest can take a userspace PIC's interrupt (LINT0 in ExtINT
+    /// mode, its line up): acknowledge it and set `vector` (above 255:
+    /// nothing to deliver).
+    Inta {
+        /// Delivered when the guest resumes.
+        vector: &'a mut u32,
+    },
+    /// The guest ended (EOI) a level-triggered interrupt.
+    Eoi {
+        /// The vector.
+        vector: u32,
+    },
     /// The guest shut down (triple fault).
     Shutdown,
     /// VMRUN refused the guest state.
@@ -208,6 +220,19 @@ impl RunPage {
                 })
             }
             uapi::PACIFICA_EXIT_HLT => Ok(Exit::Hlt),
+            uapi::PACIFICA_EXIT_INTA => {
+                // SAFETY: as for the hypercall: any bytes are a valid
+                // `IntaExit`.
+                let inta = unsafe { &mut self.run.exit.inta };
+                // Nothing unless userspace says so.
+                inta.vector = u32::MAX;
+                Ok(Exit::Inta { vector: &mut inta.vector })
+            }
+            uapi::PACIFICA_EXIT_EOI => {
+                // SAFETY: as above, for an `EoiExit`.
+                let eoi = unsafe { self.run.exit.eoi };
+                Ok(Exit::Eoi { vector: eoi.vector })
+            }
             uapi::PACIFICA_EXIT_SHUTDOWN => Ok(Exit::Shutdown),
             uapi::PACIFICA_EXIT_FAIL_ENTRY => Ok(Exit::FailEntry(self.internal_exit())),
             uapi::PACIFICA_EXIT_INTERNAL_ERROR => Ok(Exit::InternalError(self.internal_exit())),

@@ -70,6 +70,12 @@ impl Vcpu {
         Ok(state)
     }
 
+    /// A handle that injects events into this vCPU from any thread,
+    /// while another one runs it (its own fd, a duplicate).
+    pub fn events(&self) -> io::Result<VcpuEvents> {
+        Ok(VcpuEvents { fd: self.fd.try_clone()? })
+    }
+
     /// Writes the in-kernel local APIC's state (`PACIFICA_SET_LAPIC`).
     pub fn set_lapic(&self, state: &uapi::LapicState) -> io::Result<()> {
         // SAFETY: PACIFICA_SET_LAPIC reads one `LapicState`.
@@ -132,5 +138,30 @@ impl Vcpu {
 impl AsRawFd for Vcpu {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// Injects events into a vCPU with an in-kernel APIC without waiting for a
+/// running `PACIFICA_RUN` (`Vcpu::events`); `Send` and `Sync`.
+#[derive(Debug)]
+pub struct VcpuEvents {
+    fd: OwnedFd,
+}
+
+impl VcpuEvents {
+    /// An NMI (`PACIFICA_NMI`).
+    pub fn nmi(&self) -> io::Result<()> {
+        // SAFETY: PACIFICA_NMI takes the integer 0 and no memory.
+        unsafe { ioctl_with_val(self.fd.as_fd(), uapi::PACIFICA_NMI, 0)? };
+        Ok(())
+    }
+
+    /// The level of LINT0 (`pin` 0) or LINT1 (`pin` 1)
+    /// (`PACIFICA_SET_LINT`).
+    pub fn set_lint(&self, pin: u32, level: bool) -> io::Result<()> {
+        let lint = uapi::Lint { pin, level: u32::from(level) };
+        // SAFETY: PACIFICA_SET_LINT reads one `Lint`.
+        unsafe { ioctl_with_ref(self.fd.as_fd(), uapi::PACIFICA_SET_LINT, &lint)? };
+        Ok(())
     }
 }

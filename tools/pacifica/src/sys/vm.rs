@@ -42,6 +42,15 @@ impl Vm {
         Ok(())
     }
 
+    /// Delivers a message-signalled interrupt to the local APICs
+    /// (`PACIFICA_SIGNAL_MSI`); returns how many accepted it.
+    pub fn signal_msi(&self, address: u64, data: u32) -> io::Result<u32> {
+        let msi = uapi::Msi { address, data, flags: 0 };
+        // SAFETY: PACIFICA_SIGNAL_MSI reads one `Msi`.
+        let n = unsafe { ioctl_with_ref(self.fd.as_fd(), uapi::PACIFICA_SIGNAL_MSI, &msi)? };
+        Ok(n as u32)
+    }
+
     /// Creates the vCPU `id` (0..[`uapi::PACIFICA_MAX_VCPUS`]) and maps its
     /// run page.
     pub fn create_vcpu(&self, id: u32) -> io::Result<Vcpu> {

@@ -12,6 +12,7 @@ use std::ops::ControlFlow;
 use super::{Counters, Stop};
 use crate::devices::{Action, Devices};
 use crate::sys::Exit;
+use crate::uapi;
 
 /// What a handler decides: resume the guest, or stop the run.
 pub type Next = ControlFlow<Stop>;
@@ -32,6 +33,10 @@ pub fn handle_exit(exit: Exit<'_>, devices: &mut Devices, counters: &mut Counter
         Exit::FailEntry(info) => ControlFlow::Break(Stop::FailEntry(info)),
         Exit::InternalError(info) => ControlFlow::Break(Stop::InternalError(info)),
         Exit::Unknown(reason) => ControlFlow::Break(Stop::Unknown(reason)),
+        // Only a VM with an in-kernel APIC exits so, which this VMM does
+        // not create yet (its PC platform comes with the Linux guest).
+        Exit::Inta { .. } => ControlFlow::Break(Stop::Unknown(uapi::PACIFICA_EXIT_INTA)),
+        Exit::Eoi { .. } => ControlFlow::Break(Stop::Unknown(uapi::PACIFICA_EXIT_EOI)),
     }
 }
 

@@ -74,7 +74,7 @@ impl ExitCounts {
             Exit::Shutdown => &mut self.shutdown,
             Exit::FailEntry(_) => &mut self.fail_entry,
             Exit::InternalError(_) => &mut self.internal_error,
-            Exit::Unknown(_) => &mut self.unknown,
+            Exit::Unknown(_) | Exit::Inta { .. } | Exit::Eoi { .. } => &mut self.unknown,
         };
         *counter += 1;
     }

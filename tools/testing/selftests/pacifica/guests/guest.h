@@ -25,6 +25,17 @@
 .endm
 
 /*
+ * Stop in a VM with an in-kernel APIC, where HLT sleeps until an interrupt:
+ * tell the harness through PORT_DONE, then halt for good with IF = 0.
+ */
+.macro STOP
+	mov	dx, PORT_DONE
+	out	dx, al
+	cli
+	HALT
+.endm
+
+/*
  * Execute `insn`, which may fault, and record in the doubleword at `slot`
  * the vector of the exception it raised, or NO_FAULT if it raised none. The
  * guest's handler (exc32.inc / exc64.inc) writes the slot and resumes after

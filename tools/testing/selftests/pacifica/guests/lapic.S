@@ -20,7 +20,16 @@
 #define APIC_SPIV	0xf0
 #define APIC_ICR	0x300
 #define APIC_ICR2	0x310
+#define APIC_LVTT	0x320
 #define APIC_LVT0	0x350
+#define APIC_LVT1	0x360
+#define APIC_TMICT	0x380
+#define APIC_TDCR	0x3e0
+#define LVT_MASKED	(1 << 16)
+#define TIMER_PERIODIC	(1 << 17)
+#define TIMER_TSCDEADLINE (2 << 17)
+#define DM_NMI		0x400
+#define DM_EXTINT	0x700
 /* The same registers as x2APIC MSRs. */
 #define X2_ID		(MSR_X2APIC_BASE + 0x2)
 #define X2_EOI		(MSR_X2APIC_BASE + 0xb)
@@ -39,6 +48,22 @@
 #define IRQ_LOG		(DATA_BASE + 0x140)
 /* Non-zero: the handlers' EOI goes to the x2APIC MSR. */
 #define X2_MODE		(DATA_BASE + 0x108)
+/* NMIs and a userspace PIC's interrupts taken; NMI_MODE: see nmi64. */
+#define NMI_COUNT	(DATA_BASE + 0x10c)
+#define NMI_MODE	(DATA_BASE + 0x110)
+#define EXT_COUNT	(DATA_BASE + 0x114)
+/* Set just before the guest halts, for a test thread that waits for it. */
+#define READY		(DATA_BASE + 0x118)
+/* The guest TSC when each interrupt was taken, in order (16 at most). */
+#define TSC_LOG		(DATA_BASE + 0x200)
+/* The TSC when the timer tests armed the timer, and the TSC deadline. */
+#define TSC_ARM0	(DATA_BASE + 0x180)
+#define TSC_ARM1	(DATA_BASE + 0x188)
+#define TSC_DEADLINE	(DATA_BASE + 0x190)
+/* Written by the test before the run: the TSC's rate in kHz. */
+#define TSC_KHZ		(DATA_BASE + 0x1f0)
+/* The PIC's vector in the ExtINT test. */
+#define EXT_VEC		0x68
 
 /*
  * Spins until IRQ_COUNT reaches \n, at most 100000 rounds: an interrupt is
@@ -91,7 +116,7 @@ regs64:
 	/* A byte of the version register. */
 	movzx	eax, byte ptr [rbx + APIC_LVR + 2]
 	mov	[DATA_BASE + 0x1c], eax
-	HALT
+	STOP
 
 /* Self-IPIs through the ICR: IF, STI's shadow, TPR, CR8, a physical
  * destination. */
@@ -140,7 +165,7 @@ self_ipi64:
 	mov	[DATA_BASE + 0x20], eax
 	SETTLE					/* and nothing taken twice */
 	mov	[DATA_BASE + 0x24], eax
-	HALT
+	STOP
 
 /* x2APIC: the mode switch, the MSRs, SELF_IPI, and what is #GP. */
 	.global x2apic64
@@ -176,7 +201,236 @@ x2apic64:
 	rdmsr
 	and	eax, ~(1 << 10)
 	TRY	DATA_BASE + 0x0c, wrmsr
-	HALT
+	STOP
+
+/*
+ * EAX:EDX = the TSC as one 64-bit value in RAX (RDX clobbered).
+ */
+.macro RDTSC64
+	rdtsc
+	shl	rdx, 32
+	or	rax, rdx
+.endm
+
+/* Sleeps in HLT, interrupts on, until IRQ_COUNT reaches EDI; returns with
+ * IF = 0. */
+wait_irq64:
+1:	cmp	[IRQ_COUNT], edi
+	jae	2f
+	sti
+	hlt
+	cli
+	jmp	1b
+2:	ret
+
+/*
+ * The timer in each mode, every wait an in-kernel HLT: one-shot 1 ms,
+ * periodic 2 ms for five periods (each one followed by an exit on which
+ * the test moves the thread to another CPU), periodic but masked, and
+ * TSC-deadline 1 ms ahead when CPUID offers it.
+ */
+	.global timer64
+timer64:
+	mov	ebx, APIC
+	call	idt_init64
+	call	irq_init64
+	mov	dword ptr [rbx + APIC_SPIV], SPIV_ENABLE | 0xff
+	mov	dword ptr [rbx + APIC_TDCR], 0xb		/* divide by 1 */
+	/* One-shot. */
+	mov	dword ptr [rbx + APIC_LVTT], VEC
+	RDTSC64
+	mov	[TSC_ARM0], rax
+	mov	dword ptr [rbx + APIC_TMICT], 1000000
+	mov	edi, 1
+	call	wait_irq64
+	mov	eax, [IRQ_COUNT]
+	mov	[DATA_BASE + 0x00], eax
+	/* Periodic. */
+	mov	dword ptr [rbx + APIC_LVTT], VEC | TIMER_PERIODIC
+	RDTSC64
+	mov	[TSC_ARM1], rax
+	mov	dword ptr [rbx + APIC_TMICT], 2000000
+	mov	edi, 2
+1:	call	wait_irq64
+	mov	al, 7
+	out	PORT_TEST_IMM, al			/* migrate */
+	inc	edi
+	cmp	edi, 7
+	jb	1b
+	mov	dword ptr [rbx + APIC_TMICT], 0
+	mov	eax, [IRQ_COUNT]
+	mov	[DATA_BASE + 0x04], eax
+	/* A period that ended after the fifth is taken here. */
+	sti
+	SETTLE
+	cli
+	mov	esi, [IRQ_COUNT]
+	/* Periodic every 0.5 ms but masked, for 10 ms with IF = 1. */
+	mov	dword ptr [rbx + APIC_LVTT], VEC | TIMER_PERIODIC | LVT_MASKED
+	mov	dword ptr [rbx + APIC_TMICT], 500000
+	mov	ecx, [TSC_KHZ]
+	imul	rcx, rcx, 10
+	RDTSC64
+	add	rcx, rax
+	sti
+2:	RDTSC64
+	cmp	rax, rcx
+	jb	2b
+	cli
+	mov	dword ptr [rbx + APIC_TMICT], 0
+	mov	eax, [IRQ_COUNT]
+	sub	eax, esi
+	mov	[DATA_BASE + 0x08], eax
+	/* TSC-deadline, if CPUID.1:ECX[24]. */
+	push	rbx
+	mov	eax, 1
+	cpuid
+	pop	rbx
+	xor	eax, eax
+	bt	ecx, 24
+	setc	al
+	mov	[DATA_BASE + 0x0c], eax
+	jnc	3f
+	mov	dword ptr [rbx + APIC_LVTT], VEC | TIMER_TSCDEADLINE
+	RDTSC64
+	mov	ecx, [TSC_KHZ]
+	add	rax, rcx
+	mov	[TSC_DEADLINE], rax
+	mov	rdx, rax
+	shr	rdx, 32
+	mov	[DATA_BASE + 0x14], esi
+	mov	ecx, MSR_TSC_DEADLINE
+	wrmsr
+	lea	edi, [esi + 1]
+	call	wait_irq64
+3:	mov	eax, [IRQ_COUNT]
+	sub	eax, esi
+	mov	[DATA_BASE + 0x10], eax
+	STOP
+
+/*
+ * Events from userspace: a fixed MSI from another thread wakes HLT, a
+ * level-triggered MSI whose EOI exits, NMIs (with IF = 0, and a second one
+ * held back until the first one's IRET), a userspace PIC's interrupt
+ * through LINT0 in ExtINT mode (held back by IF = 0), and LINT1 as NMI.
+ * Each OUT to PORT_TEST_IMM asks the test for the next event (lapic.rs).
+ */
+	.global inject64
+inject64:
+	mov	ebx, APIC
+	call	idt_init64
+	call	irq_init64
+	call	inject_init64
+	mov	dword ptr [rbx + APIC_SPIV], SPIV_ENABLE | 0xff
+	mov	dword ptr [READY], 1
+	mov	edi, 1
+	call	wait_irq64			/* woken by the MSI */
+	mov	eax, [IRQ_COUNT]
+	mov	[DATA_BASE + 0x00], eax
+	mov	al, 1				/* a level-triggered MSI */
+	out	PORT_TEST_IMM, al
+	sti
+	WAIT_COUNT 2
+	mov	[DATA_BASE + 0x04], eax
+	cli
+	mov	al, 2				/* an NMI, IF = 0 */
+	out	PORT_TEST_IMM, al
+	mov	edi, 1
+	call	wait_nmi64
+	mov	[DATA_BASE + 0x08], eax
+	mov	dword ptr [NMI_MODE], 1
+	mov	al, 3				/* an NMI, and one inside it */
+	out	PORT_TEST_IMM, al
+	mov	edi, 3
+	call	wait_nmi64
+	mov	[DATA_BASE + 0x10], eax
+	/* LINT0 as a PIC's INTR line. */
+	mov	dword ptr [rbx + APIC_LVT0], DM_EXTINT
+	mov	al, 5				/* raise it */
+	out	PORT_TEST_IMM, al
+	SETTLE
+	mov	eax, [EXT_COUNT]
+	mov	[DATA_BASE + 0x14], eax
+	sti
+	mov	ecx, 100000
+4:	cmp	dword ptr [EXT_COUNT], 1
+	jae	5f
+	dec	ecx
+	jnz	4b
+5:	cli
+	mov	eax, [EXT_COUNT]
+	mov	[DATA_BASE + 0x18], eax
+	/* LINT1 as NMI. */
+	mov	dword ptr [rbx + APIC_LVT1], DM_NMI
+	mov	al, 6				/* pulse it */
+	out	PORT_TEST_IMM, al
+	mov	edi, 4
+	call	wait_nmi64
+	mov	[DATA_BASE + 0x1c], eax
+	mov	eax, [IRQ_COUNT]
+	mov	[DATA_BASE + 0x20], eax
+	STOP
+
+/* `cli; hlt`: only an NMI (or a signal, which ends the run) gets past. */
+	.global clihlt64
+clihlt64:
+	call	idt_init64
+	call	inject_init64
+	mov	dword ptr [READY], 1
+	cli
+	hlt
+	mov	eax, [NMI_COUNT]
+	mov	[DATA_BASE + 0x00], eax
+	STOP
+
+/* Spins until NMI_COUNT reaches EDI, at most 100000 rounds; EAX = it. */
+wait_nmi64:
+	mov	ecx, 100000
+1:	mov	eax, [NMI_COUNT]
+	cmp	eax, edi
+	jae	2f
+	dec	ecx
+	jnz	1b
+2:	ret
+
+/* Gates for the NMI and the PIC's vector. */
+inject_init64:
+	mov	rax, offset nmi64
+	mov	rdi, IDT_BASE + 2 * 16
+	call	gate64
+	mov	rax, offset ext64
+	mov	rdi, IDT_BASE + EXT_VEC * 16
+	call	gate64
+	lidt	[irq_idtr64]
+	ret
+
+/*
+ * The NMI handler. With NMI_MODE set, the first time: asks the test for
+ * a second NMI (OUT 4), spins, and records the count, which the blocked
+ * NMI must not have raised yet.
+ */
+nmi64:
+	push	rax
+	push	rcx
+	inc	dword ptr [NMI_COUNT]
+	cmp	dword ptr [NMI_MODE], 0
+	je	1f
+	mov	dword ptr [NMI_MODE], 0
+	mov	al, 4
+	out	PORT_TEST_IMM, al
+	mov	ecx, 20000
+2:	dec	ecx
+	jnz	2b
+	mov	eax, [NMI_COUNT]
+	mov	[DATA_BASE + 0x0c], eax
+1:	pop	rcx
+	pop	rax
+	iretq
+
+/* The PIC's vector: no EOI to the local APIC (ExtINT is not in its ISR). */
+ext64:
+	inc	dword ptr [EXT_COUNT]
+	iretq
 
 /* Interrupt gates for VEC and VEC2 after idt_init64's 32, and an IDTR
  * that covers them. */
@@ -210,8 +464,16 @@ irq_vec2_64:
 irq_common64:
 	mov	[IRQ_LAST], eax
 	push	rcx
+	push	rdx
 	mov	ecx, [IRQ_COUNT]
+	cmp	ecx, 16
+	jae	1f
 	mov	[IRQ_LOG + rcx * 4], eax
+	push	rax
+	RDTSC64
+	mov	[TSC_LOG + rcx * 8], rax
+	pop	rax
+1:	pop	rdx
 	pop	rcx
 	inc	dword ptr [IRQ_COUNT]
 	cmp	dword ptr [X2_MODE], 0

@@ -66,6 +66,9 @@
 #define PORT_UART 0x3f8
 /* The guest's exception handlers write the vector here (one byte). */
 #define PORT_EXC 0x501
+/* The guest is done (guest.h's STOP): HLT would sleep in the kernel in a
+ * VM with an in-kernel APIC. */
+#define PORT_DONE 0x502
 /* The port the I/O tests talk to (and the next few: one per access width). */
 #define PORT_TEST 0x600
 /* A port below 0x100, for the immediate-operand forms of IN and OUT. */

@@ -202,6 +202,8 @@ pub fn describe_exit(exit: &Exit<'_>) -> String {
         Exit::MmioWrite { addr, data } => format!("MMIO write {addr:#x} data {data:02x?}"),
         Exit::Hypercall { nr, args, .. } => format!("hypercall {nr:#x} args {args:#x?}"),
         Exit::Hlt => "HLT".into(),
+        Exit::Inta { .. } => "INTA (a userspace PIC's interrupt)".into(),
+        Exit::Eoi { vector } => format!("EOI of level-triggered vector {vector:#x}"),
         Exit::Shutdown => "shutdown (triple fault)".into(),
         Exit::FailEntry(i) => format!("failed entry (VMRUN refused the state): {}", internal(i)),
         Exit::InternalError(i) => format!("internal error: {}", internal(i)),
@@ -216,11 +218,13 @@ fn internal(i: &uapi::InternalExit) -> String {
     )
 }
 
-/// A handler for [`run_vcpu`] that stops at HLT and fails on any other
-/// exit the harness does not serve.
+/// A handler for [`run_vcpu`] that stops at HLT, or at the guests' STOP
+/// (an OUT to PORT_DONE: with an in-kernel APIC, HLT sleeps in the
+/// kernel), and fails on any other exit the harness does not serve.
 pub fn until_hlt(exit: &mut Exit<'_>) -> Flow<()> {
     match exit {
         Exit::Hlt => Flow::Stop(()),
+        Exit::IoOut { port, .. } if u64::from(*port) == PORT_DONE => Flow::Stop(()),
         other => Flow::Fail(format!("expected HLT, got {}", describe_exit(other))),
     }
 }
@@ -664,4 +668,17 @@ mod tests {
         assert_eq!((prot.cr0, prot.efer, prot.cs.attrib), (0x11, 0, 0xc9b));
         assert_eq!(initial_regs(CODE_BASE, STACK_TOP).rflags, 2);
     }
+}
+
+/// The rate RDTSC runs at here, measured against CLOCK_MONOTONIC over
+/// `over`, in kHz (L1's TSC is the guests' but for TSC_OFFSET).
+pub fn measured_tsc_khz(over: Duration) -> u64 {
+    let rdtsc = || {
+        // SAFETY: RDTSC has no preconditions in user mode (CR4.TSD is clear on Linux).
+        unsafe { core::arch::x86_64::_rdtsc() }
+    };
+    let (t0, c0) = (std::time::Instant::now(), rdtsc());
+    std::thread::sleep(over);
+    let (ns, ticks) = (t0.elapsed().as_nanos() as u64, rdtsc() - c0);
+    ticks * 1_000_000 / ns.max(1)
 }

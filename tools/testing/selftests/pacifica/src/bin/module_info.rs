@@ -188,14 +188,7 @@ fn device_opens_are_independent() -> TestResult {
 fn info_guest_tsc_rate_is_the_tscs() -> TestResult {
     let khz = module_info()?.guest_tsc_khz;
     ensure!(khz > 0, "guest_tsc_khz is 0: L1's kernel does not know its TSC rate");
-    let rdtsc = || {
-        // SAFETY: RDTSC has no preconditions in user mode (CR4.TSD is clear on Linux).
-        unsafe { core::arch::x86_64::_rdtsc() }
-    };
-    let (t0, c0) = (std::time::Instant::now(), rdtsc());
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let (ns, ticks) = (t0.elapsed().as_nanos() as u64, rdtsc() - c0);
-    let measured = ticks * 1_000_000 / ns;
+    let measured = pacifica_selftests::guest::measured_tsc_khz(std::time::Duration::from_millis(200));
     diag!("guest_tsc_khz {khz}, measured {measured} kHz");
     ensure!(measured * 4 > khz * 3 && measured * 4 < khz * 5, "guest_tsc_khz {khz} against {measured} kHz measured");
     Ok(())

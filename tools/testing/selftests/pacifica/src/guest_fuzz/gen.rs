@@ -18,6 +18,13 @@ use super::asm::*;
 use pacifica::hw::seg::attr;
 use pacifica_selftests::layout::*;
 
+/// `mov dx, PORT_DONE; out dx, al; hlt`: how the stream and the handler
+/// stop, also in a VM with an in-kernel APIC, where HLT sleeps in the
+/// kernel. The OUT is at offset [`DONE_OUT`], the HLT at [`DONE_HLT_AT`].
+const DONE_HLT: [u8; 6] = [0x66, 0xba, PORT_DONE as u8, (PORT_DONE >> 8) as u8, 0xee, 0xf4];
+pub const DONE_OUT: u64 = 4;
+pub const DONE_HLT_AT: u64 = 5;
+
 /// One snippet class: a name for `--avoid`, a weight, and whether the
 /// class reached a QEMU bug that killed L1 in the past (the "hazards").
 pub struct Class {
@@ -1696,7 +1703,7 @@ pub fn generate(seed: u64, long: bool, on: &[bool]) -> Guest {
     g.a.b(&[0x6a, 0x02, 0x6a, code0 as u8, 0x50]);
     g.a.iret();
     let halt = g.a.here();
-    g.a.b(&[0xf4]);
+    g.a.b(&DONE_HLT);
     g.a.jmp(halt);
     for at in [ja, jz] {
         let rel = (halt - (at + 6)) as u32;
@@ -1746,7 +1753,7 @@ pub fn generate(seed: u64, long: bool, on: &[bool]) -> Guest {
         g.gen(class);
     }
     let end = g.a.here();
-    g.a.b(&[0xf4]);
+    g.a.b(&DONE_HLT);
     g.a.jmp(end);
 
     // Memory the host writes.
