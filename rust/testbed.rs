@@ -70,6 +70,14 @@
 //!   the address-size bits of the IOIO EXITINFO1 empty; the instruction's
 //!   prefixes are decoded instead, which a real CPU's bits would agree
 //!   with.
+//! - **VMRUN in an STI shadow** (`c_shim/vmenter.S`). QEMU sets its
+//!   interrupt inhibition from the VMCB's interrupt shadow only when that
+//!   is set, so the shadow of the host's STI just before VMRUN covered the
+//!   guest's first instruction: a virtual interrupt pending at VMRUN was
+//!   not taken there (seen: a guest woken from HLT by its timer ran `cli`
+//!   first, and slept again, for ever). A NOP between STI and VMRUN ends
+//!   the shadow in the host; GIF is clear there, so nothing is taken in
+//!   between, on any CPU.
 //! - **CR0.PG cleared in 64-bit mode** (`exit/cr.rs`). QEMU allows it; CR0
 //!   writes are intercepted under nested paging (for `lme_hidden` too) and
 //!   the #GP is raised by the module.

@@ -763,7 +763,9 @@ mod tests {
                     at = s.end;
                 }
                 assert_eq!(at, g.end);
-                assert_eq!(&g.image[(g.end - CODE_BASE) as usize], &0xf4);
+                let done = (g.end - CODE_BASE) as usize;
+                assert_eq!(&g.image[done + gen::DONE_OUT as usize], &0xee, "the stream ends with OUT to PORT_DONE");
+                assert_eq!(&g.image[done + gen::DONE_HLT_AT as usize], &0xf4, "and HLT");
             }
         }
     }
