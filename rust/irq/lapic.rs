@@ -123,6 +123,16 @@ impl VectorSet {
     }
 }
 
+/// `ticks` of a TSC running at `khz` (non-zero) in nanoseconds, rounded
+/// up so that a deadline turned into host time is never early;
+/// saturating. No 128-bit division (the kernel has none).
+pub fn tsc_ticks_to_ns(ticks: u64, khz: u64) -> u64 {
+    let whole = (ticks / khz).saturating_mul(1_000_000);
+    // The remainder is below `khz`, so its product fits for any rate
+    // below 18 THz.
+    whole.saturating_add((ticks % khz * 1_000_000).div_ceil(khz))
+}
+
 /// What an interrupt message's destination is matched against: the
 /// APIC's ID, its logical destination and model (SDM 11.6.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use crate::global;
 use crate::hw::svm::{event, features, tlb_ctl};
 use crate::shim::{self, FpuSection, IrqsOff, Wake};
 use crate::hw::gpr::GuestGprs;
+use crate::irq::lapic::tsc_ticks_to_ns;
 use crate::svm::ops;
 use crate::testbed;
 use crate::uapi;
@@ -100,7 +101,7 @@ impl Vcpu {
                 (None, Some(tsc)) if khz != 0 => {
                     let guest_tsc = ops::rdtsc().wrapping_add(tsc_offset);
                     let ticks = tsc.saturating_sub(guest_tsc);
-                    Some(now.saturating_add(ticks_to_ns(ticks, khz)))
+                    Some(now.saturating_add(tsc_ticks_to_ns(ticks, khz)))
                 }
                 _ => None,
             };
@@ -299,12 +300,4 @@ impl Vcpu {
         }
         Ok(true)
     }
-}
-
-/// `ticks` of a `khz` TSC in nanoseconds, rounded up (no 128-bit
-/// division in the kernel); saturates.
-fn ticks_to_ns(ticks: u64, khz: u64) -> u64 {
-    let whole = (ticks / khz).saturating_mul(1_000_000);
-    // The remainder is below `khz` (32 bits), so the product fits.
-    whole.saturating_add((ticks % khz * 1_000_000).div_ceil(khz))
 }

@@ -981,3 +981,134 @@ fn an_interrupt_qemu_reports_as_an_exception_is_an_interrupt() {
     assert_eq!(crate::testbed::exit_int_info(gp), gp);
     assert_eq!(crate::testbed::exit_int_info(event::VALID | event::TYPE_SOFT | 0x80), event::VALID | event::TYPE_SOFT | 0x80);
 }
+
+#[test]
+fn hlt_with_an_apic_halts_in_the_kernel_until_an_interrupt_it_can_take() {
+    use crate::hw::apic::{lvt, reg, spiv};
+    use crate::hw::cr::rflags;
+    let mut m = with_apic(Machine::long64());
+    apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
+    m.world.put(CODE, &[0xf4]);
+    m.vmcb.save.rip = CODE;
+    assert_eq!(m.exit(code::HLT, 0, 0), Flow::Continue);
+    assert!(m.cpu.halted && m.rip() == CODE + 1);
+    assert_eq!((m.stat(uapi::PACIFICA_STAT_HALT), m.stat(uapi::PACIFICA_STAT_USER_EXITS)), (1, 0));
+    assert!(!exit::wakes_from_halt(&m.guest()));
+    apic_store(&mut m, reg::ICR, lvt::SHORTHAND_SELF | 0x40);
+    assert!(exit::wakes_from_halt(&m.guest()));
+    // With IF = 0 only an NMI wakes it.
+    m.vmcb.save.rflags &= !rflags::IF;
+    assert!(!exit::wakes_from_halt(&m.guest()));
+    m.cpu.nmi.pending = true;
+    assert!(exit::wakes_from_halt(&m.guest()));
+    // Without an APIC, HLT is userspace's.
+    let mut plain = Machine::long64().code(&[0xf4]);
+    assert_eq!(plain.exit(code::HLT, 0, 0), Flow::User);
+    assert!(!plain.cpu.halted);
+}
+
+#[test]
+fn an_nmi_blocks_nmis_until_its_iret_has_executed() {
+    use crate::hw::cr::rflags;
+    use crate::hw::svm::intercept;
+    let mut m = with_apic(Machine::long64());
+    m.vmcb.save.rflags &= !rflags::IF;
+    m.cpu.nmi.pending = true;
+    exit::offer_interrupt(&mut m.guest());
+    assert_eq!(m.injected(), Some((vector::NMI, None)), "an NMI goes in whatever IF says");
+    assert_eq!(m.vmcb.control.event_inj & (7 << event::TYPE_SHIFT), event::TYPE_NMI);
+    assert!(m.vmcb.control.has_intercept(intercept::IRET));
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_NMI_INJECTED), 1);
+    // Delivered; a second NMI arrives while the handler runs: it waits.
+    m.vmcb.control.event_inj = 0;
+    m.vmcb.save.rip = CODE + 0x100;
+    m.cpu.nmi.pending = true;
+    exit::offer_interrupt(&mut m.guest());
+    assert_eq!(m.injected(), None);
+    // The handler's IRET: intercepted; the next entry single-steps it.
+    m.vmcb.save.rip = CODE + 0x120;
+    assert_eq!(m.exit(code::IRET, 0, 0), Flow::Continue);
+    assert!(!m.vmcb.control.has_intercept(intercept::IRET));
+    m.vmcb.save.dr6 = 0xffff_0ff0;
+    exit::offer_interrupt(&mut m.guest());
+    assert_eq!(m.injected(), None);
+    assert!(m.vmcb.save.rflags & rflags::TF != 0);
+    // The step's #DB, after the IRET: the guest never sees it, DR6 and TF
+    // are put back, and the NMI goes in at the next entry.
+    m.vmcb.save.rip = CODE;
+    m.vmcb.save.dr6 = 0xffff_4ff0;
+    assert_eq!(m.exit(code::EXCP_BASE + u64::from(vector::DB), 0, 0), Flow::Continue);
+    assert_eq!(m.injected(), None);
+    assert_eq!((m.vmcb.save.dr6, m.vmcb.save.rflags & rflags::TF), (0xffff_0ff0, 0));
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_EXCEPTION), 0);
+    exit::offer_interrupt(&mut m.guest());
+    assert_eq!(m.injected(), Some((vector::NMI, None)));
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_NMI_INJECTED), 2);
+}
+
+#[test]
+fn a_userspace_pic_interrupt_waits_for_if_then_exits_for_inta() {
+    use crate::hw::apic::{reg, spiv};
+    use crate::hw::cr::rflags;
+    use crate::hw::svm::intercept;
+    use crate::irq::inbox::{Inbox, LINT0};
+    let mut m = with_apic(Machine::long64());
+    apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
+    apic_store(&mut m, reg::LVT0, 0x700);
+    let inbox = Inbox::default();
+    inbox.set_lint(LINT0, true);
+    exit::take_inbox(&mut m.guest(), &inbox);
+    assert!(m.cpu.extint_line);
+    // IF = 0: an interrupt window (VINTR), no exit yet.
+    m.vmcb.save.rflags &= !rflags::IF;
+    assert_eq!(exit::offer_interrupt(&mut m.guest()), Flow::Continue);
+    assert!(m.vmcb.control.has_intercept(intercept::VINTR));
+    // The window opens: the next entry exits for the INTA.
+    m.vmcb.save.rflags |= rflags::IF;
+    assert_eq!(m.exit(code::VINTR, 0, 0), Flow::Continue);
+    assert!(!m.vmcb.control.has_intercept(intercept::VINTR));
+    assert_eq!(exit::offer_interrupt(&mut m.guest()), Flow::User);
+    assert_eq!(m.run().exit_reason, uapi::PACIFICA_EXIT_INTA);
+    // Userspace's PIC gives 0x68 and lowers its line: offered with the
+    // highest priority, taken once, and not in the APIC's ISR.
+    m.world.run.borrow_mut().exit.inta = uapi::IntaExit { vector: 0x68, pad: 0 };
+    inbox.set_lint(LINT0, false);
+    exit::complete_pending(&mut m.guest());
+    exit::take_inbox(&mut m.guest(), &inbox);
+    assert_eq!(exit::offer_interrupt(&mut m.guest()), Flow::Continue);
+    assert_eq!(offered(&m), Some(0x68));
+    take_virq(&mut m);
+    m.exit(code::INTR, 0, 0);
+    assert_eq!(m.cpu.extint, None);
+    assert_eq!(m.cpu.lapic.as_ref().unwrap().isr, crate::irq::lapic::VectorSet::default());
+    assert_eq!(exit::offer_interrupt(&mut m.guest()), Flow::Continue);
+    assert_eq!(offered(&m), None);
+}
+
+#[test]
+fn the_eoi_of_a_level_triggered_vector_exits_with_it() {
+    use crate::hw::apic::{reg, spiv};
+    use crate::irq::inbox::Inbox;
+    let mut m = with_apic(Machine::long64());
+    apic_store(&mut m, reg::SPIV, spiv::ENABLED | 0xff);
+    let inbox = Inbox::default();
+    inbox.post(0x50, true);
+    inbox.post(0x40, false);
+    exit::take_inbox(&mut m.guest(), &inbox);
+    for v in [0x50u32, 0x40] {
+        exit::offer_interrupt(&mut m.guest());
+        assert_eq!(offered(&m), Some(v as u8));
+        take_virq(&mut m);
+        let f = apic_store(&mut m, reg::EOI, 0);
+        if v == 0x50 {
+            assert_eq!(f, Flow::User);
+            assert_eq!(m.run().exit_reason, uapi::PACIFICA_EXIT_EOI);
+            // SAFETY: the run page's union is integers.
+            assert_eq!(unsafe { m.run().exit.eoi.vector }, 0x50);
+            assert_eq!(m.rip(), CODE + 10, "the EOI's MOV completed");
+        } else {
+            assert_eq!(f, Flow::Continue, "an edge-triggered EOI stays in the kernel");
+        }
+    }
+    assert_eq!(m.stat(uapi::PACIFICA_STAT_LEVEL_EOI), 1);
+}

@@ -430,3 +430,85 @@ fn restore_refuses_what_no_apic_could_be_in() {
     c.restore(on, &low, MAXPHYADDR, 0).unwrap();
     assert_eq!(c.irr, VectorSet::default());
 }
+
+#[test]
+fn tsc_ticks_become_nanoseconds_rounded_up() {
+    use crate::irq::lapic::tsc_ticks_to_ns;
+    assert_eq!(tsc_ticks_to_ns(2_500_000, 2_500_000), 1_000_000);
+    assert_eq!(tsc_ticks_to_ns(1, 2_500_000), 1, "never early: a tick is at least a nanosecond");
+    assert_eq!(tsc_ticks_to_ns(0, 2_500_000), 0);
+    assert_eq!(tsc_ticks_to_ns(u64::MAX, 1), u64::MAX, "saturates");
+}
+
+proptest! {
+    #[test]
+    fn tsc_ticks_to_ns_is_the_exact_ceiling(ticks in any::<u64>(), khz in 1u64..10_000_000) {
+        let exact = (u128::from(ticks) * 1_000_000).div_ceil(u128::from(khz));
+        let want = u64::try_from(exact).unwrap_or(u64::MAX);
+        prop_assert_eq!(crate::irq::lapic::tsc_ticks_to_ns(ticks, khz), want);
+    }
+}
+
+#[test]
+fn msis_decode_as_the_sdm_lays_them_out() {
+    use crate::irq::inbox::Msi;
+    let m = Msi::decode(0xfee0_3004, 0x8000 | 0x4000 | 0x100 | 0x51, 0).unwrap().unwrap();
+    assert_eq!(m, Msi { dest: 3, logical: true, vector: 0x51, delivery: lvt::DM_LOWEST, level_triggered: true });
+    // The x2APIC extension of the destination, bits 63:40.
+    let m = Msi::decode(0x0000_0100_fee0_0000, 0x40, 0).unwrap().unwrap();
+    assert_eq!(m.dest, 0x100);
+    assert_eq!(Msi::decode(0xfee0_0000, 0x8040, 0), Ok(None), "a level de-assertion delivers nothing");
+    assert_eq!(Msi::decode(0xfee0_0000, 0x440, 0).unwrap().unwrap().delivery, lvt::DM_NMI);
+    for (address, data, flags) in [(0xfed0_0000u64, 0x40u32, 0u32), (0x1_fee0_0000, 0x40, 0), (0xfee0_0000, 0x40, 1)] {
+        assert_eq!(Msi::decode(address, data, flags), Err(Refused), "{address:#x} {data:#x} {flags}");
+    }
+    for dm in [2u32, 3, 5, 6, 7] {
+        assert_eq!(Msi::decode(0xfee0_0000, dm << 8 | 0x40, 0), Err(Refused), "delivery mode {dm}");
+    }
+}
+
+#[test]
+fn destinations_match_physical_flat_cluster_and_x2apic_ids() {
+    let mut a = enabled(3);
+    let d = a.destination();
+    assert!(d.accepts(3, false) && d.accepts(0xff, false) && !d.accepts(2, false));
+    // Flat logical: LDR bit 2.
+    a.write(reg::LDR, 0x0400_0000, 0).unwrap();
+    let d = a.destination();
+    assert!(d.accepts(0x04, true) && d.accepts(0x0c, true) && !d.accepts(0x03, true));
+    // Cluster: cluster 1, member bit 0.
+    a.write(reg::DFR, 0x0fff_ffff, 0).unwrap();
+    a.write(reg::LDR, 0x1100_0000, 0).unwrap();
+    let d = a.destination();
+    assert!(d.cluster && d.accepts(0x11, true) && d.accepts(0x13, true) && !d.accepts(0x21, true));
+    // x2APIC: ID 3, LDR cluster 0 bit 3.
+    let d = x2apic(3).destination();
+    assert!(d.x2apic && d.accepts(3, false) && d.accepts(u32::MAX, false) && !d.accepts(0xff, false));
+    assert!(d.accepts(0x8, true) && !d.accepts(0x1_0008, true));
+    // A software-disabled APIC accepts nothing.
+    assert!(!Lapic::new(0, true, false).destination().accepts(0, false));
+}
+
+#[test]
+fn the_inbox_hands_over_vectors_nmis_and_lint_edges() {
+    use crate::irq::inbox::{Inbox, LINT1};
+    let inbox = Inbox::default();
+    inbox.post(0x40, false);
+    inbox.post(0xe1, true);
+    inbox.post_nmi();
+    let mut got = Vec::new();
+    let taken = inbox.take(|v, level| got.push((v, level)));
+    assert_eq!(got, vec![(0x40, false), (0xe1, true)]);
+    assert!(taken.nmi);
+    let again = inbox.take(|_, _| panic!("taken twice"));
+    assert!(!again.nmi);
+    // A pulse the vCPU never saw high is still an edge.
+    inbox.set_lint(LINT1, true);
+    inbox.set_lint(LINT1, false);
+    assert_eq!(inbox.lint(), (0, LINT1));
+    assert_eq!(inbox.lint(), (0, 0));
+    // What is published is what senders see.
+    let d = enabled(2).destination();
+    inbox.publish(d);
+    assert_eq!(inbox.destination(), d);
+}

@@ -188,7 +188,7 @@ pub enum FdKind {
 }
 
 /// Every request number the uapi header defines, with its name.
-pub const IOCTLS: [(u32, &str); 15] = [
+pub const IOCTLS: [(u32, &str); 18] = [
     (uapi::PACIFICA_GET_API_VERSION, "GET_API_VERSION"),
     (uapi::PACIFICA_GET_INFO, "GET_INFO"),
     (uapi::PACIFICA_CREATE_VM, "CREATE_VM"),
@@ -196,6 +196,7 @@ pub const IOCTLS: [(u32, &str); 15] = [
     (uapi::PACIFICA_SET_MEMORY_REGION, "SET_MEMORY_REGION"),
     (uapi::PACIFICA_CREATE_VCPU, "CREATE_VCPU"),
     (uapi::PACIFICA_CREATE_IRQCHIP, "CREATE_IRQCHIP"),
+    (uapi::PACIFICA_SIGNAL_MSI, "SIGNAL_MSI"),
     (uapi::PACIFICA_RUN, "RUN"),
     (uapi::PACIFICA_GET_REGS, "GET_REGS"),
     (uapi::PACIFICA_SET_REGS, "SET_REGS"),
@@ -204,6 +205,8 @@ pub const IOCTLS: [(u32, &str); 15] = [
     (uapi::PACIFICA_GET_STATS, "GET_STATS"),
     (uapi::PACIFICA_GET_LAPIC, "GET_LAPIC"),
     (uapi::PACIFICA_SET_LAPIC, "SET_LAPIC"),
+    (uapi::PACIFICA_NMI, "NMI"),
+    (uapi::PACIFICA_SET_LINT, "SET_LINT"),
 ];
 
 /// The name of a request number, or `"unknown"`.
@@ -225,9 +228,11 @@ pub fn served_by(cmd: u32) -> Option<FdKind> {
     match cmd {
         PACIFICA_GET_API_VERSION | PACIFICA_GET_INFO | PACIFICA_CREATE_VM
         | PACIFICA_GET_VCPU_MMAP_SIZE => Some(FdKind::Device),
-        PACIFICA_SET_MEMORY_REGION | PACIFICA_CREATE_VCPU | PACIFICA_CREATE_IRQCHIP => Some(FdKind::Vm),
+        PACIFICA_SET_MEMORY_REGION | PACIFICA_CREATE_VCPU | PACIFICA_CREATE_IRQCHIP
+        | PACIFICA_SIGNAL_MSI => Some(FdKind::Vm),
         PACIFICA_RUN | PACIFICA_GET_REGS | PACIFICA_SET_REGS | PACIFICA_GET_SREGS
-        | PACIFICA_SET_SREGS | PACIFICA_GET_STATS | PACIFICA_GET_LAPIC | PACIFICA_SET_LAPIC => {
+        | PACIFICA_SET_SREGS | PACIFICA_GET_STATS | PACIFICA_GET_LAPIC | PACIFICA_SET_LAPIC
+        | PACIFICA_NMI | PACIFICA_SET_LINT => {
             Some(FdKind::Vcpu)
         }
         _ => None,
@@ -267,6 +272,10 @@ pub fn documented(cmd: u32, kind: FdKind) -> &'static [i32] {
         PACIFICA_SET_SREGS => &[EFAULT, EINVAL, EINTR],
         PACIFICA_GET_LAPIC => &[EFAULT, EINTR, ENXIO, ENOMEM],
         PACIFICA_SET_LAPIC => &[EFAULT, EINVAL, EINTR, ENXIO, ENOMEM],
+        // These never wait for the vCPU: no EINTR.
+        PACIFICA_SIGNAL_MSI => &[EFAULT, EINVAL, ENXIO],
+        PACIFICA_NMI => &[EINVAL, ENXIO],
+        PACIFICA_SET_LINT => &[EFAULT, EINVAL, ENXIO],
         _ => &[ENOTTY],
     }
 }

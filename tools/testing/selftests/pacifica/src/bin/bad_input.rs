@@ -766,6 +766,50 @@ fn lapic_state_bad_input() -> TestResult {
     cases.finish()
 }
 
+/// SIGNAL_MSI, NMI and SET_LINT: ENXIO without an irqchip, EFAULT for
+/// bad pointers, EINVAL for a message outside the APIC window, non-zero
+/// flags, an unsupported delivery mode, an NMI argument, a pin or level
+/// that does not exist; an MSI nobody is the destination of reaches none.
+fn injection_bad_input() -> TestResult {
+    let sys = open()?;
+    let mut cases = Cases::default();
+    let plain = npt_vm(&sys)?;
+    let plain_vcpu = plain.create_vcpu(0).context("CREATE_VCPU")?;
+    let plain_events = plain_vcpu.events().context("dup")?;
+    cases.check(expect_errno("SIGNAL_MSI without an irqchip", plain.signal_msi(0xfee0_0000, 0x40), &[libc::ENXIO]));
+    cases.check(expect_errno("NMI without an irqchip", plain_events.nmi(), &[libc::ENXIO]));
+    cases.check(expect_errno("SET_LINT without an irqchip", plain_events.set_lint(0, true), &[libc::ENXIO]));
+    let vm = npt_vm(&sys)?;
+    vm.create_irqchip().context("CREATE_IRQCHIP")?;
+    let vcpu = vm.create_vcpu(0).context("CREATE_VCPU")?;
+    let events = vcpu.events().context("dup")?;
+    for (what, ptr) in [("NULL", 0u64), ("0x1", 1), ("a kernel address", 0xffff_8000_0000_0000)] {
+        cases.check(expect_errno(&format!("SIGNAL_MSI from {what}"), raw_ioctl(vm.as_raw_fd(), uapi::PACIFICA_SIGNAL_MSI, ptr), &[EFAULT]));
+        cases.check(expect_errno(&format!("SET_LINT from {what}"), raw_ioctl(vcpu.as_raw_fd(), uapi::PACIFICA_SET_LINT, ptr), &[EFAULT]));
+    }
+    for (what, address, data) in [
+        ("an address outside 0xfee00000-0xfeefffff", 0xfed0_0000u64, 0x40u32),
+        ("bits 39:32 of the address set", 0x1_fee0_0000, 0x40),
+        ("SMI delivery", 0xfee0_0000, 0x240),
+        ("INIT delivery", 0xfee0_0000, 0x500),
+        ("STARTUP delivery", 0xfee0_0000, 0x600),
+        ("ExtINT delivery", 0xfee0_0000, 0x740),
+        ("reserved delivery mode 3", 0xfee0_0000, 0x340),
+    ] {
+        cases.check(expect_errno(&format!("SIGNAL_MSI with {what}"), vm.signal_msi(address, data), &[EINVAL]));
+    }
+    let flags = uapi::Msi { address: 0xfee0_0000, data: 0x40, flags: 1 };
+    cases.check(expect_errno("SIGNAL_MSI with flags", raw_ioctl(vm.as_raw_fd(), uapi::PACIFICA_SIGNAL_MSI, &flags as *const _ as u64), &[EINVAL]));
+    cases.check(expect_errno("NMI with arg 1", raw_ioctl(vcpu.as_raw_fd(), uapi::PACIFICA_NMI, 1), &[EINVAL]));
+    cases.check(expect_errno("SET_LINT pin 2", events.set_lint(2, true), &[EINVAL]));
+    let level2 = uapi::Lint { pin: 0, level: 2 };
+    cases.check(expect_errno("SET_LINT level 2", raw_ioctl(vcpu.as_raw_fd(), uapi::PACIFICA_SET_LINT, &level2 as *const _ as u64), &[EINVAL]));
+    // The APIC is software-disabled at reset: it accepts no fixed MSI.
+    ensure_eq!(vm.signal_msi(0xfee0_0000, 0x40).context("SIGNAL_MSI")?, 0, "a software-disabled APIC's MSIs");
+    ensure_eq!(vm.signal_msi(0xfee0_0000, 0x8040).context("SIGNAL_MSI")?, 0, "a level-triggered de-assertion");
+    cases.finish()
+}
+
 /// RUN before SET_REGS and SET_SREGS: EINVAL, and the vCPU runs once they
 /// are set.
 fn run_before_registers_set() -> TestResult {
@@ -1089,6 +1133,7 @@ fn main() {
         test!(create_vcpu_bad_ids),
         test!(create_irqchip_rules),
         test!(lapic_state_bad_input),
+        test!(injection_bad_input),
         test!(run_before_registers_set),
         test!(run_without_memory),
         test!(invalid_sregs_refused),

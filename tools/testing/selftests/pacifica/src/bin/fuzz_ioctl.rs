@@ -169,9 +169,12 @@ enum Op {
     CreateIrqchip,
     GetLapic,
     SetLapic,
+    SignalMsi,
+    Nmi,
+    SetLint,
 }
 
-const NR_OPS: usize = Op::SetLapic as usize + 1;
+const NR_OPS: usize = Op::SetLint as usize + 1;
 
 const OP_NAMES: [&str; NR_OPS] = [
     "open(/dev/pacifica)",
@@ -208,6 +211,9 @@ const OP_NAMES: [&str; NR_OPS] = [
     "CREATE_IRQCHIP",
     "GET_LAPIC",
     "SET_LAPIC",
+    "SIGNAL_MSI",
+    "NMI",
+    "SET_LINT",
 ];
 
 const ALL_OPS: [Op; NR_OPS] = [
@@ -245,6 +251,9 @@ const ALL_OPS: [Op; NR_OPS] = [
     Op::CreateIrqchip,
     Op::GetLapic,
     Op::SetLapic,
+    Op::SignalMsi,
+    Op::Nmi,
+    Op::SetLint,
 ];
 
 /// How often each operation is chosen, by the role of the thread.
@@ -261,19 +270,20 @@ enum Role {
 }
 
 fn weights(role: Role) -> [u32; NR_OPS] {
-    //    open oth clo dup cvm api inf msz smr cvc run grg srg gsr ssr gst unk wrk vfs mmr mur scr mre map unm pro dnd fil prp frk rpr irq gla sla
+    //    open oth clo dup cvm api inf msz smr cvc run grg srg gsr ssr gst unk wrk vfs mmr mur scr mre map unm pro dnd fil prp frk rpr irq gla sla msi nmi lnt
     match role {
         Role::Mixed => [
-            3, 1, 4, 2, 5, 1, 2, 1, 12, 6, 12, 4, 4, 3, 7, 2, 4, 4, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 0, 1, 2, 2, 3,
+            3, 1, 4, 2, 5, 1, 2, 1, 12, 6, 12, 4, 4, 3, 7, 2, 4, 4, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 0, 1, 2, 2, 3, 3, 2, 2,
         ],
         Role::Runner => [
-            0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 40, 2, 2, 1, 3, 1, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 2, 8, 0, 0, 0, 0, 1,
+            0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 40, 2, 2, 1, 3, 1, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 2, 8, 0, 0, 0, 0, 1, 0, 0, 0,
         ],
+        // The injections come from other threads while the runner runs.
         Role::Hammer => [
-            1, 0, 3, 2, 1, 0, 1, 0, 6, 3, 4, 10, 8, 6, 10, 4, 2, 2, 0, 4, 3, 4, 1, 3, 3, 2, 1, 4, 5, 0, 0, 1, 2, 3,
+            1, 0, 3, 2, 1, 0, 1, 0, 6, 3, 4, 10, 8, 6, 10, 4, 2, 2, 0, 4, 3, 4, 1, 3, 3, 2, 1, 4, 5, 0, 0, 1, 2, 3, 6, 4, 4,
         ],
         Role::Forker => [
-            3, 1, 4, 2, 5, 1, 2, 1, 10, 6, 12, 4, 4, 3, 7, 2, 3, 3, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 3, 1, 2, 2, 3,
+            3, 1, 4, 2, 5, 1, 2, 1, 10, 6, 12, 4, 4, 3, 7, 2, 3, 3, 1, 5, 2, 3, 1, 5, 2, 2, 1, 3, 9, 3, 1, 2, 2, 3, 2, 1, 1,
         ],
     }
 }
@@ -1074,9 +1084,9 @@ impl<'a> Ctx<'a> {
         // 0: a device fd, 1: a VM fd, 2: a vCPU fd.
         let need = match op {
             Op::CreateVm | Op::GetApiVersion | Op::GetInfo | Op::GetMmapSize => Some(0),
-            Op::SetMemoryRegion | Op::CreateVcpu | Op::CreateIrqchip => Some(1),
+            Op::SetMemoryRegion | Op::CreateVcpu | Op::CreateIrqchip | Op::SignalMsi => Some(1),
             Op::Run | Op::GetRegs | Op::SetRegs | Op::GetSregs | Op::SetSregs | Op::GetStats | Op::MmapRun
-            | Op::PrepareVcpu | Op::GetLapic | Op::SetLapic => Some(2),
+            | Op::PrepareVcpu | Op::GetLapic | Op::SetLapic | Op::Nmi | Op::SetLint => Some(2),
             _ => None,
         };
         if let Some(need) = need {
@@ -1119,6 +1129,13 @@ impl<'a> Ctx<'a> {
                 self.get_struct(op, Self::is_vcpu, uapi::PACIFICA_GET_LAPIC, std::mem::size_of::<uapi::LapicState>())
             }
             Op::SetLapic => self.set_lapic(),
+            Op::SignalMsi => self.signal_msi(),
+            Op::Nmi => {
+                let (fd, kind) = self.pick_fd(Some(Self::is_vcpu));
+                let arg = if self.tape.chance(80) { 0 } else { self.boundary() };
+                let _ = self.ioctl(op, fd, kind, uapi::PACIFICA_NMI, arg, &format!("{arg:#x}"), Expect::default());
+            }
+            Op::SetLint => self.set_lint(),
             Op::Run => self.run(),
             Op::GetRegs => self.get_regs(),
             Op::SetRegs => self.set_regs(),
@@ -1657,6 +1674,42 @@ impl<'a> Ctx<'a> {
         let (arg, label, _) = self.pick_ptr(bytes.len(), Some(&bytes), false);
         let label = format!("{label}: apic_base {:#x}", s.apic_base);
         let _ = self.ioctl(Op::SetLapic, fd, kind, uapi::PACIFICA_SET_LAPIC, arg, &label, Expect::default());
+    }
+
+    /// SIGNAL_MSI: mostly messages in the APIC window (every delivery
+    /// mode, trigger and destination), sometimes anything; EINVAL, ENXIO
+    /// or a count of the APICs that took it.
+    fn signal_msi(&mut self) {
+        let (fd, kind) = self.pick_fd(Some(Self::is_vm));
+        let mut m = uapi::Msi { address: 0xfee0_0000, data: 0, flags: 0 };
+        m.address |= (self.tape.pick(&[0u64, 1, 0xff, 0x0f]) << 12) | (self.tape.below(2) << 2);
+        m.data = self.tape.below(256) as u32 | ((self.tape.below(8) as u32) << 8) | ((self.tape.below(4) as u32) << 14);
+        if self.tape.chance(15) {
+            m.address = self.tape.word();
+        }
+        if self.tape.chance(10) {
+            m.flags = self.tape.word() as u32;
+        }
+        let bytes = bytes_of(&m);
+        let (arg, label, _) = self.pick_ptr(bytes.len(), Some(&bytes), false);
+        let label = format!("{label}: address {:#x} data {:#x} flags {:#x}", m.address, m.data, m.flags);
+        let _ = self.ioctl(Op::SignalMsi, fd, kind, uapi::PACIFICA_SIGNAL_MSI, arg, &label, Expect::default());
+    }
+
+    /// SET_LINT: a pin and level, now and then out of range.
+    fn set_lint(&mut self) {
+        let (fd, kind) = self.pick_fd(Some(Self::is_vcpu));
+        let mut l = uapi::Lint { pin: self.tape.below(2) as u32, level: self.tape.below(2) as u32 };
+        if self.tape.chance(15) {
+            l.pin = self.tape.word() as u32;
+        }
+        if self.tape.chance(15) {
+            l.level = self.tape.word() as u32;
+        }
+        let bytes = bytes_of(&l);
+        let (arg, label, _) = self.pick_ptr(bytes.len(), Some(&bytes), false);
+        let label = format!("{label}: pin {} level {}", l.pin, l.level);
+        let _ = self.ioctl(Op::SetLint, fd, kind, uapi::PACIFICA_SET_LINT, arg, &label, Expect::default());
     }
 
     fn vfs_ioctl(&mut self) {
