@@ -40,6 +40,15 @@
 //!   shadow paging would load the new TSS's CR3 into the hardware: the
 //!   page at TR's base is kept read-only, so the task switch faults first.
 //!   Real CPUs honour the intercept.
+//! - **MOV to CR8 while V_IRQ is set** ([`intercept_cr8_with_virq`]).
+//!   QEMU's CR8 write with V_INTR_MASKING re-raises its virtual interrupt
+//!   through `cpu_interrupt` without holding its I/O thread lock, and
+//!   aborts (`tcg_handle_interrupt: assertion failed`; L1 dies): any guest
+//!   with an in-kernel APIC reached it by writing CR8 while an interrupt
+//!   was offered (seen: the ioctl fuzzer's forked children). CR8 writes are
+//!   intercepted whenever V_IRQ is set and done by the module
+//!   (`exit::apic::set_cr8`); real CPUs need that only while the TPR holds
+//!   a vector back.
 //!
 //! Applied on every CPU, because they cost nothing:
 //!
@@ -125,6 +134,12 @@ pub(crate) fn hw_tr_attrib(a: u16) -> u16 {
 
 /// Whether DR7 is written after every #VMEXIT (`shim::restore_host_debugregs`).
 pub(crate) fn rearm_dr7() -> bool {
+    active()
+}
+
+/// Whether CR8 writes are intercepted whenever a virtual interrupt is
+/// offered (`exit::apic::offer_interrupt`).
+pub(crate) fn intercept_cr8_with_virq() -> bool {
     active()
 }
 

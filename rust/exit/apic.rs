@@ -367,6 +367,17 @@ pub(crate) fn offer_interrupt<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
     if g.cpu.lapic.is_none() {
         return Flow::Continue;
     }
+    let flow = offer(g);
+    // The testbed's CPU cannot take a CR8 write while V_IRQ is set.
+    let c = &mut g.vmcb.control;
+    if c.int_ctl & int_ctl::V_IRQ != 0 && crate::testbed::intercept_cr8_with_virq() {
+        c.set_intercept(cr_write_intercept(8));
+    }
+    flow
+}
+
+/// [`offer_interrupt`]'s work.
+fn offer<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
     offer_nmi(g);
     let c = &mut g.vmcb.control;
     let prio = 0xf << int_ctl::V_INTR_PRIO_SHIFT;
