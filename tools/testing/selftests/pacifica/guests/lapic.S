@@ -371,6 +371,84 @@ inject64:
 	mov	[DATA_BASE + 0x20], eax
 	STOP
 
+/*
+ * IA32_APIC_BASE: the page moved to 0xfed00000 (and the old address is
+ * no APIC any more: an MMIO exit, which the test answers with all ones),
+ * then the APIC disabled (the page is gone) and enabled again (registers
+ * at their reset values).
+ */
+	.global base64
+base64:
+	mov	ebx, APIC
+	mov	dword ptr [rbx + APIC_SPIV], SPIV_ENABLE | 0x3f
+	mov	ecx, MSR_APIC_BASE
+	rdmsr
+	and	eax, 0xfff
+	or	eax, 0xfed00000
+	wrmsr
+	mov	eax, [0xfed00000 + APIC_LVR]
+	mov	[DATA_BASE + 0x00], eax
+	mov	eax, [0xfed00000 + APIC_SPIV]		/* kept across the move */
+	mov	[DATA_BASE + 0x04], eax
+	mov	eax, [rbx + APIC_LVR]			/* MMIO now */
+	mov	[DATA_BASE + 0x08], eax
+	mov	ecx, MSR_APIC_BASE
+	rdmsr
+	mov	esi, eax
+	and	eax, ~(1 << 11)				/* disable */
+	wrmsr
+	mov	eax, [0xfed00000 + APIC_LVR]		/* MMIO */
+	mov	[DATA_BASE + 0x0c], eax
+	mov	eax, esi
+	and	eax, 0xfff
+	or	eax, APIC
+	wrmsr						/* enable, at the default */
+	mov	eax, [rbx + APIC_SPIV]			/* reset by the disable */
+	mov	[DATA_BASE + 0x10], eax
+	mov	ecx, MSR_APIC_BASE
+	rdmsr
+	mov	[DATA_BASE + 0x14], eax
+	STOP
+
+/*
+ * Priorities against the ISR: vector 0x50's handler (prio_vec2_64) opens
+ * IF and sends 0x40, of a lower class, which waits for the handler's EOI.
+ */
+	.global prio64
+prio64:
+	mov	ebx, APIC
+	call	idt_init64
+	call	irq_init64
+	mov	rax, offset prio_vec2_64
+	mov	rdi, IDT_BASE + VEC2 * 16
+	call	gate64
+	mov	dword ptr [rbx + APIC_SPIV], SPIV_ENABLE | 0xff
+	sti
+	mov	dword ptr [rbx + APIC_ICR], ICR_SELF | VEC2
+	WAIT_COUNT 2
+	mov	[DATA_BASE + 0x04], eax
+	mov	eax, [IRQ_LOG]
+	mov	[DATA_BASE + 0x08], eax
+	mov	eax, [IRQ_LOG + 4]
+	mov	[DATA_BASE + 0x0c], eax
+	STOP
+
+prio_vec2_64:
+	push	rax
+	push	rcx
+	mov	eax, VEC2
+	mov	[IRQ_LOG], eax
+	inc	dword ptr [IRQ_COUNT]
+	sti
+	mov	dword ptr [rbx + APIC_ICR], ICR_SELF | VEC
+	SETTLE					/* 0x40 waits: 0x50 in service */
+	mov	[DATA_BASE + 0x00], eax
+	cli
+	mov	dword ptr [rbx + APIC_EOI], 0
+	pop	rcx
+	pop	rax
+	iretq
+
 /* `cli; hlt`: only an NMI (or a signal, which ends the run) gets past. */
 	.global clihlt64
 clihlt64:

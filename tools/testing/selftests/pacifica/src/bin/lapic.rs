@@ -199,6 +199,48 @@ fn allowed_cpus() -> Vec<usize> {
     (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
 }
 
+/// IA32_APIC_BASE: relocation moves the page (the old address becomes
+/// MMIO for userspace), disabling removes it, enabling again resets the
+/// registers.
+fn apic_base_relocation_and_disable() -> TestResult {
+    let mut vm = TestVm::with_lapic(Mode::Long64, guest::IMAGE, guest::BASE64)?;
+    let mut mmio = Vec::new();
+    vm.run_until(|exit| match exit {
+        Exit::MmioRead { addr, data } => {
+            mmio.push(*addr);
+            data.fill(0xff);
+            Flow::Continue
+        }
+        other => until_hlt(other),
+    })?;
+    vm.expect_results(&[
+        ("version at the new address", VERSION),
+        ("SPIV kept across the move", spiv::ENABLED | 0x3f),
+        ("the old address, now MMIO", u32::MAX),
+        ("the page of a disabled APIC, MMIO", u32::MAX),
+        ("SPIV after disable and enable", 0xff),
+        ("IA32_APIC_BASE", (base::DEFAULT_ADDR | base::ENABLE | base::BSP) as u32),
+    ])?;
+    ensure_eq!(mmio, vec![base::DEFAULT_ADDR + u64::from(reg::LVR), 0xfed0_0000 + u64::from(reg::LVR)], "MMIO exits");
+    vm.ensure_no_exceptions()
+}
+
+/// A vector waits while one of a higher class is in service, until its
+/// EOI.
+fn lower_class_waits_for_the_eoi() -> TestResult {
+    let vm = run(
+        guest::PRIO64,
+        &[
+            ("taken inside 0x50's handler before its EOI", 1),
+            ("taken in all", 2),
+            ("first", VEC2),
+            ("then", VEC),
+        ],
+        0,
+    )?;
+    vm.ensure_no_exceptions()
+}
+
 /// The timer in one-shot, periodic and TSC-deadline mode fires at the
 /// programmed time, measured with the guest's TSC, never early; masked, it
 /// raises nothing; every wait is an in-kernel HLT woken by the timer; the
@@ -416,6 +458,8 @@ fn main() {
         test!(self_ipis_wait_for_if_the_shadow_and_tpr),
         test!(x2apic_msrs),
         test!(state_ioctls_save_and_restore),
+        test!(apic_base_relocation_and_disable),
+        test!(lower_class_waits_for_the_eoi),
         test!(timer_modes_fire_on_time),
         test!(injections_from_userspace),
         test!(cli_hlt_sleeps_until_nmi_and_is_killable),
