@@ -330,7 +330,7 @@ fn injections_from_userspace() -> TestResult {
     let stop = AtomicBool::new(false);
     let sent = std::thread::scope(|s| {
         let sender = s.spawn(|| -> Result<u32, String> {
-            if !wait_ready(mem, Duration::from_millis(50)) {
+            if !wait_ready(mem, Duration::from_millis(200)) {
                 return Err("the guest never got ready".into());
             }
             let n = vm.signal_msi(MSI_TO_0, VEC).map_err(|e| format!("SIGNAL_MSI: {e}"))?;
