@@ -245,6 +245,28 @@ fn ending(category: &str, detail: impl Into<String>) -> Ending {
     Ending { category: category.to_owned(), detail: detail.into() }
 }
 
+/// Now and then one of the events a VMM sends a vCPU with an APIC: an MSI
+/// (any vector, delivery mode, trigger and destination, malformed ones
+/// included, whose EINVAL is documented), an NMI, a LINT pin's level.
+fn inject_random(vm: &pacifica_selftests::sys::Vm, ev: &pacifica_selftests::sys::VcpuEvents, rng: &mut gen::Rng) -> Result<(), String> {
+    if !rng.chance(1, 4) {
+        return Ok(());
+    }
+    let r = match rng.below(4) {
+        0 => {
+            let address = 0xfee0_0000 | (rng.pick(&[0u64, 0, 0xff, 1]) << 12) | (rng.below(2) << 2);
+            let data = rng.below(256) as u32 | (rng.pick(&[0u32, 0, 1, 4, 7]) << 8) | ((rng.below(4) as u32) << 14);
+            match vm.signal_msi(address, data) {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+                other => other.map(drop),
+            }
+        }
+        1 => ev.nmi(),
+        _ => ev.set_lint(rng.below(2) as u32, rng.chance(1, 2)),
+    };
+    r.map_err(|e| format!("an injection ioctl failed: {}", errno::describe(&e)))
+}
+
 /// Runs `g` once in a VM of `paging`, in this process. `Err` is an
 /// undocumented ending or a broken invariant.
 fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending, String> {
@@ -273,6 +295,8 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
         .map_err(|e| format!("SET_REGS: {}", errno::describe(&e)))?;
 
     let mut rng = gen::Rng(seed ^ 0x10_da7a);
+    // With an APIC, events from "userspace" arrive between the runs too.
+    let events = if lapic { Some(vm.vcpu.events().map_err(|e| format!("dup of the vCPU fd: {e}"))?) } else { None };
     let mut exits = 0u32;
     let mut printed = 0u32;
     let mut say = |msg: String| {
@@ -290,6 +314,9 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
         // (a long REP OUTS exits every 2 KiB): stop here then too.
         if watchdog.fired() {
             break ending("watchdog", "still running when the watchdog fired");
+        }
+        if let Some(ev) = &events {
+            inject_random(&vm.vm, ev, &mut rng)?;
         }
         let r = vm.vcpu.run();
         let exit = match r {
@@ -368,9 +395,12 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
                 ));
             }
             Exit::Unknown(reason) => return Err(format!("undocumented exit reason {reason}")),
-            // The guest fuzzer's VMs have no LINT0 line raised and send no
-            // level-triggered interrupts.
-            Exit::Inta { .. } | Exit::Eoi { .. } => return Err("an INTA or EOI exit nobody asked for".into()),
+            Exit::Inta { vector } => {
+                // The PIC's vector, or nothing (its line went down).
+                *vector = if rng.chance(1, 8) { u32::MAX } else { rng.below(256) as u32 };
+                note = format!("INTA: {:#x}", *vector);
+            }
+            Exit::Eoi { vector } => note = format!("EOI of level-triggered {vector:#x}"),
         }
         if verbose {
             let rip = vm.vcpu.run_page().rip;
