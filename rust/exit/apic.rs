@@ -421,6 +421,10 @@ fn offer<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
 /// The NMI part of [`offer_interrupt`].
 fn offer_nmi<E: Env>(g: &mut GuestState<'_, E>) {
     let nmi = g.cpu.nmi;
+    if nmi.masked && nmi.iret_rip.is_none() {
+        // Kept across a refused VMRUN, which rewrites the intercepts.
+        g.vmcb.control.set_intercept(intercept::IRET);
+    }
     if !nmi.pending {
         return;
     }
