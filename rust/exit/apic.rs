@@ -184,21 +184,29 @@ fn post_nmi<E: Env>(g: &mut GuestState<'_, E>) {
     g.cpu.nmi.pending = true;
 }
 
-/// What other threads left in the vCPU's inbox: fixed vectors go into
-/// the IRR, an NMI waits for delivery, and the LINT pins act as their LVT
-/// entries say. Called by the run loop before every entry and while the
-/// vCPU halts. Also publishes the APIC's destination for senders.
-pub(crate) fn take_inbox<E: Env>(g: &mut GuestState<'_, E>, inbox: &Inbox) {
+/// What other threads left in the vCPU's inbox, when they kicked it
+/// (`kicked`): fixed vectors go into the IRR, an NMI waits for delivery,
+/// the LINT pins' rising edges act. The pins' levels act as their LVT
+/// entries say every time (the guest may have changed an entry), and the
+/// APIC's destination is published for senders when it changed. Called
+/// by the run loop before every entry and while the vCPU halts.
+pub(crate) fn take_inbox<E: Env>(g: &mut GuestState<'_, E>, inbox: &Inbox, kicked: bool) {
     let Some(a) = g.cpu.lapic.as_mut() else { return };
-    let taken = inbox.take(|v, level| {
-        a.request(v, level);
-    });
-    inbox.publish(a.destination());
-    if taken.nmi {
-        post_nmi(g);
+    let dest = a.destination();
+    if inbox.destination() != dest {
+        inbox.publish(dest);
     }
-    let (levels, rising) = inbox.lint();
-    lint(g, levels, rising);
+    let mut rising = 0;
+    if kicked {
+        let taken = inbox.take(|v, level| {
+            a.request(v, level);
+        });
+        rising = inbox.take_lint_rising();
+        if taken.nmi {
+            post_nmi(g);
+        }
+    }
+    lint(g, inbox.lint_levels(), rising);
 }
 
 /// The LINT pins at `levels`. LINT0 in ExtINT mode is a userspace PIC's

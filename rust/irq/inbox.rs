@@ -115,11 +115,14 @@ impl Inbox {
         }
     }
 
-    /// The LINT pins' levels, and the pins that went up since the last
-    /// call.
-    pub fn lint(&self) -> (u32, u32) {
-        let rising = self.lint_rising.swap(0, Ordering::AcqRel);
-        (self.lint.load(Ordering::Acquire), rising)
+    /// The LINT pins' levels.
+    pub fn lint_levels(&self) -> u32 {
+        self.lint.load(Ordering::Acquire)
+    }
+
+    /// The pins that went up since the last call.
+    pub fn take_lint_rising(&self) -> u32 {
+        self.lint_rising.swap(0, Ordering::AcqRel)
     }
 
     /// Takes every posted vector, calling `each(vector, level_triggered)`,

@@ -73,10 +73,10 @@ impl Vcpu {
     /// timer up to date. Without an in-kernel APIC there is nothing.
     fn service(&self, st: &mut VcpuState) {
         let Some(irq) = &self.irq else { return };
-        // The bits only say that something may have changed: everything
-        // is looked at each time.
-        let _ = irq.wake.take();
-        exit::take_inbox(&mut st.guest(self), &irq.inbox);
+        // The timer's bit needs nothing of its own: the deadline is
+        // checked at every entry.
+        let kicked = irq.wake.take() & shim::WAKE_INJECT != 0;
+        exit::take_inbox(&mut st.guest(self), &irq.inbox, kicked);
         self.service_timer(st, &irq.wake);
     }
 

@@ -1057,7 +1057,7 @@ fn a_userspace_pic_interrupt_waits_for_if_then_exits_for_inta() {
     apic_store(&mut m, reg::LVT0, 0x700);
     let inbox = Inbox::default();
     inbox.set_lint(LINT0, true);
-    exit::take_inbox(&mut m.guest(), &inbox);
+    exit::take_inbox(&mut m.guest(), &inbox, true);
     assert!(m.cpu.extint_line);
     // IF = 0: an interrupt window (VINTR), no exit yet.
     m.vmcb.save.rflags &= !rflags::IF;
@@ -1074,7 +1074,7 @@ fn a_userspace_pic_interrupt_waits_for_if_then_exits_for_inta() {
     m.world.run.borrow_mut().exit.inta = uapi::IntaExit { vector: 0x68, pad: 0 };
     inbox.set_lint(LINT0, false);
     exit::complete_pending(&mut m.guest());
-    exit::take_inbox(&mut m.guest(), &inbox);
+    exit::take_inbox(&mut m.guest(), &inbox, true);
     assert_eq!(exit::offer_interrupt(&mut m.guest()), Flow::Continue);
     assert_eq!(offered(&m), Some(0x68));
     take_virq(&mut m);
@@ -1094,7 +1094,7 @@ fn the_eoi_of_a_level_triggered_vector_exits_with_it() {
     let inbox = Inbox::default();
     inbox.post(0x50, true);
     inbox.post(0x40, false);
-    exit::take_inbox(&mut m.guest(), &inbox);
+    exit::take_inbox(&mut m.guest(), &inbox, true);
     for v in [0x50u32, 0x40] {
         exit::offer_interrupt(&mut m.guest());
         assert_eq!(offered(&m), Some(v as u8));

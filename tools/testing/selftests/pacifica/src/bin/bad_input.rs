@@ -732,21 +732,30 @@ fn create_irqchip_rules() -> TestResult {
     cases.finish()
 }
 
+/// Pointers no ioctl may read or write through.
+const BAD_POINTERS: [(&str, u64); 3] = [("NULL", 0), ("0x1", 1), ("a kernel address", 0xffff_8000_0000_0000)];
+
+/// A VM without an irqchip and one with it, each with vCPU 0.
+fn plain_and_irqchip_vms(sys: &System) -> Result<[(Vm, Vcpu); 2], Failure> {
+    let plain = npt_vm(sys)?;
+    let plain_vcpu = plain.create_vcpu(0).context("CREATE_VCPU")?;
+    let vm = npt_vm(sys)?;
+    vm.create_irqchip().context("CREATE_IRQCHIP")?;
+    let vcpu = vm.create_vcpu(0).context("CREATE_VCPU")?;
+    Ok([(plain, plain_vcpu), (vm, vcpu)])
+}
+
 /// GET_LAPIC and SET_LAPIC: ENXIO without an irqchip, EFAULT for bad
 /// pointers, EINVAL for reserved words and for states no APIC could be in.
 fn lapic_state_bad_input() -> TestResult {
     let sys = open()?;
     let mut cases = Cases::default();
-    let plain = npt_vm(&sys)?;
-    let vcpu = plain.create_vcpu(0).context("CREATE_VCPU")?;
-    cases.check(expect_errno("GET_LAPIC without an irqchip", vcpu.get_lapic(), &[libc::ENXIO]));
-    cases.check(expect_errno("SET_LAPIC without an irqchip", vcpu.set_lapic(&uapi::LapicState::default()), &[libc::ENXIO]));
-    let vm = npt_vm(&sys)?;
-    vm.create_irqchip().context("CREATE_IRQCHIP")?;
-    let vcpu = vm.create_vcpu(0).context("CREATE_VCPU")?;
+    let [(_plain, plain_vcpu), (_vm, vcpu)] = plain_and_irqchip_vms(&sys)?;
+    cases.check(expect_errno("GET_LAPIC without an irqchip", plain_vcpu.get_lapic(), &[libc::ENXIO]));
+    cases.check(expect_errno("SET_LAPIC without an irqchip", plain_vcpu.set_lapic(&uapi::LapicState::default()), &[libc::ENXIO]));
     let good = *vcpu.get_lapic().context("GET_LAPIC")?;
     let fd = vcpu.as_raw_fd();
-    for (what, ptr) in [("NULL", 0u64), ("0x1", 1), ("a kernel address", 0xffff_8000_0000_0000)] {
+    for (what, ptr) in BAD_POINTERS {
         cases.check(expect_errno(&format!("GET_LAPIC to {what}"), raw_ioctl(fd, uapi::PACIFICA_GET_LAPIC, ptr), &[EFAULT]));
         cases.check(expect_errno(&format!("SET_LAPIC from {what}"), raw_ioctl(fd, uapi::PACIFICA_SET_LAPIC, ptr), &[EFAULT]));
     }
@@ -773,17 +782,13 @@ fn lapic_state_bad_input() -> TestResult {
 fn injection_bad_input() -> TestResult {
     let sys = open()?;
     let mut cases = Cases::default();
-    let plain = npt_vm(&sys)?;
-    let plain_vcpu = plain.create_vcpu(0).context("CREATE_VCPU")?;
+    let [(plain, plain_vcpu), (vm, vcpu)] = plain_and_irqchip_vms(&sys)?;
     let plain_events = plain_vcpu.events().context("dup")?;
     cases.check(expect_errno("SIGNAL_MSI without an irqchip", plain.signal_msi(0xfee0_0000, 0x40), &[libc::ENXIO]));
     cases.check(expect_errno("NMI without an irqchip", plain_events.nmi(), &[libc::ENXIO]));
     cases.check(expect_errno("SET_LINT without an irqchip", plain_events.set_lint(0, true), &[libc::ENXIO]));
-    let vm = npt_vm(&sys)?;
-    vm.create_irqchip().context("CREATE_IRQCHIP")?;
-    let vcpu = vm.create_vcpu(0).context("CREATE_VCPU")?;
     let events = vcpu.events().context("dup")?;
-    for (what, ptr) in [("NULL", 0u64), ("0x1", 1), ("a kernel address", 0xffff_8000_0000_0000)] {
+    for (what, ptr) in BAD_POINTERS {
         cases.check(expect_errno(&format!("SIGNAL_MSI from {what}"), raw_ioctl(vm.as_raw_fd(), uapi::PACIFICA_SIGNAL_MSI, ptr), &[EFAULT]));
         cases.check(expect_errno(&format!("SET_LINT from {what}"), raw_ioctl(vcpu.as_raw_fd(), uapi::PACIFICA_SET_LINT, ptr), &[EFAULT]));
     }
