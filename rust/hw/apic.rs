@@ -135,8 +135,11 @@ pub mod msi {
 /// The DFR's model, bits 31:28: flat (all ones) or cluster (zero).
 pub const DFR_MODEL_FLAT: u32 = 0xf000_0000;
 
-/// CPUID.1:ECX bits the APIC's modes depend on.
+/// CPUID bits that describe the APIC (leaf 1 ECX, leaf 6 EAX).
 pub mod cpuid {
     pub const X2APIC: u32 = 1 << 21;
     pub const TSC_DEADLINE: u32 = 1 << 24;
+    /// CPUID 6 EAX bit 2, ARAT: the APIC timer keeps running in deep
+    /// C-states (Linux needs it, early, to go without the PIT).
+    pub const LEAF6_ARAT: u32 = 1 << 2;
 }

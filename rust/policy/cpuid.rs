@@ -75,7 +75,8 @@ pub struct GuestKind {
     /// CR4, as a CPU without them would give).
     pub shadow: bool,
     /// The VM has in-kernel local APICs: leaf 1 offers the APIC (EDX
-    /// bit 9) and x2APIC (ECX bit 21).
+    /// bit 9) and x2APIC (ECX bit 21), leaf 6 the always-running APIC
+    /// timer (ARAT).
     pub lapic: bool,
     /// The APIC timer's TSC-deadline mode (CPUID.1:ECX bit 24), offered
     /// with the in-kernel APIC when the TSC's rate is known.
@@ -105,6 +106,9 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, kind: GuestKind, host: impl Fn(u32, 
             let ecx = (h[2] & leaf1::ECX_ALLOWED) | leaf1::HYPERVISOR | ecx_apic | ecx_deadline;
             [h[0], ebx, ecx, (h[3] & leaf1::EDX_ALLOWED) | edx_apic]
         }
+        // Power management: only ARAT, true of the in-kernel APIC's timer
+        // (an hrtimer, whatever the CPU's sleep state).
+        6 if kind.lapic && max_basic >= 6 => [apic::cpuid::LEAF6_ARAT, 0, 0, 0],
         7 if subleaf == 0 && max_basic >= 7 => {
             let mut ebx = host(7, 0)[1] & leaf7::EBX_ALLOWED;
             if kind.shadow {

@@ -443,6 +443,14 @@ fn fake_host(leaf: u32, _sub: u32) -> cpuid::Regs {
 }
 
 #[test]
+fn arat_comes_with_the_in_kernel_apic() {
+    let plain = cpuid::GuestKind::default();
+    assert_eq!(cpuid::guest_cpuid(6, 0, plain, fake_host), [0; 4]);
+    let lapic = cpuid::GuestKind { lapic: true, ..plain };
+    assert_eq!(cpuid::guest_cpuid(6, 0, lapic, fake_host), [1 << 2, 0, 0, 0]);
+}
+
+#[test]
 fn cpuid_shows_the_hypervisor_and_hides_svm() {
     let npt = cpuid::GuestKind::default();
     let l1 = cpuid::guest_cpuid(1, 0, cpuid::GuestKind { vcpu_id: 3, shadow: false, lapic: false, tsc_deadline: false }, fake_host);
