@@ -64,6 +64,7 @@ pub mod boot;
 pub mod devices;
 pub mod guests;
 pub mod loader;
+pub mod pc;
 pub mod size;
 #[allow(unsafe_code)]
 pub mod sys;

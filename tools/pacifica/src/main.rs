@@ -119,9 +119,10 @@ struct BenchReportArgs {
 #[derive(Parser, Debug)]
 struct RunArgs {
     /// Guest RAM size: a number of bytes with an optional K, M, G suffix
-    /// (powers of 1024), between 2M and 64G, a multiple of 4K.
-    #[arg(long = "mem", value_name = "SIZE", default_value = "64M", value_parser = parse_mem)]
-    mem: u64,
+    /// (powers of 1024), between 2M and 64G (3G for --kernel), a multiple
+    /// of 4K [default: 64M, or 256M with --kernel].
+    #[arg(long = "mem", value_name = "SIZE", value_parser = parse_mem)]
+    mem: Option<u64>,
     /// How guest-physical memory is virtualised (default for pacifica:
     /// npt; for kvm: whatever kvm_amd was loaded with, checked if given).
     #[arg(long, value_enum)]
@@ -134,9 +135,25 @@ struct RunArgs {
     /// `name value` per line.
     #[arg(long)]
     stats: bool,
-    /// The guest image.
-    image: PathBuf,
+    /// A Linux kernel to boot on the PC machine: a bzImage (64-bit boot
+    /// protocol) or a vmlinux with a PVH entry.
+    #[arg(long, value_name = "IMAGE", conflicts_with = "image", required_unless_present = "image")]
+    kernel: Option<PathBuf>,
+    /// The initial RAM disk for --kernel.
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// The kernel command line for --kernel [default: "console=ttyS0
+    /// panic=-1"]; tsc_early_khz= is added unless given.
+    #[arg(long, value_name = "STR", requires = "kernel")]
+    cmdline: Option<String>,
+    /// The guest image (Multiboot v1 or static ELF64) for the tiny machine.
+    image: Option<PathBuf>,
 }
+
+/// Guest RAM when `--mem` is not given.
+const DEFAULT_MEM: u64 = 64 << 20;
+/// Guest RAM for `--kernel` when `--mem` is not given.
+const DEFAULT_LINUX_MEM: u64 = 256 << 20;
 
 /// The paging modes of `PACIFICA_CREATE_VM`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,12 +326,24 @@ fn bench_report(args: &BenchReportArgs) -> Result<ExitCode, Error> {
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode, Error> {
+    let default_mem = if args.kernel.is_some() { DEFAULT_LINUX_MEM } else { DEFAULT_MEM };
     let config = Config {
-        mem_size: args.mem,
+        mem_size: args.mem.unwrap_or(default_mem),
         backend: args.backend(),
         stats: args.stats,
     };
-    let outcome = vmm::run_image(&args.image, &config, io::stdout())?;
+    let outcome = match (&args.kernel, &args.image) {
+        (Some(kernel), _) => {
+            let linux = vmm::linux::LinuxConfig {
+                kernel,
+                initrd: args.initrd.as_deref(),
+                cmdline: args.cmdline.as_deref(),
+            };
+            vmm::linux::run_linux(&linux, &config, io::stdout())?
+        }
+        (None, Some(image)) => vmm::run_image(image, &config, io::stdout())?,
+        (None, None) => return Err(Error::Usage("give a guest IMAGE or --kernel")),
+    };
     // The guest's output comes before anything the VMM says about it.
     let _ = io::stdout().flush();
     if let Some(line) = outcome.stop.diagnostic(outcome.rip) {
@@ -357,7 +386,7 @@ mod tests {
         let Command::Run(args) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(args.mem, 64 << 20);
+        assert_eq!(args.mem, None);
         assert_eq!(args.paging, None);
         assert_eq!(
             args.backend(),
@@ -366,7 +395,7 @@ mod tests {
             }
         );
         assert!(!args.stats);
-        assert_eq!(args.image, PathBuf::from("guest.elf"));
+        assert_eq!(args.image, Some(PathBuf::from("guest.elf")));
     }
 
     #[test]
@@ -378,7 +407,7 @@ mod tests {
         let Command::Run(args) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(args.mem, 1 << 30);
+        assert_eq!(args.mem, Some(1 << 30));
         assert_eq!(
             args.backend(),
             Backend::Pacifica {

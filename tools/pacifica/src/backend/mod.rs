@@ -17,6 +17,7 @@ pub mod pacifica;
 use std::io;
 
 use crate::boot::BootState;
+use crate::pc::InterruptSink;
 use crate::sys::{Exit, GuestMemory};
 use crate::vmm::VmmError;
 
@@ -74,19 +75,48 @@ pub trait BackendVcpu {
     /// The hypervisor's own counters as `(name, value)` pairs for
     /// `--stats`, non-zero ones only.
     fn stats(&mut self) -> io::Result<Vec<(String, u64)>>;
+
+    /// Where the PC's interrupt controllers send their outputs: the VM's
+    /// in-kernel local APIC. Only a vCPU started with an irqchip has one.
+    fn interrupt_sink(&self) -> Result<Box<dyn InterruptSink>, VmmError>;
 }
 
-/// Creates the VM on `backend` with `mem` as its RAM at guest-physical 0
-/// and vCPU 0 in `state`.
+/// The machine a backend sets up around the guest's RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    /// Pacifica's tiny machine: no interrupt controller, HLT ends the run.
+    Tiny,
+    /// The PC: an in-kernel local APIC per vCPU (the hypervisor's), the
+    /// rest of the platform in the VMM (`pc`).
+    Pc,
+}
+
+/// Creates the VM on `backend` as `machine` with `mem` as its RAM at
+/// guest-physical 0 and vCPU 0 in `state`.
 pub fn start(
     backend: Backend,
+    machine: Machine,
     mem: GuestMemory,
     state: &BootState,
 ) -> Result<Box<dyn BackendVcpu>, VmmError> {
     match backend {
         Backend::Pacifica { paging } => {
-            Ok(Box::new(pacifica::PacificaVcpu::new(paging, mem, state)?))
+            Ok(Box::new(pacifica::PacificaVcpu::new(paging, machine, mem, state)?))
         }
-        Backend::Kvm { expect } => Ok(Box::new(kvm::KvmVcpu::new(expect, mem, state)?)),
+        Backend::Kvm { expect } => Ok(Box::new(kvm::KvmVcpu::new(expect, machine, mem, state)?)),
+    }
+}
+
+/// The guest TSC's rate in kHz on `backend`, if the hypervisor knows it
+/// (for Linux's `tsc_early_khz=`).
+pub fn tsc_khz(backend: Backend) -> Result<Option<u32>, VmmError> {
+    match backend {
+        Backend::Pacifica { .. } => {
+            let info = pacifica::open_system()?
+                .info()
+                .map_err(VmmError::sys("PACIFICA_GET_INFO"))?;
+            Ok(u32::try_from(info.guest_tsc_khz).ok().filter(|&khz| khz != 0))
+        }
+        Backend::Kvm { .. } => kvm::tsc_khz(),
     }
 }

@@ -5,9 +5,11 @@
 
 use std::io;
 
-use super::{BackendVcpu, RunError};
+use super::{BackendVcpu, Machine, RunError};
 use crate::boot::BootState;
-use crate::sys::{Exit, GuestMemory, System, Vcpu, Vm, DEVICE_PATH};
+use crate::pc::ioapic::Msi;
+use crate::pc::InterruptSink;
+use crate::sys::{Exit, GuestMemory, System, Vcpu, VcpuEvents, Vm, DEVICE_PATH};
 use crate::uapi;
 use crate::vmm::VmmError;
 
@@ -24,11 +26,20 @@ pub struct PacificaVcpu {
 impl PacificaVcpu {
     /// Opens the device, creates the VM in `paging` mode, registers `mem`
     /// at guest-physical 0 and creates vCPU 0 in `state`.
-    pub fn new(paging: u64, mem: GuestMemory, state: &BootState) -> Result<Self, VmmError> {
+    pub fn new(
+        paging: u64,
+        machine: Machine,
+        mem: GuestMemory,
+        state: &BootState,
+    ) -> Result<Self, VmmError> {
         let system = open_system()?;
         let vm = system
             .create_vm(paging)
             .map_err(|e| create_vm_error(paging, e))?;
+        if machine == Machine::Pc {
+            vm.create_irqchip()
+                .map_err(VmmError::sys("PACIFICA_CREATE_IRQCHIP"))?;
+        }
         mem.register(&vm, 0, 0).map_err(VmmError::sys(format!(
             "registering {:#x} bytes of RAM at 0",
             mem.size()
@@ -60,6 +71,31 @@ impl BackendVcpu for PacificaVcpu {
     fn stats(&mut self) -> io::Result<Vec<(String, u64)>> {
         let stats = self.vcpu.stats()?;
         Ok(module_counters(&stats))
+    }
+
+    fn interrupt_sink(&self) -> Result<Box<dyn InterruptSink>, VmmError> {
+        Ok(Box::new(PacificaSink {
+            vm: self._vm.try_clone().map_err(VmmError::sys("duplicating the VM fd"))?,
+            bsp: self.vcpu.events().map_err(VmmError::sys("duplicating the vCPU fd"))?,
+        }))
+    }
+}
+
+/// The PC's interrupts into `/dev/pacifica`: `PACIFICA_SIGNAL_MSI` on the
+/// VM and `PACIFICA_SET_LINT` on the BSP, neither of which waits for a
+/// running vCPU.
+struct PacificaSink {
+    vm: Vm,
+    bsp: VcpuEvents,
+}
+
+impl InterruptSink for PacificaSink {
+    fn msi(&self, msi: Msi) -> io::Result<()> {
+        self.vm.signal_msi(msi.address, msi.data).map(|_| ())
+    }
+
+    fn set_extint(&self, level: bool) -> io::Result<()> {
+        self.bsp.set_lint(0, level)
     }
 }
 

@@ -286,7 +286,7 @@ pub fn run_once(
         path: "bench64.elf".into(),
         source,
     })?;
-    let mut vcpu = backend::start(backend_kind, mem, &boot.state)?;
+    let mut vcpu = backend::start(backend_kind, backend::Machine::Tiny, mem, &boot.state)?;
     let mut devices = Devices::new(io::stderr());
     let mut counters = Counters::default();
     let mut samples: Vec<Option<Sample>> = vec![None; BENCHMARKS.len()];

@@ -32,6 +32,8 @@ pub enum Action {
     Continue,
     /// End the run; the VMM exits with this status.
     Exit(u8),
+    /// The guest reset the machine: end the run.
+    Reset,
 }
 
 /// A device on a [`Bus`]. Offsets are relative to the device's base, and
@@ -52,6 +54,9 @@ pub struct Devices {
     pub pio: Bus,
     /// Memory-mapped I/O.
     pub mmio: Bus,
+    /// The interrupt controllers of the PC machine, for the INTA and EOI
+    /// exits (`None` on the tiny machine).
+    pub irqchip: Option<crate::pc::SharedIrqChip>,
 }
 
 impl Devices {
@@ -69,6 +74,7 @@ impl Devices {
         Self {
             pio,
             mmio: Bus::new(),
+            irqchip: None,
         }
     }
 }

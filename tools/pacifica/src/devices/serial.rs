@@ -5,8 +5,11 @@
 //! The guest's transmitted bytes go to the writer given (stdout in the
 //! VMM). `vm-superio` models a transmitter that is always empty (LSR bits
 //! 5 and 6 set), so a guest polling LSR before each byte never waits.
-//! Nothing is ever received, and with no interrupt controller the UART's
-//! interrupt goes nowhere.
+//! Received bytes are queued with [`Serial::enqueue`] (the PC machine's
+//! console input). The UART's interrupt goes to the [`Trigger`] given:
+//! nowhere on the tiny machine ([`NoInterrupt`]), ISA IRQ 4 on the PC
+//! (`pc::IrqPulse`). `vm-superio` calls it when an interrupt condition
+//! arises (transmitter empty, data received) and the guest enabled it.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -33,17 +36,40 @@ impl Trigger for NoInterrupt {
     }
 }
 
-/// A 16550A UART whose output goes to `W`.
-pub struct Serial<W: Write> {
-    uart: vm_superio::Serial<NoInterrupt, NoEvents, W>,
+/// A 16550A UART whose output goes to `W` and whose interrupt goes to
+/// `T`.
+pub struct Serial<W: Write, T: Trigger = NoInterrupt> {
+    uart: vm_superio::Serial<T, NoEvents, W>,
 }
 
 impl<W: Write> Serial<W> {
-    /// A UART in its reset state, transmitting to `out`.
+    /// A UART in its reset state, transmitting to `out`, its interrupt
+    /// connected to nothing.
     pub fn new(out: W) -> Self {
+        Self::with_interrupt(out, NoInterrupt)
+    }
+}
+
+impl<W: Write, T: Trigger> Serial<W, T> {
+    /// A UART in its reset state, transmitting to `out`, raising its
+    /// interrupt through `irq`.
+    pub fn with_interrupt(out: W, irq: T) -> Self {
         Self {
-            uart: vm_superio::Serial::new(NoInterrupt, out),
+            uart: vm_superio::Serial::new(irq, out),
         }
+    }
+
+    /// Queues received bytes, as many as the receive FIFO has room for;
+    /// returns how many it took.
+    pub fn enqueue(&mut self, bytes: &[u8]) -> usize {
+        let room = self.uart.fifo_capacity();
+        let n = bytes.len().min(room);
+        if n == 0 {
+            return 0;
+        }
+        // It fails only for more bytes than the FIFO has room for, or
+        // when the trigger fails, which the PC's cannot.
+        self.uart.enqueue_raw_bytes(&bytes[..n]).unwrap_or_default()
     }
 
     /// The writer the UART transmits to.
@@ -60,7 +86,7 @@ impl<W: Write> Serial<W> {
     }
 }
 
-impl<W: Write> Device for Serial<W> {
+impl<W: Write, T: Trigger> Device for Serial<W, T> {
     fn read(&mut self, offset: u64, data: &mut [u8]) {
         for (i, byte) in data.iter_mut().enumerate() {
             *byte = Self::register(offset, i).map_or(UNCLAIMED_BYTE, |r| self.uart.read(r));

@@ -119,4 +119,60 @@ pub enum LoadError {
     /// Writing to guest memory failed (a loader bug: ranges are checked).
     #[error(transparent)]
     Memory(#[from] MemoryError),
+
+    #[error("kernel is neither a Linux bzImage (no \"HdrS\" setup header) nor an ELF64 vmlinux")]
+    /// The --kernel image is no Linux kernel.
+    NotLinux,
+
+    #[error("bzImage has no 64-bit entry point (xloadflags bit 0): a 32-bit kernel")]
+    /// A bzImage without the 64-bit entry.
+    No64BitEntry,
+
+    #[error("vmlinux has no PVH entry point (ELF note XEN_ELFNOTE_PHYS32_ENTRY); build it with CONFIG_PVH=y or boot its bzImage")]
+    /// A vmlinux without the PVH note.
+    NoPvhEntry,
+
+    #[error("cannot load the kernel: {0}")]
+    /// linux-loader refused the kernel.
+    Linux(String),
+
+    #[error("the kernel needs RAM up to {needs:#x} to decompress and run, but the guest has {ram:#x} bytes; give it more with --mem")]
+    /// RAM cannot hold the decompressed kernel.
+    KernelTooLarge {
+        /// End of the kernel's decompressed image.
+        needs: u64,
+        /// Bytes of guest RAM.
+        ram: u64,
+    },
+
+    #[error("initrd of {size:#x} bytes does not fit: {room:#x} bytes of RAM are free above the kernel where it can read it; give the guest more with --mem")]
+    /// The initrd does not fit in RAM.
+    InitrdTooLarge {
+        /// Bytes of initrd.
+        size: u64,
+        /// Bytes available.
+        room: u64,
+    },
+
+    #[error("command line of {len} bytes is longer than the {max} the kernel accepts")]
+    /// The command line is too long.
+    CmdlineTooLong {
+        /// Its length.
+        len: usize,
+        /// The most the kernel (and the layout) accept.
+        max: usize,
+    },
+
+    #[error("invalid command line: {0}")]
+    /// The command line has characters a kernel cannot take.
+    BadCmdline(String),
+
+    #[error("a Linux guest takes at most {max:#x} bytes of RAM (the PC's device window starts there), not {size:#x}")]
+    /// Too much RAM for the PC's memory map.
+    LinuxRam {
+        /// Bytes asked for.
+        size: u64,
+        /// The most supported.
+        max: u64,
+    },
 }

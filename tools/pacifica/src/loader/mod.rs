@@ -19,6 +19,7 @@
 mod elf;
 mod error;
 pub mod info;
+pub mod linux;
 mod long;
 pub mod multiboot;
 mod place;
@@ -38,6 +39,10 @@ pub enum Protocol {
     Multiboot,
     /// Static ELF64, 64-bit long mode.
     Elf64,
+    /// A Linux bzImage, the 64-bit boot protocol.
+    LinuxBzImage,
+    /// A Linux vmlinux, its PVH entry.
+    LinuxPvh,
 }
 
 /// A loaded image, ready to run.

@@ -51,6 +51,12 @@ impl Vm {
         Ok(n as u32)
     }
 
+    /// A second handle to the same VM (a duplicated fd), for a thread
+    /// that signals interrupts.
+    pub fn try_clone(&self) -> io::Result<Vm> {
+        Ok(Self { fd: self.fd.try_clone()? })
+    }
+
     /// Creates the vCPU `id` (0..[`uapi::PACIFICA_MAX_VCPUS`]) and maps its
     /// run page.
     pub fn create_vcpu(&self, id: u32) -> io::Result<Vcpu> {

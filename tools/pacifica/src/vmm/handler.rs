@@ -33,10 +33,21 @@ pub fn handle_exit(exit: Exit<'_>, devices: &mut Devices, counters: &mut Counter
         Exit::FailEntry(info) => ControlFlow::Break(Stop::FailEntry(info)),
         Exit::InternalError(info) => ControlFlow::Break(Stop::InternalError(info)),
         Exit::Unknown(reason) => ControlFlow::Break(Stop::Unknown(reason)),
-        // Only a VM with an in-kernel APIC exits so, which this VMM does
-        // not create yet (its PC platform comes with the Linux guest).
-        Exit::Inta { .. } => ControlFlow::Break(Stop::Unknown(uapi::PACIFICA_EXIT_INTA)),
-        Exit::Eoi { .. } => ControlFlow::Break(Stop::Unknown(uapi::PACIFICA_EXIT_EOI)),
+        // Only a VM with an in-kernel APIC exits so: the PC machine.
+        Exit::Inta { vector } => match &devices.irqchip {
+            Some(chip) => {
+                *vector = u32::from(crate::pc::lock(chip).acknowledge());
+                ControlFlow::Continue(())
+            }
+            None => ControlFlow::Break(Stop::Unknown(uapi::PACIFICA_EXIT_INTA)),
+        },
+        Exit::Eoi { vector } => match &devices.irqchip {
+            Some(chip) => {
+                crate::pc::lock(chip).eoi(vector as u8);
+                ControlFlow::Continue(())
+            }
+            None => ControlFlow::Break(Stop::Unknown(uapi::PACIFICA_EXIT_EOI)),
+        },
     }
 }
 
@@ -54,6 +65,7 @@ fn io_out(
         match devices.pio.write(u64::from(port), item) {
             Some(Action::Continue) => {}
             Some(Action::Exit(status)) => return ControlFlow::Break(Stop::ExitPort(status)),
+            Some(Action::Reset) => return ControlFlow::Break(Stop::Reset),
             None => unclaimed = true,
         }
     }
@@ -92,6 +104,7 @@ fn mmio_write(addr: u64, data: &[u8], devices: &mut Devices, counters: &mut Coun
     match devices.mmio.write(addr, data) {
         Some(Action::Continue) => ControlFlow::Continue(()),
         Some(Action::Exit(status)) => ControlFlow::Break(Stop::ExitPort(status)),
+        Some(Action::Reset) => ControlFlow::Break(Stop::Reset),
         None => {
             counters.unclaimed_mmio += 1;
             ControlFlow::Continue(())

@@ -10,8 +10,10 @@
 //! same for every backend; each exit is handled by one `match` in
 //! [`handler::handle_exit`]; why the guest stopped is a [`Stop`].
 
+pub mod console;
 pub mod handler;
 pub mod info;
+pub mod linux;
 pub mod stats;
 
 mod error;
@@ -162,9 +164,17 @@ pub fn run_image(
         path: path.to_owned(),
         source,
     })?;
-    let mut vcpu = backend::start(config.backend, mem, &boot.state)?;
+    let vcpu = backend::start(config.backend, backend::Machine::Tiny, mem, &boot.state)?;
+    run_machine(vcpu, Devices::new(console), config)
+}
 
-    let mut devices = Devices::new(console);
+/// Runs `vcpu` with `devices` until the guest stops, and gathers what
+/// `--stats` shows.
+fn run_machine(
+    mut vcpu: Box<dyn backend::BackendVcpu>,
+    mut devices: Devices,
+    config: &Config,
+) -> Result<Outcome, VmmError> {
     let mut counters = Counters::default();
     let start = Instant::now();
     let mut stop = run_loop(vcpu.as_mut(), &mut devices, &mut counters)?;

@@ -8,6 +8,7 @@
 //! | v      | the guest wrote byte v to the exit port 0xf4                    |
 //! | 1      | the VMM failed: bad arguments, unloadable image, no device, a failed ioctl, an unsupported paging mode |
 //! | 2      | the command line could not be parsed                           |
+//! | 122    | the guest reset the machine (port 0xcf9, the 8042's 0xfe)      |
 //! | 123    | VMRUN refused the guest state (failed entry)                   |
 //! | 124    | the guest shut down (triple fault)                             |
 //! | 125    | internal error: an exit the module could not handle, an exit reason the VMM does not know, or a malformed run page |
@@ -22,6 +23,8 @@ use crate::uapi::{self, InternalExit};
 pub const STATUS_VMM_ERROR: u8 = 1;
 /// Status when the command line is invalid (clap's convention).
 pub const STATUS_USAGE: u8 = 2;
+/// Status when the guest resets the machine.
+pub const STATUS_RESET: u8 = 122;
 /// Status when VMRUN refuses the guest state.
 pub const STATUS_FAIL_ENTRY: u8 = 123;
 /// Status when the guest shuts down (triple fault).
@@ -38,6 +41,8 @@ pub enum Stop {
     ExitPort(u8),
     /// The guest shut down (triple fault).
     Shutdown,
+    /// The guest reset the machine through a reset port.
+    Reset,
     /// VMRUN refused the guest state.
     FailEntry(InternalExit),
     /// The module could not handle an exit.
@@ -55,6 +60,7 @@ impl Stop {
             Stop::Halted => 0,
             Stop::ExitPort(status) => *status,
             Stop::Shutdown => STATUS_SHUTDOWN,
+            Stop::Reset => STATUS_RESET,
             Stop::FailEntry(_) => STATUS_FAIL_ENTRY,
             Stop::InternalError(_) | Stop::Unknown(_) | Stop::BadRunPage(_) => {
                 STATUS_INTERNAL_ERROR
@@ -68,6 +74,7 @@ impl Stop {
         let text = match self {
             Stop::Halted | Stop::ExitPort(_) => return None,
             Stop::Shutdown => format!("guest shut down (triple fault) at rip {rip:#x}"),
+            Stop::Reset => format!("guest reset the machine at rip {rip:#x}"),
             Stop::FailEntry(i) => format!(
                 "VMRUN refused the guest state (failed entry, exit code {:#x}, exit_info_1 {:#x}, exit_info_2 {:#x}) at rip {:#x}",
                 i.exit_code, i.exit_info_1, i.exit_info_2, i.rip

@@ -75,6 +75,9 @@ pub fn translate<'a>(exit: VcpuExit<'a>, header: RunHeader) -> Result<Exit<'a>, 
             ..Default::default()
         }),
         VcpuExit::Intr => return Err(RunError::Interrupted),
+        // Split irqchip: the EOI of a level-triggered vector for the
+        // userspace I/O APIC.
+        VcpuExit::IoapicEoi(vector) => Exit::Eoi { vector: u32::from(vector) },
         _ => Exit::Unknown(header.exit_reason),
     })
 }

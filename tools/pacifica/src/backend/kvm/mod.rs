@@ -5,9 +5,13 @@
 //!
 //! The machine is the one Pacifica gives: RAM at guest-physical 0 in one
 //! memory slot, one vCPU started in the boot protocol's state (converted by
-//! [`regs`]), no in-kernel interrupt controller (so HLT comes back to the
-//! VMM as on Pacifica), and the CPUID KVM supports. The exits are
-//! translated by [`exit`] and handled by the same run loop and devices.
+//! [`regs`]), and the CPUID KVM supports. On the tiny machine there is no
+//! in-kernel interrupt controller (so HLT comes back to the VMM as on
+//! Pacifica); on the PC, KVM's "split irqchip" (`KVM_CAP_SPLIT_IRQCHIP`):
+//! the local APIC in KVM, the I/O APIC and the 8259s in the VMM, as on
+//! Pacifica, with the TSC-deadline timer offered in CPUID as Pacifica
+//! offers it. The exits are translated by [`exit`] and handled by the same
+//! run loop and devices.
 //!
 //! Two `unsafe` blocks remain here, each explained: registering the memory
 //! slot, and borrowing the vCPU fd to map its run page a second time so
@@ -25,15 +29,18 @@ use std::io;
 use std::mem::offset_of;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use kvm_bindings::{
-    kvm_run, kvm_run__bindgen_ty_1__bindgen_ty_13 as kvm_run_internal,
+    kvm_enable_cap, kvm_msi, kvm_run, kvm_run__bindgen_ty_1__bindgen_ty_13 as kvm_run_internal,
     kvm_run__bindgen_ty_1__bindgen_ty_4 as kvm_run_io, kvm_userspace_memory_region,
-    KVM_MAX_CPUID_ENTRIES,
+    KVM_CAP_SPLIT_IRQCHIP, KVM_MAX_CPUID_ENTRIES,
 };
-use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
 
-use super::{BackendVcpu, RunError};
+use super::{BackendVcpu, Machine, RunError};
+use crate::pc::ioapic::{Msi, IOAPIC_PINS};
+use crate::pc::InterruptSink;
 use crate::boot::BootState;
 use crate::sys::{Exit, GuestMemory, Mmap};
 use crate::vmm::VmmError;
@@ -60,7 +67,7 @@ pub struct KvmVcpu {
     kvm_stats: Option<stats::KvmStats>,
     vcpu: VcpuFd,
     page: Mmap,
-    _vm: VmFd,
+    vm: Arc<VmFd>,
     _kvm: Kvm,
     _mem: GuestMemory,
 }
@@ -74,6 +81,7 @@ impl KvmVcpu {
     /// creates the VM with `mem` at guest-physical 0, and vCPU 0 in `state`.
     pub fn new(
         expect: Option<KvmPaging>,
+        machine: Machine,
         mem: GuestMemory,
         state: &BootState,
     ) -> Result<Self, VmmError> {
@@ -101,10 +109,28 @@ impl KvmVcpu {
         // use it through this VM.
         unsafe { vm.set_user_memory_region(region) }
             .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
+        if machine == Machine::Pc {
+            let mut cap = kvm_enable_cap {
+                cap: KVM_CAP_SPLIT_IRQCHIP,
+                ..Default::default()
+            };
+            cap.args[0] = IOAPIC_PINS as u64;
+            vm.enable_cap(&cap)
+                .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)"))?;
+        }
         let vcpu = vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?;
-        let cpuid = kvm
+        let mut cpuid = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+        // KVM emulates the TSC-deadline timer with its local APIC but
+        // leaves offering it to the VMM (as QEMU does).
+        if machine == Machine::Pc && kvm.check_extension(Cap::TscDeadlineTimer) {
+            for e in cpuid.as_mut_slice() {
+                if e.function == 1 {
+                    e.ecx |= CPUID_1_ECX_TSC_DEADLINE;
+                }
+            }
+        }
         vcpu.set_cpuid2(&cpuid).map_err(kvm_err("KVM_SET_CPUID2"))?;
         let current = vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
         vcpu.set_sregs(&regs::to_kvm_sregs(&state.sregs, &current))
@@ -129,7 +155,7 @@ impl KvmVcpu {
             kvm_stats: None,
             vcpu,
             page,
-            _vm: vm,
+            vm: Arc::new(vm),
             _kvm: kvm,
             _mem: mem,
         })
@@ -173,6 +199,51 @@ impl BackendVcpu for KvmVcpu {
             None => Ok(Vec::new()),
         }
     }
+
+    fn interrupt_sink(&self) -> Result<Box<dyn InterruptSink>, VmmError> {
+        Ok(Box::new(KvmSink { vm: self.vm.clone() }))
+    }
+}
+
+/// CPUID 1 ECX bit 24: the local APIC's TSC-deadline mode.
+const CPUID_1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+
+/// The PC's interrupts into KVM's local APIC: `KVM_SIGNAL_MSI`. With the
+/// split irqchip KVM has no LINT0 input for a userspace 8259
+/// (`KVM_INTERRUPT` would be the way), so its output is refused.
+struct KvmSink {
+    vm: Arc<VmFd>,
+}
+
+impl InterruptSink for KvmSink {
+    fn msi(&self, msi: Msi) -> io::Result<()> {
+        let m = kvm_msi {
+            address_lo: msi.address as u32,
+            address_hi: (msi.address >> 32) as u32,
+            data: msi.data,
+            ..Default::default()
+        };
+        self.vm
+            .signal_msi(m)
+            .map(|_| ())
+            .map_err(|e| io::Error::from_raw_os_error(e.errno()))
+    }
+
+    fn set_extint(&self, _level: bool) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+    }
+}
+
+/// The TSC rate KVM gives its guests (`KVM_GET_TSC_KHZ` of a scratch
+/// vCPU), if it knows it.
+pub fn tsc_khz() -> Result<Option<u32>, VmmError> {
+    let kvm = Kvm::new().map_err(|e| VmmError::Open {
+        path: DEVICE_PATH,
+        source: io::Error::from_raw_os_error(e.errno()),
+    })?;
+    let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
+    let vcpu = vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?;
+    Ok(vcpu.get_tsc_khz().ok().filter(|&khz| khz != 0))
 }
 
 #[cfg(test)]

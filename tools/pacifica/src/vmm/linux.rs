@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `pacifica run --kernel`: a Linux kernel on the PC machine.
+//!
+//! The kernel (bzImage or PVH vmlinux), the initrd and the command line are
+//! loaded by [`loader::linux`], the MP table is written for one CPU, and
+//! the VM is created with the hypervisor's local APIC; the rest of the PC
+//! ([`pc`]) runs in the VMM, with the terminal's input on COM1
+//! ([`console`](super::console)).
+//!
+//! The command line is the user's (or [`DEFAULT_CMDLINE`]) with
+//! `tsc_early_khz=` added from the hypervisor's figure unless the user set
+//! it: Linux on AMD cannot learn the TSC's rate from CPUID, and without a
+//! PIT interrupt it can calibrate against nothing else.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::console::{spawn_input, RawTerminal};
+use super::{run_machine, Config, Outcome, VmmError};
+use crate::backend::{self, Machine};
+use crate::loader::{self, linux::LinuxArgs};
+use crate::pc::mptable::{mptable, CpuSignature, MPTABLE_ADDR};
+use crate::pc;
+use crate::sys::GuestMemory;
+
+/// The command line a kernel gets when the user gives none: the console on
+/// COM1, and a panic resets the machine (ending the run) at once.
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 panic=-1";
+
+/// What `--kernel` boots.
+#[derive(Debug, Clone, Copy)]
+pub struct LinuxConfig<'a> {
+    /// The kernel image.
+    pub kernel: &'a Path,
+    /// The initial RAM disk.
+    pub initrd: Option<&'a Path>,
+    /// The command line (`None`: [`DEFAULT_CMDLINE`]).
+    pub cmdline: Option<&'a str>,
+}
+
+/// The command line the kernel gets: `user`'s or the default, with
+/// `tsc_early_khz=` appended when the rate is known and the line has none.
+pub fn kernel_cmdline(user: Option<&str>, tsc_khz: Option<u32>) -> String {
+    let mut line = user.unwrap_or(DEFAULT_CMDLINE).trim().to_string();
+    let has_khz = line.split_whitespace().any(|w| w.starts_with("tsc_early_khz="));
+    if let (Some(khz), false) = (tsc_khz, has_khz) {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&format!("tsc_early_khz={khz}"));
+    }
+    line
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, VmmError> {
+    std::fs::read(path).map_err(|source| VmmError::ReadImage { path: path.to_owned(), source })
+}
+
+/// Boots the kernel on the PC machine until the guest stops.
+pub fn run_linux(
+    linux: &LinuxConfig<'_>,
+    config: &Config,
+    console: impl Write + Send + 'static,
+) -> Result<Outcome, VmmError> {
+    let kernel = read(linux.kernel)?;
+    let initrd = linux.initrd.map(read).transpose()?;
+    let load_error = |source| VmmError::Load { path: linux.kernel.to_owned(), source };
+    let tsc_khz = backend::tsc_khz(config.backend)?;
+    let cmdline = kernel_cmdline(linux.cmdline, tsc_khz);
+
+    loader::check_ram_size(config.mem_size).map_err(load_error)?;
+    let mut mem = GuestMemory::new(config.mem_size as usize).map_err(|source| {
+        load_error(loader::LoadError::OutOfMemory { size: config.mem_size, source })
+    })?;
+    let args = LinuxArgs { initrd: initrd.as_deref(), cmdline: &cmdline };
+    let boot = loader::linux::load(&kernel, args, &mut mem).map_err(load_error)?;
+    mem.write(MPTABLE_ADDR, &mptable(1, CpuSignature::default()))
+        .map_err(|e| load_error(e.into()))?;
+
+    let vcpu = backend::start(config.backend, Machine::Pc, mem, &boot.state)?;
+    let machine = pc::build(1, console, vcpu.interrupt_sink()?);
+    let terminal = RawTerminal::new();
+    spawn_input(machine.serial.clone(), terminal.is_some());
+    let outcome = run_machine(vcpu, machine.devices, config);
+    drop(terminal);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsc_rate_is_added_unless_given() {
+        assert_eq!(kernel_cmdline(None, Some(2_000_000)), "console=ttyS0 panic=-1 tsc_early_khz=2000000");
+        assert_eq!(kernel_cmdline(Some("quiet"), None), "quiet");
+        assert_eq!(kernel_cmdline(Some(" tsc_early_khz=5 x "), Some(7)), "tsc_early_khz=5 x");
+        assert_eq!(kernel_cmdline(Some(""), Some(7)), "tsc_early_khz=7");
+    }
+}
