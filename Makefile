@@ -18,7 +18,7 @@ TOOLS_OUT  := tools/target/$(TARGET)/release
 KRUST = LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	BINDGEN=$(shell . $(QEMU_DIR)/env.sh && echo $$BINDGEN)
 
-.PHONY: all deps kernel module tools unit l1-inputs run test test-kasan fuzz shell clean bench
+.PHONY: all deps kernel module tools linux-guest unit l1-inputs run test test-kasan fuzz shell clean bench
 
 all: module tools
 
@@ -49,10 +49,17 @@ tools: deps
 	@$(CC) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -static -Iinclude/uapi \
 		-o $(TOOLS_OUT)/c-selftests/uapi_c tools/testing/selftests/pacifica/c/uapi_c.c
 
+# The Linux guest: a small kernel from the same linux-source-6.12
+# (tools/linux-guest/guest.config, cached like L1's; 5-6 minutes the first
+# time) and a busybox initramfs, in tools/target/linux/.
+linux-guest: deps
+	@echo "==> building the Linux guest" >&2
+	@tools/linux-guest/build
+
 unit: deps
 	@cd tools && cargo test --quiet --workspace
 
-l1-inputs: kernel module tools
+l1-inputs: kernel module tools linux-guest
 
 run:
 	@$(QEMU_DIR)/run-l1 -- sh -c \
