@@ -27,6 +27,8 @@
 //!   loop that serves the UART and the guest's exception port.
 //! - [`watchdog`]: signals that stop `PACIFICA_RUN` (EINTR) so that no test
 //!   hangs on a guest that never exits.
+//! - [`hypervisors`]: one guest through the `pacifica` command on
+//!   Pacifica and KVM, each with nested and shadow paging.
 //! - [`errno`]: errno names and [`errno::expect_errno`] for the tests of bad
 //!   input.
 //! - [`ioctl_fuzz`]: the ioctl fuzzer's PRNG, oracle, kernel-log watcher and KCOV.
@@ -43,6 +45,7 @@
 pub mod errno;
 pub mod ioctl_fuzz;
 pub mod guest;
+pub mod hypervisors;
 pub mod kmsg;
 pub mod tap;
 pub mod watchdog;

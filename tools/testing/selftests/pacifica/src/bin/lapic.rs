@@ -283,7 +283,7 @@ fn timer_modes_fire_on_time() -> TestResult {
         ensure_eq!(vm.read_u32(DATA_BASE + at)?, want, "{what}");
     }
     let tick = |i: u64| vm.read_u64(TSC_LOG + 8 * i);
-    let ticks = |d: Duration| d.as_micros() as u64 * u64::from(khz) / 1000;
+    let ticks = |d: Duration| d.as_micros() as u64 * khz / 1000;
     // One-shot and periodic count the APIC's 1 GHz bus in host time
     // (CLOCK_MONOTONIC): they are checked against the TSC's rate as
     // measured against that clock, with 5% of slack for the measurement.
@@ -293,13 +293,13 @@ fn timer_modes_fire_on_time() -> TestResult {
     let early = |d: Duration| d.as_micros() as u64 * real_khz / 1000 * 95 / 100;
     let arm0 = vm.read_u64(TSC_ARM0)?;
     let one_shot = tick(0)? - arm0;
-    diag!("one-shot 1 ms: {} us", one_shot * 1000 / u64::from(khz));
+    diag!("one-shot 1 ms: {} us", one_shot * 1000 / khz);
     ensure!(one_shot >= early(Duration::from_millis(1)), "one-shot fired early: {one_shot} ticks");
     ensure!(one_shot <= ticks(Duration::from_millis(1) + LATE), "one-shot fired late: {one_shot} ticks");
     let arm1 = vm.read_u64(TSC_ARM1)?;
     for k in 1..=5u64 {
         let t = tick(k)? - arm1;
-        diag!("periodic 2 ms, interrupt {k}: {} us", t * 1000 / u64::from(khz));
+        diag!("periodic 2 ms, interrupt {k}: {} us", t * 1000 / khz);
         ensure!(t >= early(Duration::from_millis(2 * k)), "periodic interrupt {k} early: {t} ticks");
     }
     let five = tick(5)? - arm1;

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A Linux guest boots to userspace and passes its check script on every
+//! hypervisor configuration, with the same results on all of them.
+//!
+//! The guest is the one `make linux-guest` builds (tools/linux-guest/),
+//! installed in `/usr/share/pacifica/linux/`. With `pacifica.check` on its
+//! command line its init runs `/check` and ends the run with the script's
+//! status through the exit port. The script prints `RESULT` lines (uname,
+//! the fork/exec count, the page-fault stress, a file's checksum), which
+//! must be the same on every configuration, and `TIME sleep-start` and
+//! `TIME sleep-end` around a `sleep 2`, which this program times on the
+//! host as the lines arrive: the guest's clock must agree with the host's
+//! within 10%. It checks its own /proc/interrupts (the local timer and the
+//! serial line's IRQ 4) and ends with status 0 only when everything passed.
+//!
+//! The bzImage runs on Pacifica and KVM, each with nested and with shadow
+//! paging ([`hypervisors`](pacifica_selftests::hypervisors)); the
+//! uncompressed vmlinux boots through its PVH entry once, on pacifica-npt.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pacifica_selftests::hypervisors::{run_everywhere, run_pacifica, Config, Outcome, Run, CONFIGS};
+use pacifica_selftests::{diag, fail, tap, test, Failure, TestResult};
+
+/// Where `make linux-guest` installs the guest in the test machine.
+const LINUX_DIR: &str = "/usr/share/pacifica/linux";
+/// The command line: the console, a panic ends the run, and the check.
+const CMDLINE: &str = "console=ttyS0 panic=-1 pacifica.check";
+/// A boot and check that takes longer than this is stopped and fails.
+const RUN_TIMEOUT: Duration = Duration::from_secs(75);
+/// After this long, configurations not started yet fail, so that the
+/// program stays within run-selftests' limit.
+const BUDGET: Duration = Duration::from_secs(160);
+/// What the guest sleeps between its two TIME lines.
+const SLEEP: Duration = Duration::from_secs(2);
+
+/// The bzImage's outcome on each configuration; filled by the first test.
+static RESULTS: Mutex<Option<Vec<Outcome>>> = Mutex::new(None);
+
+/// Boots `image` (bzImage or vmlinux) on `config` with the check.
+fn boot(config: Config, image: &str) -> Outcome {
+    let dir = Path::new(LINUX_DIR);
+    let args: [OsString; 6] = [
+        "--kernel".into(),
+        dir.join(image).into(),
+        "--initrd".into(),
+        dir.join("initrd.cpio.gz").into(),
+        "--cmdline".into(),
+        CMDLINE.into(),
+    ];
+    run_pacifica(config, &args, RUN_TIMEOUT)
+}
+
+/// The lines every configuration must print alike.
+fn results_of(run: &Run) -> Vec<&str> {
+    run.lines.iter().map(|(_, l)| l.as_str()).filter(|l| l.starts_with("RESULT ")).collect()
+}
+
+/// Everything one run must show by itself: status 0, the check passed,
+/// and the sleep took 2 s of host time.
+fn check_run(what: &str, run: &Run) -> TestResult {
+    let failed: Vec<&str> = run.lines.iter().map(|(_, l)| l.as_str()).filter(|l| l.contains("CHECK FAILED")).collect();
+    if run.status != Some(0) || !run.lines.iter().any(|(_, l)| l == "CHECK OK") {
+        diag!("output:\n{}\nstderr: {}", run.output, run.stderr.trim());
+        fail!("{what}: status {:?}, failed checks: {failed:?}", run.status);
+    }
+    let (Some(start), Some(end)) = (run.time_of("TIME sleep-start"), run.time_of("TIME sleep-end")) else {
+        fail!("{what}: the TIME lines are missing");
+    };
+    let slept = end.saturating_sub(start);
+    let error = (slept.as_secs_f64() - SLEEP.as_secs_f64()).abs() / SLEEP.as_secs_f64();
+    diag!("{what}: `sleep 2` took {:.3}s of host time", slept.as_secs_f64());
+    if error > 0.10 {
+        fail!("{what}: `sleep 2` took {:.3}s on the host, more than 10% off", slept.as_secs_f64());
+    }
+    Ok(())
+}
+
+/// Boots the bzImage everywhere, with the module juggling.
+fn every_configuration_boots() -> TestResult {
+    let (results, restored) = run_everywhere(
+        BUDGET,
+        |config| boot(config, "bzImage"),
+        |_, reason| Outcome::Broken(reason),
+    );
+    for (config, outcome) in CONFIGS.iter().zip(&results) {
+        diag!("{}: {}", config.name(), outcome.summary());
+    }
+    *RESULTS.lock().unwrap_or_else(|e| e.into_inner()) = Some(results);
+    restored.map_err(|e| Failure::Fail(format!("restoring pacifica.ko: {e}")))
+}
+
+/// The bzImage on `config` passed, and printed what pacifica-npt printed.
+fn passes_on(config: Config) -> TestResult {
+    let guard = RESULTS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(results) = guard.as_ref() else {
+        fail!("the configurations did not run");
+    };
+    let run = match &results[config.index()] {
+        Outcome::Ran(r) => r,
+        Outcome::NotRun(why) | Outcome::Broken(why) => fail!("{}: {why}", config.name()),
+    };
+    check_run(config.name(), run)?;
+    let Outcome::Ran(reference) = &results[Config::PacificaNpt.index()] else {
+        fail!("pacifica-npt did not run, so there is nothing to compare with");
+    };
+    let (mine, theirs) = (results_of(run), results_of(reference));
+    if mine.is_empty() || mine != theirs {
+        fail!("{} printed {mine:?}, pacifica-npt {theirs:?}", config.name());
+    }
+    Ok(())
+}
+
+fn passes_on_pacifica_npt() -> TestResult {
+    passes_on(Config::PacificaNpt)
+}
+
+fn passes_on_pacifica_shadow() -> TestResult {
+    passes_on(Config::PacificaShadow)
+}
+
+fn passes_on_kvm_npt() -> TestResult {
+    passes_on(Config::KvmNpt)
+}
+
+fn passes_on_kvm_shadow() -> TestResult {
+    passes_on(Config::KvmShadow)
+}
+
+/// The uncompressed vmlinux boots through its PVH entry point.
+fn vmlinux_boots_through_pvh() -> TestResult {
+    match boot(Config::PacificaNpt, "vmlinux") {
+        Outcome::Ran(run) => check_run("vmlinux (PVH) on pacifica-npt", &run),
+        Outcome::NotRun(why) | Outcome::Broken(why) => fail!("vmlinux on pacifica-npt: {why}"),
+    }
+}
+
+/// `pacifica run ARGS` on pacifica-npt fails before the guest runs, with
+/// status 1 and `message` on stderr.
+fn refused(what: &str, args: &[OsString], message: &str) -> TestResult {
+    match run_pacifica(Config::PacificaNpt, args, Duration::from_secs(30)) {
+        Outcome::Ran(run) if run.status == Some(1) && run.stderr.contains(message) => {
+            diag!("{what}: {}", run.stderr.trim());
+            Ok(())
+        }
+        Outcome::Ran(run) => fail!(
+            "{what}: status {:?}, stderr {:?}; expected status 1 and {message:?}",
+            run.status,
+            run.stderr.trim()
+        ),
+        Outcome::NotRun(why) | Outcome::Broken(why) => fail!("{what}: {why}"),
+    }
+}
+
+/// The usual arguments, with `extra` after them (a later option wins).
+fn with(extra: &[&str]) -> Vec<OsString> {
+    let dir = Path::new(LINUX_DIR);
+    let mut args: Vec<OsString> = vec![
+        "--kernel".into(),
+        dir.join("bzImage").into(),
+        "--initrd".into(),
+        dir.join("initrd.cpio.gz").into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    args
+}
+
+fn a_kernel_of_no_known_format_is_refused() -> TestResult {
+    let path = Path::new("/tmp/linux_guest.not-a-kernel");
+    std::fs::write(path, b"#!/bin/sh\necho I am no kernel\n").map_err(|e| Failure::Fail(e.to_string()))?;
+    let args: Vec<OsString> = vec!["--kernel".into(), path.into()];
+    refused("a shell script as --kernel", &args, "neither a Linux bzImage")?;
+    // The Multiboot loader's images are no Linux kernels either.
+    let hello: Vec<OsString> =
+        vec!["--kernel".into(), Path::new(pacifica_selftests::hypervisors::GUEST_DIR).join("hello64.elf").into()];
+    refused("hello64.elf as --kernel", &hello, "no PVH entry")
+}
+
+fn an_initrd_that_does_not_fit_is_refused() -> TestResult {
+    let path = Path::new("/tmp/linux_guest.big-initrd");
+    let file = std::fs::File::create(path).map_err(|e| Failure::Fail(e.to_string()))?;
+    // Sparse: 48 MiB that take no room in L1's RAM-backed /tmp.
+    file.set_len(48 << 20).map_err(|e| Failure::Fail(e.to_string()))?;
+    let mut args = with(&["--mem", "48M"]);
+    args[3] = path.into();
+    let result = refused("a 48 MiB initrd in 48 MiB of RAM", &args, "does not fit");
+    let _ = std::fs::remove_file(path);
+    result
+}
+
+fn a_command_line_too_long_is_refused() -> TestResult {
+    let long = "x".repeat(4096);
+    refused("a 4096-byte command line", &with(&["--cmdline", &long]), "is longer than")?;
+    refused("a command line with a newline", &with(&["--cmdline", "a\nb"]), "invalid command line")
+}
+
+fn too_little_memory_for_the_kernel_is_refused() -> TestResult {
+    refused("4 MiB of RAM", &with(&["--mem", "4M"]), "give it more with --mem")?;
+    refused("4 GiB of RAM", &with(&["--mem", "4G"]), "at most")
+}
+
+fn main() {
+    tap::run(&[
+        test!(every_configuration_boots).timeout(BUDGET.as_secs() + 2 * RUN_TIMEOUT.as_secs()),
+        test!(passes_on_pacifica_npt),
+        test!(passes_on_pacifica_shadow),
+        test!(passes_on_kvm_npt),
+        test!(passes_on_kvm_shadow),
+        test!(vmlinux_boots_through_pvh).timeout(RUN_TIMEOUT.as_secs() + 15),
+        test!(a_kernel_of_no_known_format_is_refused),
+        test!(an_initrd_that_does_not_fit_is_refused),
+        test!(a_command_line_too_long_is_refused),
+        test!(too_little_memory_for_the_kernel_is_refused),
+    ]);
+}
