@@ -61,13 +61,21 @@ unit: deps
 
 l1-inputs: kernel module tools linux-guest
 
+LINUX := /usr/share/pacifica/linux
+LINUX_DEMO := --kernel $(LINUX)/bzImage --initrd $(LINUX)/initrd.cpio.gz \
+	--cmdline "console=ttyS0 panic=-1 loglevel=4 pacifica.demo"
+
 run:
 	@$(QEMU_DIR)/run-l1 -- sh -c \
 		'pacifica info && echo && \
 		 echo "== hello.elf with nested paging" && \
 		 pacifica run --stats /usr/share/pacifica/guests/hello.elf && echo && \
 		 echo "== hello64.elf with shadow paging" && \
-		 pacifica run --stats --paging shadow /usr/share/pacifica/guests/hello64.elf'
+		 pacifica run --stats --paging shadow /usr/share/pacifica/guests/hello64.elf && echo && \
+		 echo "== Linux with nested paging" && \
+		 pacifica run --stats --paging npt $(LINUX_DEMO) && echo && \
+		 echo "== Linux with shadow paging" && \
+		 pacifica run --stats --paging shadow $(LINUX_DEMO)'
 
 test: deps
 	@$(QEMU_DIR)/test.sh

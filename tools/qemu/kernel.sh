@@ -67,7 +67,7 @@ while IFS= read -r line; do
 done < <(cat "${fragments[@]}")
 [ $bad = 0 ] || die "the configuration of $what lost options (see above)"
 
-step "building $what$suffix (${targets[*]}; $minutes)"
+step "building $what (${targets[*]}; $minutes)"
 kmake -j"$(nproc)" -s "${targets[@]}"
 if [[ " ${targets[*]} " == *" modules "* ]]; then
 	rm -rf "$out/modroot"

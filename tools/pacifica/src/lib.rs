@@ -49,6 +49,12 @@ pub mod hw_seg;
 #[doc(hidden)]
 pub mod hw_svm;
 
+// The module's CPUID policy, which the KVM backend applies too, so that a
+// guest sees the same CPUID on either hypervisor.
+#[path = "../../../rust/policy/cpuid.rs"]
+#[doc(hidden)]
+pub mod policy_cpuid;
+
 /// The hardware definitions the VMM shares with the module.
 pub mod hw {
     pub use super::hw_apic as apic;

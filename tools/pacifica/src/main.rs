@@ -25,6 +25,15 @@ IMAGE is a Multiboot v1 kernel (started in 32-bit protected mode) or a static
 ELF64 x86-64 executable (started in 64-bit long mode over identity-mapped
 page tables). RAM starts at guest-physical address 0. COM1 (ports
 0x3f8-0x3ff) writes to stdout; a byte written to port 0xf4 ends the run.
+--cmdline gives the image a Multiboot command line.
+
+--kernel boots Linux (a bzImage, or a vmlinux with a PVH entry) on the PC
+machine: the local APIC in the hypervisor; the I/O APIC, the 8259 pair, the
+PIT, CMOS and COM1 on IRQ 4 in the VMM; the terminal's input goes to COM1
+(in raw mode; Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A). HLT waits for
+an interrupt; the guest ends the run through port 0xf4, a reset (port 0xcf9,
+the 8042's 0xfe, a triple fault) or a panic with panic=-1.
+Documentation/linux-guest.rst has the details.
 
 --backend kvm runs the same image, devices and boot state on /dev/kvm.
 KVM chooses its paging when kvm_amd is loaded (npt=1 nested, npt=0
@@ -34,11 +43,14 @@ refuses to run otherwise. Without --paging, KVM runs as loaded.
 Exit status:
   0     the guest halted (HLT)
   v     the guest wrote byte v to port 0xf4
-  1     the VMM failed (unreadable or unloadable image, no /dev/pacifica
-        or /dev/kvm, a failed ioctl, an unsupported paging mode)
+  1     the VMM failed (unreadable or unloadable image or initrd, a
+        command line too long, too little RAM for the kernel, no
+        /dev/pacifica or /dev/kvm, a failed ioctl, an unsupported paging
+        mode or platform)
   2     invalid command line
+  122   the guest reset the machine (port 0xcf9, the 8042's 0xfe)
   123   VMRUN refused the guest state (failed entry)
-  124   the guest shut down (triple fault)
+  124   the guest shut down (triple fault; Linux's reboot=t)
   125   internal error: an exit the module could not handle, an unknown
         exit reason, or a malformed run page
 Statuses 123-125 come with a one-line diagnostic on stderr.";
@@ -142,10 +154,17 @@ struct RunArgs {
     /// The initial RAM disk for --kernel.
     #[arg(long, value_name = "FILE", requires = "kernel")]
     initrd: Option<PathBuf>,
-    /// The kernel command line for --kernel [default: "console=ttyS0
-    /// panic=-1"]; tsc_early_khz= is added unless given.
-    #[arg(long, value_name = "STR", requires = "kernel")]
+    /// The kernel command line: for --kernel [default: "console=ttyS0
+    /// panic=-1"], with tsc_early_khz= added unless given; for an IMAGE,
+    /// the Multiboot command line in its information structure.
+    #[arg(long, value_name = "STR")]
     cmdline: Option<String>,
+    /// The platform --kernel's Linux is told about: apic (an MP table with
+    /// the I/O APIC; timers from the local APIC's TSC deadline and the
+    /// known TSC rate) or pic (no MP table: the 8259 pair in virtual-wire
+    /// mode and the PIT's tick).
+    #[arg(long, value_enum, default_value_t = PlatformArg::Apic, requires = "kernel")]
+    platform: PlatformArg,
     /// The guest image (Multiboot v1 or static ELF64) for the tiny machine.
     image: Option<PathBuf>,
 }
@@ -178,6 +197,15 @@ impl Paging {
             Paging::Shadow => KvmPaging::Shadow,
         }
     }
+}
+
+/// The platforms of `--kernel`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PlatformArg {
+    /// The I/O APIC and the local APIC's TSC-deadline timer.
+    Apic,
+    /// The 8259 pair and the PIT.
+    Pic,
 }
 
 /// The hypervisors `run` can use.
@@ -338,10 +366,14 @@ fn run(args: &RunArgs) -> Result<ExitCode, Error> {
                 kernel,
                 initrd: args.initrd.as_deref(),
                 cmdline: args.cmdline.as_deref(),
+                platform: match args.platform {
+                    PlatformArg::Apic => vmm::linux::Platform::Apic,
+                    PlatformArg::Pic => vmm::linux::Platform::Pic,
+                },
             };
             vmm::linux::run_linux(&linux, &config, io::stdout())?
         }
-        (None, Some(image)) => vmm::run_image(image, &config, io::stdout())?,
+        (None, Some(image)) => vmm::run_image(image, args.cmdline.as_deref(), &config, io::stdout())?,
         (None, None) => return Err(Error::Usage("give a guest IMAGE or --kernel")),
     };
     // The guest's output comes before anything the VMM says about it.

@@ -282,7 +282,7 @@ pub fn run_once(
     ops: &[u64],
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<Option<Sample>>, BenchError> {
-    let (mem, boot) = prepare(image, 64 << 20).map_err(|source| VmmError::Load {
+    let (mem, boot) = prepare(image, None, 64 << 20).map_err(|source| VmmError::Load {
         path: "bench64.elf".into(),
         source,
     })?;

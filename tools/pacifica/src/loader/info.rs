@@ -5,11 +5,15 @@
 //!
 //! At the base address lies the 116-byte structure; the memory map follows
 //! at offset [`MMAP_OFFSET`] and the boot loader's name at
-//! [`NAME_OFFSET`], all within one page. Only the fields Pacifica fills are
-//! flagged valid: memory sizes, memory map and boot loader name.
+//! [`NAME_OFFSET`], all within one page, and a command line, when there is
+//! one ([`set_cmdline`]), at [`CMDLINE_OFFSET`]. Only the fields Pacifica
+//! fills are flagged valid: memory sizes, memory map, boot loader name and
+//! the command line.
 
 /// `flags` bit: `mem_lower` and `mem_upper` are valid.
 pub const INFO_MEMORY: u32 = 1 << 0;
+/// `flags` bit: `cmdline` is valid.
+pub const INFO_CMDLINE: u32 = 1 << 2;
 /// `flags` bit: `mmap_length` and `mmap_addr` are valid.
 pub const INFO_MEM_MAP: u32 = 1 << 6;
 /// `flags` bit: `boot_loader_name` is valid.
@@ -21,6 +25,10 @@ pub const INFO_SIZE: usize = 116;
 pub const MMAP_OFFSET: usize = 0x80;
 /// Offset of the boot loader name from the structure's start.
 pub const NAME_OFFSET: usize = 0x100;
+/// Offset of the command line from the structure's start.
+pub const CMDLINE_OFFSET: usize = 0x200;
+/// The longest command line, which with its NUL ends the page.
+pub const CMDLINE_MAX: usize = 0x1000 - CMDLINE_OFFSET - 1;
 /// What the guest finds in `boot_loader_name`.
 pub const BOOT_LOADER_NAME: &str = "pacifica";
 
@@ -29,6 +37,7 @@ mod field {
     pub const FLAGS: usize = 0;
     pub const MEM_LOWER: usize = 4;
     pub const MEM_UPPER: usize = 8;
+    pub const CMDLINE: usize = 16;
     pub const MMAP_LENGTH: usize = 44;
     pub const MMAP_ADDR: usize = 48;
     pub const BOOT_LOADER_NAME: usize = 64;
@@ -116,6 +125,23 @@ pub fn boot_info(ram_size: u64, base: u32) -> Vec<u8> {
     bytes
 }
 
+/// Adds `cmdline` to the structure `info` (as [`boot_info`] made it, for
+/// guest-physical `base`): the string at [`CMDLINE_OFFSET`], NUL-ended, and
+/// its address and flag. `None` if it is longer than [`CMDLINE_MAX`] or
+/// holds a NUL.
+pub fn set_cmdline(info: &mut Vec<u8>, base: u32, cmdline: &str) -> Option<()> {
+    if cmdline.len() > CMDLINE_MAX || cmdline.contains('\0') {
+        return None;
+    }
+    info.resize(CMDLINE_OFFSET + cmdline.len() + 1, 0);
+    info[CMDLINE_OFFSET..CMDLINE_OFFSET + cmdline.len()].copy_from_slice(cmdline.as_bytes());
+    let flags = u32::from_le_bytes(info[field::FLAGS..field::FLAGS + 4].try_into().ok()?);
+    info[field::FLAGS..field::FLAGS + 4].copy_from_slice(&(flags | INFO_CMDLINE).to_le_bytes());
+    let at = base + CMDLINE_OFFSET as u32;
+    info[field::CMDLINE..field::CMDLINE + 4].copy_from_slice(&at.to_le_bytes());
+    Some(())
+}
+
 /// `mem_upper`: KiB of memory from 1 MiB to the end of RAM.
 pub fn mem_upper_kib(ram_size: u64) -> u32 {
     u32::try_from((ram_size - UPPER_START) / 1024).unwrap_or(u32::MAX)
@@ -123,3 +149,4 @@ pub fn mem_upper_kib(ram_size: u64) -> u32 {
 
 const _: () = assert!(INFO_SIZE <= MMAP_OFFSET);
 const _: () = assert!(MMAP_OFFSET + 3 * MMAP_ENTRY_SIZE <= NAME_OFFSET);
+const _: () = assert!(NAME_OFFSET + BOOT_LOADER_NAME.len() < CMDLINE_OFFSET);

@@ -28,7 +28,7 @@ pub use error::LoadError;
 pub use info::{boot_info, memory_map, MemoryMapEntry, BOOT_LOADER_NAME};
 pub use multiboot::{find_header, AoutAddresses, MultibootHeader};
 
-use crate::boot::layout::{MAX_RAM, MIN_RAM};
+use crate::boot::layout::{BOOT_INFO_ADDR, MAX_RAM, MIN_RAM};
 use crate::boot::BootState;
 use crate::sys::GuestMemory;
 
@@ -69,6 +69,26 @@ pub fn load(image: &[u8], mem: &mut GuestMemory) -> Result<Boot, LoadError> {
         return long::load(image, mem);
     }
     Err(LoadError::UnknownFormat)
+}
+
+/// Loads `image` as [`load`] does, with `cmdline` as the Multiboot
+/// command line in the information structure both protocols pass.
+pub fn load_with_cmdline(image: &[u8], cmdline: &str, mem: &mut GuestMemory) -> Result<Boot, LoadError> {
+    if cmdline.len() > info::CMDLINE_MAX {
+        return Err(LoadError::CmdlineTooLong { len: cmdline.len(), max: info::CMDLINE_MAX });
+    }
+    if cmdline.contains('\0') {
+        return Err(LoadError::BadCmdline("it holds a NUL byte".into()));
+    }
+    let boot = load(image, mem)?;
+    let base = BOOT_INFO_ADDR as u32;
+    let mut bytes = boot_info(mem.size() as u64, base);
+    info::set_cmdline(&mut bytes, base, cmdline).ok_or(LoadError::CmdlineTooLong {
+        len: cmdline.len(),
+        max: info::CMDLINE_MAX,
+    })?;
+    mem.write(BOOT_INFO_ADDR, &bytes)?;
+    Ok(boot)
 }
 
 /// Checks that RAM is large enough for the boot area and an image, small

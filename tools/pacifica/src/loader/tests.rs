@@ -3,7 +3,7 @@
 //! Loader tests on synthetic images built here, byte by byte.
 
 use super::info::{
-    INFO_BOOT_LOADER_NAME, INFO_MEMORY, INFO_MEM_MAP, MEMORY_AVAILABLE, MEMORY_RESERVED,
+    CMDLINE_MAX, INFO_BOOT_LOADER_NAME, INFO_CMDLINE, INFO_MEMORY, INFO_MEM_MAP, MEMORY_AVAILABLE, MEMORY_RESERVED,
 };
 use super::multiboot::{
     FLAG_AOUT_KLUDGE, FLAG_MEMORY_INFO, FLAG_PAGE_ALIGN, FLAG_VIDEO_MODE, HEADER_MAGIC,
@@ -298,6 +298,29 @@ fn multiboot_info_describes_ram() {
 
     let name = u64::from(u32_at(&mem, info + 64));
     assert_eq!(mem.slice(name, 9).unwrap(), b"pacifica\0");
+}
+
+#[test]
+fn multiboot_and_elf64_images_get_the_command_line() {
+    for image in [multiboot_elf(&[0xf4], 0), elf64_image(0x20_0000)] {
+        let mut mem = memory(64 * MIB);
+        load_with_cmdline(&image, "root=/dev/x quiet", &mut mem).unwrap();
+        let flags = u32_at(&mem, BOOT_INFO_ADDR);
+        assert_eq!(flags, INFO_MEMORY | INFO_MEM_MAP | INFO_BOOT_LOADER_NAME | INFO_CMDLINE);
+        let at = u64::from(u32_at(&mem, BOOT_INFO_ADDR + 16));
+        assert!(at >= BOOT_INFO_ADDR + 0x110 && at < BOOT_INFO_ADDR + 0x1000);
+        assert_eq!(mem.slice(at, 18).unwrap(), b"root=/dev/x quiet\0");
+        let name = u64::from(u32_at(&mem, BOOT_INFO_ADDR + 64));
+        assert_eq!(mem.slice(name, 9).unwrap(), b"pacifica\0", "the name is intact");
+    }
+    let mut mem = memory(64 * MIB);
+    let image = multiboot_elf(&[0xf4], 0);
+    assert!(load_with_cmdline(&image, &"x".repeat(CMDLINE_MAX), &mut mem).is_ok());
+    assert!(matches!(
+        load_with_cmdline(&image, &"x".repeat(CMDLINE_MAX + 1), &mut mem),
+        Err(LoadError::CmdlineTooLong { .. })
+    ));
+    assert!(matches!(load_with_cmdline(&image, "a\0b", &mut mem), Err(LoadError::BadCmdline(_))));
 }
 
 #[test]

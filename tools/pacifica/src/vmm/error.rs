@@ -45,6 +45,9 @@ pub enum VmmError {
     /// `--paging` with `--backend kvm` does not match how KVM was loaded.
     #[error("{0}")]
     KvmPaging(crate::backend::kvm::paging::PagingMismatch),
+    /// The combination asked for is not implemented.
+    #[error("not supported: {0}")]
+    NotSupported(&'static str),
     /// An ioctl or another system call failed.
     #[error("{what} failed: {source}")]
     Sys {

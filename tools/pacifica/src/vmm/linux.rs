@@ -8,17 +8,19 @@
 //! ([`pc`]) runs in the VMM, with the terminal's input on COM1
 //! ([`console`](super::console)).
 //!
-//! The command line is the user's (or [`DEFAULT_CMDLINE`]) with
-//! `tsc_early_khz=` added from the hypervisor's figure unless the user set
-//! it: Linux on AMD cannot learn the TSC's rate from CPUID, and without a
-//! PIT interrupt it can calibrate against nothing else.
+//! Two platforms boot Linux ([`Platform`]). On the default,
+//! [`Platform::Apic`], the command line is the user's (or
+//! [`DEFAULT_CMDLINE`]) with `tsc_early_khz=` added from the hypervisor's
+//! figure unless the user set it: Linux on AMD cannot learn the TSC's rate
+//! from CPUID, and needs it to skip the PIT. [`Platform::Pic`] leaves the
+//! command line alone: Linux calibrates the TSC against the PIT.
 
 use std::io::Write;
 use std::path::Path;
 
 use super::console::{spawn_input, RawTerminal};
 use super::{run_machine, Config, Outcome, VmmError};
-use crate::backend::{self, Machine};
+use crate::backend::{self, Backend, Machine};
 use crate::loader::{self, linux::LinuxArgs};
 use crate::pc::mptable::{mptable, CpuSignature, MPTABLE_ADDR};
 use crate::pc;
@@ -27,6 +29,21 @@ use crate::sys::GuestMemory;
 /// The command line a kernel gets when the user gives none: the console on
 /// COM1, and a panic resets the machine (ending the run) at once.
 pub const DEFAULT_CMDLINE: &str = "console=ttyS0 panic=-1";
+
+/// The interrupt controllers and timers a Linux guest is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Platform {
+    /// The MP table describes the CPUs, the I/O APIC and the ISA
+    /// interrupts; Linux routes them through the I/O APIC and times with
+    /// the local APIC in TSC-deadline mode, knowing the TSC's rate from
+    /// `tsc_early_khz=`. It needs no PIT interrupt and no calibration.
+    #[default]
+    Apic,
+    /// No MP table: Linux finds no I/O APIC and runs in virtual-wire
+    /// mode, the 8259 pair's output on LINT0 (ExtINT), the PIT's IRQ 0 as
+    /// its tick and its calibration reference.
+    Pic,
+}
 
 /// What `--kernel` boots.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +54,8 @@ pub struct LinuxConfig<'a> {
     pub initrd: Option<&'a Path>,
     /// The command line (`None`: [`DEFAULT_CMDLINE`]).
     pub cmdline: Option<&'a str>,
+    /// The platform the guest is told about.
+    pub platform: Platform,
 }
 
 /// The command line the kernel gets: `user`'s or the default, with
@@ -66,7 +85,16 @@ pub fn run_linux(
     let kernel = read(linux.kernel)?;
     let initrd = linux.initrd.map(read).transpose()?;
     let load_error = |source| VmmError::Load { path: linux.kernel.to_owned(), source };
-    let tsc_khz = backend::tsc_khz(config.backend)?;
+    let tsc_khz = match linux.platform {
+        Platform::Apic => backend::tsc_khz(config.backend)?,
+        Platform::Pic if matches!(config.backend, Backend::Kvm { .. }) => {
+            // KVM's split irqchip takes the 8259's vectors only through
+            // KVM_INTERRUPT from the vCPU's own thread, which this VMM
+            // does not do yet.
+            return Err(VmmError::NotSupported("--platform pic with --backend kvm"));
+        }
+        Platform::Pic => None,
+    };
     let cmdline = kernel_cmdline(linux.cmdline, tsc_khz);
 
     loader::check_ram_size(config.mem_size).map_err(load_error)?;
@@ -75,8 +103,10 @@ pub fn run_linux(
     })?;
     let args = LinuxArgs { initrd: initrd.as_deref(), cmdline: &cmdline };
     let boot = loader::linux::load(&kernel, args, &mut mem).map_err(load_error)?;
-    mem.write(MPTABLE_ADDR, &mptable(1, CpuSignature::default()))
-        .map_err(|e| load_error(e.into()))?;
+    if linux.platform == Platform::Apic {
+        mem.write(MPTABLE_ADDR, &mptable(1, CpuSignature::default()))
+            .map_err(|e| load_error(e.into()))?;
+    }
 
     let vcpu = backend::start(config.backend, Machine::Pc, mem, &boot.state)?;
     let machine = pc::build(1, console, vcpu.interrupt_sink()?);

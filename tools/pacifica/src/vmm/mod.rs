@@ -137,22 +137,32 @@ pub struct Outcome {
     pub wall: Duration,
 }
 
-/// Loads `image` into fresh RAM of `mem_size` bytes. Needs no hardware.
-pub fn prepare(image: &[u8], mem_size: u64) -> Result<(GuestMemory, Boot), loader::LoadError> {
+/// Loads `image` into fresh RAM of `mem_size` bytes, with `cmdline` as its
+/// Multiboot command line if given. Needs no hardware.
+pub fn prepare(
+    image: &[u8],
+    cmdline: Option<&str>,
+    mem_size: u64,
+) -> Result<(GuestMemory, Boot), loader::LoadError> {
     loader::check_ram_size(mem_size)?;
     let mut mem =
         GuestMemory::new(mem_size as usize).map_err(|source| loader::LoadError::OutOfMemory {
             size: mem_size,
             source,
         })?;
-    let boot = loader::load(image, &mut mem)?;
+    let boot = match cmdline {
+        Some(line) => loader::load_with_cmdline(image, line, &mut mem)?,
+        None => loader::load(image, &mut mem)?,
+    };
     Ok((mem, boot))
 }
 
-/// Runs the image at `path` on the configured backend until the guest
-/// stops, with the UART writing to `console`.
+/// Runs the image at `path` (with its Multiboot command line `cmdline`) on
+/// the configured backend until the guest stops, with the UART writing to
+/// `console`.
 pub fn run_image(
     path: &Path,
+    cmdline: Option<&str>,
     config: &Config,
     console: impl Write + 'static,
 ) -> Result<Outcome, VmmError> {
@@ -160,7 +170,7 @@ pub fn run_image(
         path: path.to_owned(),
         source,
     })?;
-    let (mem, boot) = prepare(&image, config.mem_size).map_err(|source| VmmError::Load {
+    let (mem, boot) = prepare(&image, cmdline, config.mem_size).map_err(|source| VmmError::Load {
         path: path.to_owned(),
         source,
     })?;
@@ -244,7 +254,7 @@ mod tests {
 
     #[test]
     fn prepare_checks_the_ram_size_before_mapping() {
-        let err = prepare(&[], 1 << 20).unwrap_err();
+        let err = prepare(&[], None, 1 << 20).unwrap_err();
         assert!(
             matches!(
                 err,

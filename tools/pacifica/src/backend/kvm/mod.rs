@@ -18,6 +18,7 @@
 //! that the fields a `VcpuExit` leaves out can be read beside it; [`stats`]
 //! has two more, to open KVM's binary statistics of the vCPU.
 
+pub mod cpuid;
 pub mod exit;
 pub mod paging;
 pub mod regs;
@@ -43,6 +44,7 @@ use crate::pc::ioapic::{Msi, IOAPIC_PINS};
 use crate::pc::InterruptSink;
 use crate::boot::BootState;
 use crate::sys::{Exit, GuestMemory, Mmap};
+use crate::policy_cpuid::GuestKind;
 use crate::vmm::VmmError;
 
 /// The KVM device.
@@ -119,18 +121,25 @@ impl KvmVcpu {
                 .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)"))?;
         }
         let vcpu = vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?;
-        let mut cpuid = kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
-        // KVM emulates the TSC-deadline timer with its local APIC but
-        // leaves offering it to the VMM (as QEMU does).
-        if machine == Machine::Pc && kvm.check_extension(Cap::TscDeadlineTimer) {
-            for e in cpuid.as_mut_slice() {
-                if e.function == 1 {
-                    e.ecx |= CPUID_1_ECX_TSC_DEADLINE;
-                }
+        let cpuid = match machine {
+            // The PC machine's guest sees Pacifica's CPUID (cpuid.rs),
+            // with KVM's TSC-deadline timer offered as Pacifica offers its
+            // own.
+            Machine::Pc => {
+                let kind = GuestKind {
+                    vcpu_id: 0,
+                    shadow: paging::current(Path::new("/")) == Some(KvmPaging::Shadow),
+                    lapic: true,
+                    tsc_deadline: kvm.check_extension(Cap::TscDeadlineTimer),
+                };
+                cpuid::pacifica_cpuid(kind).map_err(|_| {
+                    VmmError::sys("building the CPUID table")(io::Error::from_raw_os_error(libc::E2BIG))
+                })?
             }
-        }
+            Machine::Tiny => kvm
+                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+                .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?,
+        };
         vcpu.set_cpuid2(&cpuid).map_err(kvm_err("KVM_SET_CPUID2"))?;
         let current = vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
         vcpu.set_sregs(&regs::to_kvm_sregs(&state.sregs, &current))
@@ -204,9 +213,6 @@ impl BackendVcpu for KvmVcpu {
         Ok(Box::new(KvmSink { vm: self.vm.clone() }))
     }
 }
-
-/// CPUID 1 ECX bit 24: the local APIC's TSC-deadline mode.
-const CPUID_1_ECX_TSC_DEADLINE: u32 = 1 << 24;
 
 /// The PC's interrupts into KVM's local APIC: `KVM_SIGNAL_MSI`. With the
 /// split irqchip KVM has no LINT0 input for a userspace 8259
