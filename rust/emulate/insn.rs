@@ -2,14 +2,19 @@
 
 //! A small x86 instruction decoder: just enough to emulate what SVM without
 //! decode assists leaves to software. It finds the length of every
-//! instruction the module intercepts and decodes the MOV forms that guests
-//! use to reach MMIO. Anything else is reported as unsupported, never
-//! guessed. Depends on `core` only; the host tests exercise it.
+//! instruction the module intercepts and decodes the instructions that
+//! guests and their drivers use on device memory: MOV in every form
+//! (MOVZX, MOVSX, moffs), the string instructions MOVS, STOS and LODS, the
+//! arithmetic and logic instructions with a memory operand (ADD, OR, ADC,
+//! SBB, AND, SUB, XOR, CMP, TEST), XCHG, and BT, BTS, BTR, BTC. Anything
+//! else is reported as unsupported, never guessed. Depends on `core` only;
+//! the host tests exercise it.
 //!
 //! References: AMD APM Vol. 3, chapter 1 (instruction encoding) and
 //! appendix A (opcode maps).
 
 pub use crate::hw::gpr::Gpr;
+use crate::hw::cr::rflags;
 
 /// The code size of the running guest, from CR0.PE, EFER.LMA and CS.L/CS.D.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,62 @@ pub enum Source {
     Imm(u64),
 }
 
+/// The arithmetic and logic instructions with a memory operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AluOp {
+    Add,
+    Or,
+    Adc,
+    Sbb,
+    And,
+    Sub,
+    Xor,
+    Cmp,
+    Test,
+}
+
+impl AluOp {
+    /// The operation of opcode row `n` (bits 3-5 of 0x00-0x3f, or the
+    /// ModRM reg field of 0x80-0x83).
+    const fn from_row(n: u8) -> Self {
+        match n & 7 {
+            0 => AluOp::Add,
+            1 => AluOp::Or,
+            2 => AluOp::Adc,
+            3 => AluOp::Sbb,
+            4 => AluOp::And,
+            5 => AluOp::Sub,
+            6 => AluOp::Xor,
+            _ => AluOp::Cmp,
+        }
+    }
+
+    /// Whether the result is written back (CMP and TEST only set flags).
+    pub const fn writes(self) -> bool {
+        !matches!(self, AluOp::Cmp | AluOp::Test)
+    }
+}
+
+/// BT, BTS, BTR and BTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BitOp {
+    Test,
+    Set,
+    Reset,
+    Complement,
+}
+
+/// The string instructions that move data through memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrOp {
+    /// ES:RDI = DS:RSI.
+    Movs,
+    /// ES:RDI = RAX.
+    Stos,
+    /// RAX = DS:RSI.
+    Lods,
+}
+
 /// What a decoded instruction does, for the instructions the module handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -57,6 +118,17 @@ pub enum Op {
     /// MOV/MOVZX/MOVSX from memory: `size` bytes read into `dst`, which is
     /// `dst_size` bytes wide.
     Load { size: u8, dst: Reg, dst_size: u8, extend: Extend },
+    /// An arithmetic or logic instruction of `size` bytes with a memory
+    /// operand: `mem op= src` when `to_mem`, otherwise `reg op= mem` with
+    /// `src` the register (CMP and TEST write neither).
+    Alu { op: AluOp, size: u8, src: Source, to_mem: bool },
+    /// XCHG of `size` bytes between memory and `reg`.
+    Xchg { size: u8, reg: Reg },
+    /// BT/BTS/BTR/BTC on a `size`-byte memory operand; `offset` is the bit
+    /// number (a register's, or an immediate's).
+    Bit { op: BitOp, size: u8, offset: Source },
+    /// MOVS, STOS or LODS of `size`-byte elements (REP in `Insn::rep`).
+    Str { op: StrOp, size: u8 },
     /// MOV to (`write`) or from a control register: CR`cr` and general
     /// register `gpr` (the ModRM r/m field, always a register).
     MovCr { write: bool, cr: u8, gpr: Gpr },
@@ -114,7 +186,8 @@ pub struct Insn {
     /// Effective operand size in bytes for non-byte forms (2, 4 or 8).
     pub op_size: u8,
     pub seg: Option<SegOverride>,
-    /// An F3 (REP) prefix was present.
+    /// An F3 (REP) prefix was present, or for the string instructions an
+    /// F2 (which repeats them as F3 does).
     pub rep: bool,
     /// The memory operand, for instructions that have one.
     pub mem: Option<MemOperand>,
@@ -282,7 +355,7 @@ impl MemOperand {
 /// Decodes the instruction at the start of `bytes` in `mode`.
 pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
     let mut c = Cursor { bytes, pos: 0 };
-    let (mut opsize_prefix, mut addrsize_prefix, mut rep) = (false, false, false);
+    let (mut opsize_prefix, mut addrsize_prefix, mut rep, mut repne) = (false, false, false, false);
     let mut seg = None;
     let mut rex = 0u8;
 
@@ -292,7 +365,8 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
             0x66 => opsize_prefix = true,
             0x67 => addrsize_prefix = true,
             0xf3 => rep = true,
-            0xf2 | 0xf0 => {}
+            0xf2 => repne = true,
+            0xf0 => {}
             0x26 => seg = Some(SegOverride::Es),
             0x2e => seg = Some(SegOverride::Cs),
             0x36 => seg = Some(SegOverride::Ss),
@@ -338,7 +412,80 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
     let acc = Reg { gpr: Gpr::Rax, high_byte: false };
     let mut mem = None;
 
+    let long = mode == CpuMode::Bits64;
+    // The size of a form with a byte variant (even opcode) and an operand
+    // size one (odd).
+    let sized = |opcode: u8| if opcode & 1 == 0 { 1 } else { op_size };
+    // An immediate of `size` bytes, 8-byte ones from a sign-extended imm32.
+    let imm_of = |c: &mut Cursor<'_>, size: u8| -> Result<u64, DecodeError> {
+        let mut imm = c.imm(usize::from(size.min(4)))?;
+        if size == 8 && imm & (1 << 31) != 0 {
+            imm |= 0xffff_ffff_0000_0000;
+        }
+        Ok(imm)
+    };
     let op = match b {
+        // ADD/OR/ADC/SBB/AND/SUB/XOR/CMP r/m, r and r, r/m.
+        _ if b < 0x40 && b & 7 < 4 => {
+            let m = modrm(&mut c, addr_size, rex, long)?;
+            mem = m.mem;
+            if m.md == 3 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            let size = sized(b);
+            let reg = gpr(m.reg, size == 1);
+            Op::Alu { op: AluOp::from_row(b >> 3), size, src: Source::Reg(reg), to_mem: b & 2 == 0 }
+        }
+        // The same with an immediate: 0x80 ib, 0x81 iz, 0x83 ib sign-extended.
+        0x80 | 0x81 | 0x83 => {
+            let m = modrm(&mut c, addr_size, rex, long)?;
+            mem = m.mem;
+            if m.md == 3 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            let size = if b == 0x80 { 1 } else { op_size };
+            let imm = if b == 0x83 { c.imm(1)? as u8 as i8 as i64 as u64 } else { imm_of(&mut c, size)? };
+            Op::Alu { op: AluOp::from_row(m.reg), size, src: Source::Imm(extend(imm, size, size, Extend::None)), to_mem: true }
+        }
+        // TEST r/m, r.
+        0x84 | 0x85 => {
+            let m = modrm(&mut c, addr_size, rex, long)?;
+            mem = m.mem;
+            if m.md == 3 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            let size = sized(b);
+            Op::Alu { op: AluOp::Test, size, src: Source::Reg(gpr(m.reg, size == 1)), to_mem: true }
+        }
+        // TEST r/m, imm (group 3 /0 and its alias /1).
+        0xf6 | 0xf7 => {
+            let m = modrm(&mut c, addr_size, rex, long)?;
+            mem = m.mem;
+            if m.md == 3 || m.reg > 1 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            let size = sized(b);
+            Op::Alu { op: AluOp::Test, size, src: Source::Imm(imm_of(&mut c, size)?), to_mem: true }
+        }
+        // XCHG r/m, r.
+        0x86 | 0x87 => {
+            let m = modrm(&mut c, addr_size, rex, long)?;
+            mem = m.mem;
+            if m.md == 3 {
+                return Err(DecodeError::Unsupported(b));
+            }
+            let size = sized(b);
+            Op::Xchg { size, reg: gpr(m.reg, size == 1) }
+        }
+        0xa4 | 0xa5 | 0xaa | 0xab | 0xac | 0xad => {
+            rep |= repne;
+            let op = match b {
+                0xa4 | 0xa5 => StrOp::Movs,
+                0xaa | 0xab => StrOp::Stos,
+                _ => StrOp::Lods,
+            };
+            Op::Str { op, size: sized(b) }
+        }
         0x88 | 0x89 => {
             let byte = b == 0x88;
             let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
@@ -426,6 +573,36 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                     }
                     _ => return Err(DecodeError::Unsupported(b)),
                 },
+                // BT/BTS/BTR/BTC r/m, r.
+                0xa3 | 0xab | 0xb3 | 0xbb => {
+                    let m = modrm(&mut c, addr_size, rex, long)?;
+                    mem = m.mem;
+                    if m.md == 3 {
+                        return Err(DecodeError::Unsupported(b));
+                    }
+                    let op = match b2 {
+                        0xa3 => BitOp::Test,
+                        0xab => BitOp::Set,
+                        0xb3 => BitOp::Reset,
+                        _ => BitOp::Complement,
+                    };
+                    Op::Bit { op, size: op_size, offset: Source::Reg(gpr(m.reg, false)) }
+                }
+                // BT/BTS/BTR/BTC r/m, imm8 (group 8, /4-/7).
+                0xba => {
+                    let m = modrm(&mut c, addr_size, rex, long)?;
+                    mem = m.mem;
+                    if m.md == 3 || m.reg < 4 {
+                        return Err(DecodeError::Unsupported(b));
+                    }
+                    let op = match m.reg {
+                        4 => BitOp::Test,
+                        5 => BitOp::Set,
+                        6 => BitOp::Reset,
+                        _ => BitOp::Complement,
+                    };
+                    Op::Bit { op, size: op_size, offset: Source::Imm(c.imm(1)?) }
+                }
                 0xb6 | 0xb7 | 0xbe | 0xbf => {
                     let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
                     mem = m.mem;
@@ -481,4 +658,83 @@ pub fn store_value(src: Source, size: u8, mut read_gpr: impl FnMut(Gpr) -> u64) 
         Source::Reg(r) => read_gpr(r.gpr),
     };
     extend(v, size, size, Extend::None)
+}
+
+/// The mask of a `size`-byte value.
+const fn width_mask(size: u8) -> u64 {
+    if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * size as u32)) - 1
+    }
+}
+
+/// SF, ZF and PF of a `size`-byte result.
+fn result_flags(res: u64, size: u8) -> u64 {
+    let sign = 1u64 << (8 * u32::from(size) - 1);
+    let mut f = 0;
+    if res & sign != 0 {
+        f |= rflags::SF;
+    }
+    if res == 0 {
+        f |= rflags::ZF;
+    }
+    // PF: an even number of ones in the low byte.
+    if (res as u8).count_ones() % 2 == 0 {
+        f |= rflags::PF;
+    }
+    f
+}
+
+/// `a op b` on `size`-byte operands, with the carry flag `cf` going in
+/// (ADC, SBB): the result and the status flags (`rflags::STATUS` bits) it
+/// leaves. AF is cleared by the logic instructions, whose AF is undefined.
+pub fn alu(op: AluOp, size: u8, a: u64, b: u64, cf: bool) -> (u64, u64) {
+    let m = width_mask(size);
+    let (a, b, c) = (a & m, b & m, u64::from(cf));
+    let sign = 1u64 << (8 * u32::from(size) - 1);
+    let (res, carry, overflow) = match op {
+        AluOp::Add | AluOp::Adc => {
+            let c = if op == AluOp::Adc { c } else { 0 };
+            let wide = u128::from(a) + u128::from(b) + u128::from(c);
+            let res = wide as u64 & m;
+            (res, wide > u128::from(m), (a ^ res) & (b ^ res) & sign != 0)
+        }
+        AluOp::Sub | AluOp::Sbb | AluOp::Cmp => {
+            let c = if op == AluOp::Sbb { c } else { 0 };
+            let res = a.wrapping_sub(b).wrapping_sub(c) & m;
+            (res, u128::from(a) < u128::from(b) + u128::from(c), (a ^ b) & (a ^ res) & sign != 0)
+        }
+        AluOp::Or => (a | b, false, false),
+        AluOp::And | AluOp::Test => (a & b, false, false),
+        AluOp::Xor => (a ^ b, false, false),
+    };
+    let mut f = result_flags(res, size);
+    if carry {
+        f |= rflags::CF;
+    }
+    if overflow {
+        f |= rflags::OF;
+    }
+    let arith = !matches!(op, AluOp::Or | AluOp::And | AluOp::Test | AluOp::Xor);
+    if arith && (a ^ b ^ res) & 0x10 != 0 {
+        f |= rflags::AF;
+    }
+    (res, f)
+}
+
+/// BT/BTS/BTR/BTC of bit `offset` (modulo the operand's width) in the
+/// `size`-byte `value`: the value to write back and the bit's old state
+/// (CF).
+pub fn bit(op: BitOp, size: u8, value: u64, offset: u64) -> (u64, bool) {
+    let n = offset % (8 * u64::from(size));
+    let mask = 1u64 << n;
+    let old = value & mask != 0;
+    let new = match op {
+        BitOp::Test => value,
+        BitOp::Set => value | mask,
+        BitOp::Reset => value & !mask,
+        BitOp::Complement => value ^ mask,
+    };
+    (new & width_mask(size), old)
 }

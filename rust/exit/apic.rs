@@ -9,8 +9,8 @@
 //! before each VMRUN (Documentation/interrupts.rst).
 
 use super::state::Offered;
-use super::{advance, exception, fetch_insn, internal_error, skip, user_exit, Env, Flow, GuestState, Pending};
-use crate::emulate::insn::{self, Op, Opcode};
+use super::{exception, skip, user_exit, Env, Flow, GuestState, Pending};
+use crate::emulate::insn::Opcode;
 use crate::hw::apic::{lvt, reg};
 use crate::hw::gpr::Gpr;
 use crate::hw::msr;
@@ -25,46 +25,37 @@ pub(super) fn owns<E: Env>(g: &GuestState<'_, E>, gpa: u64) -> bool {
     g.cpu.lapic.as_ref().and_then(Lapic::mmio_base).is_some_and(|b| gpa & !0xfff == b)
 }
 
-/// A guest access to the xAPIC page at `gpa` (a MOV, decoded here as for
-/// MMIO). Registers are 32-bit at 16-byte boundaries: a write of another
-/// size or place is dropped, a read of part of a register gets those
-/// bytes, anything else reads 0 (as on KVM).
-pub(super) fn mmio<E: Env>(g: &mut GuestState<'_, E>, gpa: u64) -> Flow {
-    g.count(uapi::PACIFICA_STAT_APIC_ACCESS);
-    let i = match fetch_insn(g) {
-        Ok(i) => i,
-        Err(f) => return f,
-    };
+/// A guest read of `size` bytes at `gpa` in the xAPIC page (the MMIO
+/// emulator, `mmio.rs`, decodes the instruction). Registers are 32-bit at
+/// 16-byte boundaries: a read of part of a register gets those bytes,
+/// anything else reads 0 (as on KVM).
+pub(super) fn page_read<E: Env>(g: &mut GuestState<'_, E>, gpa: u64, size: u8) -> u64 {
     let off = (gpa & 0xfff) as u32;
     let (reg_off, byte) = (off & !0xf, off & 0xf);
     let now = g.env.now_ns();
-    match i.op {
-        Op::Store { size, src } => {
-            let v = insn::store_value(src, size, |r| g.gpr(r)) as u32;
-            let effect = match g.cpu.lapic.as_mut() {
-                Some(a) if size == 4 && byte == 0 => a.write(reg_off, v, now).unwrap_or(Effect::None),
-                _ => Effect::None,
-            };
-            if size == 4 && byte == 0 {
-                count_write(g, reg_off);
-            }
-            advance(g, i.len);
-            return apply(g, effect);
-        }
-        Op::Load { size, dst, dst_size, extend } => {
-            let word = g.cpu.lapic.as_ref().and_then(|a| a.read(reg_off, now).ok()).unwrap_or(0);
-            let v = if byte + u32::from(size) <= 4 {
-                (u64::from(word) >> (8 * byte)) & (u64::MAX >> (64 - 8 * u32::from(size)))
-            } else {
-                0
-            };
-            let v = insn::extend(v, size, dst_size, extend);
-            g.merge_gpr(dst, v, dst_size);
-        }
-        _ => return internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION),
+    let word = g.cpu.lapic.as_ref().and_then(|a| a.read(reg_off, now).ok()).unwrap_or(0);
+    if byte + u32::from(size) <= 4 {
+        (u64::from(word) >> (8 * byte)) & (u64::MAX >> (64 - 8 * u32::from(size)))
+    } else {
+        0
     }
-    advance(g, i.len);
-    Flow::Continue
+}
+
+/// A guest write of `size` bytes of `value` at `gpa` in the xAPIC page,
+/// the last step of its instruction. A write of another size than 4 or
+/// off a register's start is dropped.
+pub(super) fn page_write<E: Env>(g: &mut GuestState<'_, E>, gpa: u64, size: u8, value: u64) -> Flow {
+    let off = (gpa & 0xfff) as u32;
+    let (reg_off, byte) = (off & !0xf, off & 0xf);
+    let now = g.env.now_ns();
+    let effect = match g.cpu.lapic.as_mut() {
+        Some(a) if size == 4 && byte == 0 => a.write(reg_off, value as u32, now).unwrap_or(Effect::None),
+        _ => Effect::None,
+    };
+    if size == 4 && byte == 0 {
+        count_write(g, reg_off);
+    }
+    apply(g, effect)
 }
 
 /// RDMSR or WRMSR of IA32_APIC_BASE or an x2APIC register, when the vCPU

@@ -248,7 +248,8 @@ pub(super) fn page_fault<E: Env>(g: &mut GuestState<'_, E>, error: u64, la: u64)
         }
         Fault::Mmio(gpa) => {
             let fetch = if access.fetch { npf::FETCH } else { 0 };
-            mmio::handle(g, gpa, fetch)
+            let write = if access.write { npf::WRITE } else { 0 };
+            mmio::handle(g, gpa, fetch | write)
         }
         Fault::Guarded => super::seg::tss_page_write(g, la),
         // The shadow MMU resolves these itself; it returns them only if

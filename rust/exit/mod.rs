@@ -47,8 +47,8 @@ pub(crate) enum Pending {
     In { size: u8 },
     /// INS: copy the data into guest memory and advance the registers.
     StringIn(io::StringOp),
-    /// MMIO read: load the data into a register and skip the instruction.
-    MmioRead(mmio::Load),
+    /// MMIO read: the data finishes the instruction (`mmio.rs`).
+    MmioRead(mmio::Read),
     /// VMMCALL: the result goes into RAX.
     Hypercall,
     /// INTA: userspace's PIC gives the vector to deliver.
@@ -162,8 +162,10 @@ pub(crate) fn handle<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
 }
 
 /// Finishes what the last exit to userspace left open, with the data
-/// userspace put in the run page.
-pub(crate) fn complete_pending<E: Env>(g: &mut GuestState<'_, E>) {
+/// userspace put in the run page. [`Flow::User`]: the instruction owes
+/// userspace another exit (an MMIO write after its read), already in the
+/// run page.
+pub(crate) fn complete_pending<E: Env>(g: &mut GuestState<'_, E>) -> Flow {
     let pending = core::mem::replace(&mut g.cpu.pending, Pending::None);
     match pending {
         Pending::None => {}
@@ -173,13 +175,14 @@ pub(crate) fn complete_pending<E: Env>(g: &mut GuestState<'_, E>) {
             g.merge_gpr(insn::Reg { gpr: Gpr::Rax, high_byte: false }, u64::from_le_bytes(b), size);
         }
         Pending::StringIn(op) => io::complete_string_in(g, op),
-        Pending::MmioRead(load) => mmio::complete_load(g, load),
+        Pending::MmioRead(read) => return mmio::complete_read(g, read),
         Pending::Hypercall => g.vmcb.save.rax = g.env.run_hypercall_ret(),
         Pending::Inta => {
             let v = g.env.run_inta_vector();
             apic::complete_inta(g, v);
         }
     }
+    Flow::Continue
 }
 
 /// Gives the guest an exception; a fault while a double fault was being
@@ -231,18 +234,22 @@ fn user_exit<E: Env>(g: &mut GuestState<'_, E>, reason: u32, exit: uapi::ExitDat
 }
 
 fn internal_data<E: Env>(g: &mut GuestState<'_, E>, suberror: u32) -> uapi::ExitData {
+    uapi::ExitData { internal: internal_exit(g, suberror) }
+}
+
+/// The report of an exit the module cannot handle, from the VMCB.
+fn internal_exit<E: Env>(g: &mut GuestState<'_, E>, suberror: u32) -> uapi::InternalExit {
     let v = &g.vmcb;
-    uapi::ExitData {
-        internal: uapi::InternalExit {
-            suberror,
-            pad: 0,
-            exit_code: v.control.exit_code,
-            exit_info_1: v.control.exit_info_1,
-            exit_info_2: v.control.exit_info_2,
-            exit_int_info: u64::from(v.control.exit_int_info)
-                | (u64::from(v.control.exit_int_info_err) << 32),
-            rip: v.save.rip,
-        },
+    uapi::InternalExit {
+        suberror,
+        pad: 0,
+        exit_code: v.control.exit_code,
+        exit_info_1: v.control.exit_info_1,
+        exit_info_2: v.control.exit_info_2,
+        exit_int_info: u64::from(v.control.exit_int_info) | (u64::from(v.control.exit_int_info_err) << 32),
+        rip: v.save.rip,
+        insn_len: 0,
+        insn_bytes: [0; 15],
     }
 }
 
@@ -367,11 +374,19 @@ fn fetch_insn_bytes<E: Env>(g: &mut GuestState<'_, E>) -> Result<([u8; insn::MAX
 }
 
 /// Fetches and decodes the instruction at the guest's RIP; one the decoder
-/// does not know is an emulation failure.
+/// does not know is an emulation failure, which tells userspace its bytes.
 fn fetch_insn<E: Env>(g: &mut GuestState<'_, E>) -> Result<Insn, Flow> {
     let (bytes, have) = fetch_insn_bytes(g)?;
-    insn::decode(&bytes[..have], g.cpu_mode())
-        .map_err(|_| internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION))
+    insn::decode(&bytes[..have], g.cpu_mode()).map_err(|_| {
+        g.count(uapi::PACIFICA_STAT_INTERNAL);
+        let internal = uapi::InternalExit {
+            insn_len: have as u8,
+            insn_bytes: bytes,
+            ..internal_exit(g, uapi::PACIFICA_INTERNAL_EMULATION)
+        };
+        user_exit(g, uapi::PACIFICA_EXIT_INTERNAL_ERROR, uapi::ExitData { internal });
+        Flow::Stop
+    })
 }
 
 /// The base of segment `seg`, or of `default` without an override. In

@@ -42,6 +42,16 @@ pub mod cr4 {
 
 /// RFLAGS (APM Vol. 2, 3.1.6).
 pub mod rflags {
+    /// The status flags: carry, parity, auxiliary carry, zero, sign,
+    /// overflow.
+    pub const CF: u64 = 1 << 0;
+    pub const PF: u64 = 1 << 2;
+    pub const AF: u64 = 1 << 4;
+    pub const ZF: u64 = 1 << 6;
+    pub const SF: u64 = 1 << 7;
+    pub const OF: u64 = 1 << 11;
+    /// All six, which the arithmetic instructions write.
+    pub const STATUS: u64 = CF | PF | AF | ZF | SF | OF;
     /// Bit 1 reads as one on every CPU; VMRUN refuses it clear.
     pub const FIXED: u64 = 1 << 1;
     pub const TF: u64 = 1 << 8;

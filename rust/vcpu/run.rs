@@ -29,7 +29,18 @@ impl Vcpu {
         if !st.regs_set || !st.sregs_set {
             return Err(EINVAL);
         }
-        exit::complete_pending(&mut st.guest(self));
+        // An instruction that read from userspace's device may owe it a
+        // write: that exit comes before any entry.
+        match exit::complete_pending(&mut st.guest(self)) {
+            Flow::Continue => {}
+            flow => {
+                if flow == Flow::Stop {
+                    st.sregs_set = false;
+                }
+                st.cpu.count(uapi::PACIFICA_STAT_USER_EXITS);
+                return Ok(());
+            }
+        }
         loop {
             if shim::signal_pending() {
                 st.cpu.count(uapi::PACIFICA_STAT_SIGNAL);

@@ -179,6 +179,13 @@ struct pacifica_internal_exit {
 	__u64 exit_info_2;
 	__u64 exit_int_info;
 	__u64 rip;		/* guest RIP at the exit */
+	/*
+	 * PACIFICA_INTERNAL_EMULATION: the instruction's first insn_len bytes
+	 * as fetched at rip (0 if they could not be read). Added within the
+	 * union's room: older userspace sees the structure it knew.
+	 */
+	__u8 insn_len;
+	__u8 insn_bytes[15];
 };
 
 /*

@@ -342,8 +342,23 @@ impl Machine {
     }
 
     /// The next `PACIFICA_RUN`, up to the guest entry.
-    fn resume(&mut self) {
-        exit::complete_pending(&mut self.guest());
+    fn resume(&mut self) -> Flow {
+        exit::complete_pending(&mut self.guest())
+    }
+
+    /// The MMIO exit in the run page: (address, length, is_write, data).
+    fn mmio(&self) -> (u64, u32, u8, u64) {
+        let run = self.run();
+        assert_eq!(run.exit_reason, uapi::PACIFICA_EXIT_MMIO);
+        // SAFETY: every field of the union is plain integers.
+        let m = unsafe { run.exit.mmio };
+        (m.phys_addr, m.len, m.is_write, u64::from_le_bytes(m.data))
+    }
+
+    /// Userspace answers the MMIO read with `v` and runs the vCPU again.
+    fn answer(&mut self, v: u64) -> Flow {
+        self.world.run.borrow_mut().exit.mmio.data = v.to_le_bytes();
+        self.resume()
     }
 
     fn stat(&self, i: u32) -> u64 {
@@ -568,6 +583,103 @@ fn nested_page_faults_outside_ram_are_mmio() {
 }
 
 #[test]
+fn read_modify_write_instructions_read_then_write_the_device() {
+    use crate::hw::cr::rflags::{CF, PF, STATUS, ZF};
+    // or dword [ebx], 0x10: a read, then the write of the result.
+    let mut m = Machine::flat32().code(&[0x83, 0x0b, 0x10]);
+    m.set(Gpr::Rbx, MMIO + 8);
+    m.vmcb.save.rflags |= CF | ZF;
+    assert_eq!(m.exit(code::NPF, npf::WRITE, MMIO + 8), Flow::User);
+    assert_eq!(m.mmio(), (MMIO + 8, 4, 0, 0));
+    assert_eq!(m.rip(), CODE);
+    assert_eq!(m.answer(0x01), Flow::User);
+    assert_eq!(m.mmio(), (MMIO + 8, 4, 1, 0x11));
+    assert_eq!((m.rip(), m.vmcb.save.rflags & STATUS), (CODE + 3, PF));
+
+    // cmp [ebx], eax: a read, flags, no write.
+    let mut m = Machine::flat32().code(&[0x39, 0x03]);
+    m.set(Gpr::Rbx, MMIO);
+    m.set(Gpr::Rax, 0x1234);
+    assert_eq!(m.exit(code::NPF, 0, MMIO), Flow::User);
+    assert_eq!(m.answer(0x1234), Flow::Continue);
+    assert_eq!((m.rip(), m.vmcb.save.rflags & STATUS), (CODE + 2, ZF | PF));
+
+    // sub ecx, [ebx]: the register is the destination.
+    let mut m = Machine::flat32().code(&[0x2b, 0x0b]);
+    m.set(Gpr::Rbx, MMIO);
+    m.set(Gpr::Rcx, 0xffff_ffff_0000_0010);
+    assert_eq!(m.exit(code::NPF, 0, MMIO), Flow::User);
+    assert_eq!(m.answer(0x11), Flow::Continue);
+    assert_eq!(m.gpr(Gpr::Rcx), 0xffff_ffff, "a 32-bit result clears the upper half");
+    assert_ne!(m.vmcb.save.rflags & CF, 0);
+
+    // xchg [ebx], cl: the old byte to CL, CL's to the device.
+    let mut m = Machine::flat32().code(&[0x86, 0x0b]);
+    m.set(Gpr::Rbx, MMIO);
+    m.set(Gpr::Rcx, 0xaa55);
+    assert_eq!(m.exit(code::NPF, npf::WRITE, MMIO), Flow::User);
+    assert_eq!(m.answer(0x77), Flow::User);
+    assert_eq!(m.mmio(), (MMIO, 1, 1, 0x55));
+    assert_eq!(m.gpr(Gpr::Rcx), 0xaa77);
+
+    // bts dword [ebx], 3 sets the bit and CF says it was clear; bt only reads.
+    let mut m = Machine::flat32().code(&[0x0f, 0xba, 0x2b, 0x03]);
+    m.set(Gpr::Rbx, MMIO);
+    assert_eq!(m.exit(code::NPF, npf::WRITE, MMIO), Flow::User);
+    assert_eq!(m.answer(0x1), Flow::User);
+    assert_eq!((m.mmio(), m.vmcb.save.rflags & CF), ((MMIO, 4, 1, 0x9), 0));
+    let mut m = Machine::flat32().code(&[0x0f, 0xa3, 0x03]);
+    m.set(Gpr::Rbx, MMIO);
+    m.set(Gpr::Rax, 36);
+    assert_eq!(m.exit(code::NPF, 0, MMIO), Flow::User);
+    assert_eq!(m.answer(0x10), Flow::Continue);
+    assert_ne!(m.vmcb.save.rflags & CF, 0, "bit 36 mod 32 is bit 4");
+}
+
+#[test]
+fn string_instructions_move_one_device_element_per_fault() {
+    use crate::hw::cr::rflags::DF;
+    // rep stosd: each element is a write exit; RIP stays until RCX is 0.
+    let mut m = Machine::flat32().code(&[0xf3, 0xab]);
+    m.set(Gpr::Rdi, MMIO);
+    m.set(Gpr::Rcx, 2);
+    m.set(Gpr::Rax, 7);
+    assert_eq!(m.exit(code::NPF, npf::WRITE, MMIO), Flow::User);
+    assert_eq!(m.mmio(), (MMIO, 4, 1, 7));
+    assert_eq!((m.gpr(Gpr::Rdi), m.gpr(Gpr::Rcx), m.rip()), (MMIO + 4, 1, CODE));
+    assert_eq!(m.exit(code::NPF, npf::WRITE, MMIO + 4), Flow::User);
+    assert_eq!((m.gpr(Gpr::Rdi), m.gpr(Gpr::Rcx), m.rip()), (MMIO + 8, 0, CODE + 2));
+
+    // movsb from RAM to the device.
+    let mut m = Machine::flat32().code(&[0xa4]);
+    m.world.put(0x3000, &[0x5a]);
+    m.set(Gpr::Rsi, 0x3000);
+    m.set(Gpr::Rdi, MMIO);
+    assert_eq!(m.exit(code::NPF, npf::WRITE, MMIO), Flow::User);
+    assert_eq!(m.mmio(), (MMIO, 1, 1, 0x5a));
+    assert_eq!((m.gpr(Gpr::Rsi), m.gpr(Gpr::Rdi), m.rip()), (0x3001, MMIO + 1, CODE + 1));
+
+    // movsd from the device to RAM.
+    let mut m = Machine::flat32().code(&[0xa5]);
+    m.set(Gpr::Rsi, MMIO);
+    m.set(Gpr::Rdi, 0x3000);
+    assert_eq!(m.exit(code::NPF, 0, MMIO), Flow::User);
+    assert_eq!(m.mmio(), (MMIO, 4, 0, 0));
+    assert_eq!(m.answer(0xdead_beef), Flow::Continue);
+    assert_eq!(m.world.get(0x3000, 4), 0xdead_beefu32.to_le_bytes());
+    assert_eq!((m.gpr(Gpr::Rsi), m.gpr(Gpr::Rdi), m.rip()), (MMIO + 4, 0x3004, CODE + 1));
+
+    // lodsw with DF set moves down.
+    let mut m = Machine::flat32().code(&[0x66, 0xad]);
+    m.vmcb.save.rflags |= DF;
+    m.set(Gpr::Rsi, MMIO + 0x10);
+    m.set(Gpr::Rax, 0xffff_0000);
+    assert_eq!(m.exit(code::NPF, 0, MMIO + 0x10), Flow::User);
+    assert_eq!(m.answer(0x4242), Flow::Continue);
+    assert_eq!((m.gpr(Gpr::Rax), m.gpr(Gpr::Rsi)), (0xffff_4242, MMIO + 0xe));
+}
+
+#[test]
 fn nested_page_faults_the_emulator_cannot_serve_stop_the_vcpu() {
     // Inside RAM.
     let mut m = Machine::flat32().code(&[0x89, 0x03]);
@@ -577,11 +689,13 @@ fn nested_page_faults_the_emulator_cannot_serve_stop_the_vcpu() {
     let mut m = Machine::flat32();
     assert_eq!(m.exit(code::NPF, npf::FETCH, MMIO), Flow::Stop);
     assert_eq!(m.internal().suberror, uapi::PACIFICA_INTERNAL_EMULATION);
-    // An instruction that is no MOV.
-    let mut m = Machine::flat32().code(&[0x01, 0x03]);
+    // An instruction the emulator does not know: neg dword [ebx].
+    let mut m = Machine::flat32().code(&[0xf7, 0x1b]);
     assert_eq!(m.exit(code::NPF, npf::WRITE, MMIO), Flow::Stop);
     let internal = m.internal();
     assert_eq!((internal.suberror, internal.exit_code, internal.exit_info_2), (uapi::PACIFICA_INTERNAL_EMULATION, code::NPF, MMIO));
+    // Userspace learns the bytes: the whole window the decoder looked at.
+    assert_eq!((internal.insn_len, &internal.insn_bytes[..2]), (15, &[0xf7, 0x1b][..]));
 }
 
 #[test]

@@ -164,8 +164,79 @@ fn decodes_control_register_moves() {
 fn refuses_what_it_does_not_emulate() {
     assert_eq!(insn::decode(&[0x89], CpuMode::Bits64), Err(DecodeError::Truncated));
     assert_eq!(insn::decode(&[0x89, 0xc0], CpuMode::Bits64), Err(DecodeError::Unsupported(0x89)));
-    assert_eq!(insn::decode(&[0x01, 0x07], CpuMode::Bits64), Err(DecodeError::Unsupported(0x01)));
+    // NEG and register-only ALU forms are nothing device memory needs.
+    assert_eq!(insn::decode(&[0xf7, 0x1f], CpuMode::Bits64), Err(DecodeError::Unsupported(0xf7)));
+    assert_eq!(insn::decode(&[0x01, 0xc0], CpuMode::Bits64), Err(DecodeError::Unsupported(0x01)));
+    assert_eq!(insn::decode(&[0x0f, 0xba, 0x1f, 1], CpuMode::Bits64), Err(DecodeError::Unsupported(0x0f)));
     assert_eq!(insn::decode(&[0x66; 16], CpuMode::Bits64), Err(DecodeError::TooLong));
+}
+
+#[test]
+fn decodes_read_modify_write_and_compare_forms() {
+    use insn::{AluOp, BitOp};
+    let d = |b: &[u8]| insn::decode(b, CpuMode::Bits64).unwrap();
+    // add [rdi], eax / or r8b, [rsi] / cmp [rbx+4], rcx
+    assert_eq!(d(&[0x01, 0x07]).op, Op::Alu { op: AluOp::Add, size: 4, src: Source::Reg(gpr(0)), to_mem: true });
+    assert_eq!(d(&[0x44, 0x0a, 0x06]).op, Op::Alu { op: AluOp::Or, size: 1, src: Source::Reg(gpr(8)), to_mem: false });
+    let i = d(&[0x48, 0x39, 0x4b, 0x04]);
+    assert_eq!((i.len, i.op), (4, Op::Alu { op: AluOp::Cmp, size: 8, src: Source::Reg(gpr(1)), to_mem: true }));
+    // and dword [rdi], 0xfffffff0 (83 /4 ib, sign-extended); or qword [rdi], imm32
+    assert_eq!(d(&[0x83, 0x27, 0xf0]).op, Op::Alu { op: AluOp::And, size: 4, src: Source::Imm(0xffff_fff0), to_mem: true });
+    let i = d(&[0x48, 0x81, 0x0f, 0x00, 0x00, 0x00, 0x80]);
+    assert_eq!((i.len, i.op), (7, Op::Alu { op: AluOp::Or, size: 8, src: Source::Imm(0xffff_ffff_8000_0000), to_mem: true }));
+    // sub byte [rdi], 1 / xor word [rdi], ax
+    assert_eq!(d(&[0x80, 0x2f, 0x01]).op, Op::Alu { op: AluOp::Sub, size: 1, src: Source::Imm(1), to_mem: true });
+    assert_eq!(d(&[0x66, 0x31, 0x07]).op, Op::Alu { op: AluOp::Xor, size: 2, src: Source::Reg(gpr(0)), to_mem: true });
+    // test [rdi], ah / test dword [rdi], 0x100
+    assert_eq!(d(&[0x84, 0x27]).op, Op::Alu { op: AluOp::Test, size: 1, src: Source::Reg(Reg { gpr: Gpr::Rax, high_byte: true }), to_mem: true });
+    assert_eq!(d(&[0xf7, 0x07, 0, 1, 0, 0]).op, Op::Alu { op: AluOp::Test, size: 4, src: Source::Imm(0x100), to_mem: true });
+    // xchg [rdi], edx / bt [rdi], eax / bts dword [rdi], 5 / btr [rdi], rcx
+    assert_eq!(d(&[0x87, 0x17]).op, Op::Xchg { size: 4, reg: gpr(2) });
+    assert_eq!(d(&[0x0f, 0xa3, 0x07]).op, Op::Bit { op: BitOp::Test, size: 4, offset: Source::Reg(gpr(0)) });
+    assert_eq!(d(&[0x0f, 0xba, 0x2f, 5]).op, Op::Bit { op: BitOp::Set, size: 4, offset: Source::Imm(5) });
+    assert_eq!(d(&[0x48, 0x0f, 0xb3, 0x0f]).op, Op::Bit { op: BitOp::Reset, size: 8, offset: Source::Reg(gpr(1)) });
+}
+
+#[test]
+fn decodes_string_moves_with_and_without_rep() {
+    use insn::StrOp;
+    let d = |b: &[u8]| insn::decode(b, CpuMode::Bits64).unwrap();
+    let i = d(&[0xf3, 0xa4]);
+    assert_eq!((i.len, i.op, i.rep), (2, Op::Str { op: StrOp::Movs, size: 1 }, true));
+    let i = d(&[0xf3, 0x48, 0xab]);
+    assert_eq!((i.op, i.rep), (Op::Str { op: StrOp::Stos, size: 8 }, true));
+    let i = d(&[0xad]);
+    assert_eq!((i.op, i.rep), (Op::Str { op: StrOp::Lods, size: 4 }, false));
+    // F2 repeats MOVS as F3 does; a segment override applies to the source.
+    let i = d(&[0xf2, 0x65, 0x66, 0xa5]);
+    assert_eq!((i.op, i.rep, i.seg), (Op::Str { op: StrOp::Movs, size: 2 }, true, Some(insn::SegOverride::Gs)));
+}
+
+#[test]
+fn alu_results_and_flags_follow_the_architecture() {
+    use insn::AluOp::*;
+    use crate::hw::cr::rflags::{AF, CF, OF, PF, SF, ZF};
+    // 0x7f + 1 in a byte: signed overflow, AF, SF.
+    assert_eq!(insn::alu(Add, 1, 0x7f, 1, false), (0x80, OF | AF | SF));
+    // 0xff + 1: carry, zero, AF, PF.
+    assert_eq!(insn::alu(Add, 1, 0xff, 1, false), (0, CF | ZF | AF | PF));
+    // ADC counts the carry in.
+    assert_eq!(insn::alu(Adc, 4, 0xffff_fffe, 1, true), (0, CF | ZF | AF | PF));
+    // 0 - 1: borrow, sign, AF, PF; CMP computes the same without writing.
+    assert_eq!(insn::alu(Sub, 2, 0, 1, false), (0xffff, CF | SF | AF | PF));
+    assert_eq!(insn::alu(Cmp, 2, 0, 1, false).1, CF | SF | AF | PF);
+    // 0x80000000 - 1: signed overflow.
+    assert_eq!(insn::alu(Sub, 4, 0x8000_0000, 1, false), (0x7fff_ffff, OF | AF | PF));
+    assert_eq!(insn::alu(Sbb, 8, 5, 5, true), (u64::MAX, CF | SF | AF | PF));
+    // Logic clears CF and OF; TEST is AND without the result.
+    assert_eq!(insn::alu(Or, 4, 0x10, 0x01, false), (0x11, PF));
+    assert_eq!(insn::alu(Test, 4, 0xf0, 0x0f, false), (0, ZF | PF));
+    assert_eq!(insn::alu(Xor, 8, u64::MAX, 1, false), (u64::MAX - 1, SF));
+    // Operands are cut to their size.
+    assert_eq!(insn::alu(And, 1, 0x1ff, 0xff, false), (0xff, SF | PF));
+    assert_eq!(insn::bit(insn::BitOp::Set, 4, 0, 33), (2, false));
+    assert_eq!(insn::bit(insn::BitOp::Complement, 2, 0x8000, 15), (0, true));
+    assert_eq!(insn::bit(insn::BitOp::Test, 8, 1 << 63, 63), (1 << 63, true));
 }
 
 #[test]

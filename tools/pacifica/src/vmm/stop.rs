@@ -80,19 +80,31 @@ impl Stop {
                 i.exit_code, i.exit_info_1, i.exit_info_2, i.rip
             ),
             Stop::InternalError(i) => format!(
-                "internal error: {} (exit code {:#x}, exit_info_1 {:#x}, exit_info_2 {:#x}, exit_int_info {:#x}) at rip {:#x}",
+                "internal error: {} (exit code {:#x}, exit_info_1 {:#x}, exit_info_2 {:#x}, exit_int_info {:#x}) at rip {:#x}{}",
                 suberror_name(i.suberror),
                 i.exit_code,
                 i.exit_info_1,
                 i.exit_info_2,
                 i.exit_int_info,
-                i.rip
+                i.rip,
+                insn_bytes(i)
             ),
             Stop::Unknown(reason) => format!("unknown exit reason {reason} at rip {rip:#x}"),
             Stop::BadRunPage(why) => format!("malformed run page: {why} at rip {rip:#x}"),
         };
         Some(format!("pacifica: {text}"))
     }
+}
+
+/// ", instruction bytes 0f 0b ..." when the module sent the bytes of an
+/// instruction it could not emulate.
+fn insn_bytes(i: &InternalExit) -> String {
+    let n = usize::from(i.insn_len).min(i.insn_bytes.len());
+    if n == 0 {
+        return String::new();
+    }
+    let hex: Vec<String> = i.insn_bytes[..n].iter().map(|b| format!("{b:02x}")).collect();
+    format!(", instruction bytes {}", hex.join(" "))
 }
 
 /// Words for an `InternalExit::suberror`.
@@ -155,6 +167,11 @@ mod tests {
         );
         assert!(text.contains("exit_info_2 0xfee00000"), "{text}");
         assert!(text.ends_with("at rip 0x200010"), "{text}");
+        let mut bytes = [0u8; 15];
+        bytes[..2].copy_from_slice(&[0xf7, 0x1b]);
+        let with_bytes = InternalExit { insn_len: 2, insn_bytes: bytes, ..internal };
+        let text = Stop::InternalError(with_bytes).diagnostic(0).unwrap();
+        assert!(text.ends_with("at rip 0x200010, instruction bytes f7 1b"), "{text}");
         let entry = InternalExit {
             exit_code: u64::MAX,
             rip: 0x10_000c,

@@ -7,7 +7,7 @@
  */
 #include "guest.h"
 
-.macro MMIO_SCENARIOS bits, B
+.macro MMIO_SCENARIOS bits, B, A
 	/* Writes of 1, 2, 4 (and in 64-bit mode 8) bytes, MOV r/m, reg. */
 	.global mmio_write\bits
 mmio_write\bits:
@@ -65,10 +65,71 @@ mmio_other\bits:
 	movzx	eax, byte ptr [\B+0xb0]
 	mov	[DATA_BASE+0x00], eax
 	HALT
+
+	/*
+	 * Read-modify-write and compare forms: each reads the device, the
+	 * module computes, and all but CMP, TEST and BT write the result.
+	 */
+	.global mmio_rmw\bits
+mmio_rmw\bits:
+	mov	ebx, MMIO_BASE
+	or	dword ptr [\B+0xc0], 0x100
+	mov	cl, 0x21
+	add	[\B+0xd0], cl
+	mov	eax, 0x11223344
+	cmp	[\B+0xe0], eax
+	pushf
+	pop	\A
+	mov	[DATA_BASE+0x00], eax
+	mov	edx, 0x55aa
+	xchg	[\B+0xf0], edx
+	mov	[DATA_BASE+0x04], edx
+	bts	dword ptr [\B+0x100], 3
+	setc	al
+	mov	[DATA_BASE+0x08], al
+	mov	ecx, 0xf0
+	sub	ecx, [\B+0x110]
+	mov	[DATA_BASE+0x0c], ecx
+	test	byte ptr [\B+0x120], 0x80
+	setnz	al
+	mov	[DATA_BASE+0x10], al
+	HALT
+
+	/*
+	 * String instructions with the device on one side: REP STOSD to it,
+	 * REP MOVSB from RAM to it, REP MOVSW from it to RAM, LODSD from it
+	 * moving down.
+	 */
+	.global mmio_string\bits
+mmio_string\bits:
+	cld
+	mov	edi, MMIO_BASE + 0x200
+	mov	eax, 0x01020304
+	mov	ecx, 3
+	rep stosd
+	mov	dword ptr [BUF_BASE], 0x44434241
+	mov	esi, BUF_BASE
+	mov	edi, MMIO_BASE + 0x300
+	mov	ecx, 4
+	rep movsb
+	mov	esi, MMIO_BASE + 0x400
+	mov	edi, BUF_BASE + 0x10
+	mov	ecx, 2
+	rep movsw
+	std
+	mov	esi, MMIO_BASE + 0x504
+	lodsd
+	mov	[DATA_BASE+0x00], eax
+	lodsd
+	mov	[DATA_BASE+0x04], eax
+	cld
+	mov	[DATA_BASE+0x08], esi
+	mov	[DATA_BASE+0x0c], ecx
+	HALT
 .endm
 
 	.code32
-	MMIO_SCENARIOS 32, ebx
+	MMIO_SCENARIOS 32, ebx, eax
 
 	.code64
-	MMIO_SCENARIOS 64, rbx
+	MMIO_SCENARIOS 64, rbx, rax

@@ -164,6 +164,76 @@ fn mmio_other_forms(mode: Mode, entry: u64) -> TestResult {
     Ok(())
 }
 
+/// The status flags of `a - b` on 32 bits, as CMP leaves them.
+fn cmp_flags(a: u32, b: u32) -> u64 {
+    let r = a.wrapping_sub(b);
+    let mut f = 0;
+    f |= u64::from(a < b); // CF
+    f |= u64::from(r.to_le_bytes()[0].count_ones() % 2 == 0) << 2; // PF
+    f |= u64::from((a ^ b ^ r) & 0x10 != 0) << 4; // AF
+    f |= u64::from(r == 0) << 6; // ZF
+    f |= u64::from(r >> 31) << 7; // SF
+    f |= u64::from(((a ^ b) & (a ^ r)) >> 31) << 11; // OF
+    f
+}
+
+/// OR, ADD, CMP, XCHG, BTS, SUB and TEST on the device: the reads and
+/// writes each makes, in order, and what reached registers and flags.
+fn mmio_rmw(mode: Mode, entry: u64) -> TestResult {
+    let (vm, trace) = run(mode, entry)?;
+    let v = |off: u64, len: usize| le(&mmio_value(MMIO_BASE + off, len));
+    let read = |off: u64, len: usize| Mmio::Read { addr: MMIO_BASE + off, len };
+    let write = |off: u64, bytes: Vec<u8>| Mmio::Write { addr: MMIO_BASE + off, data: bytes };
+    let expected = vec![
+        read(0xc0, 4),
+        write(0xc0, ((v(0xc0, 4) as u32) | 0x100).to_le_bytes().to_vec()),
+        read(0xd0, 1),
+        write(0xd0, vec![(v(0xd0, 1) as u8).wrapping_add(0x21)]),
+        read(0xe0, 4),
+        read(0xf0, 4),
+        write(0xf0, 0x55aau32.to_le_bytes().to_vec()),
+        read(0x100, 4),
+        write(0x100, ((v(0x100, 4) as u32) | 8).to_le_bytes().to_vec()),
+        read(0x110, 4),
+        read(0x120, 1),
+    ];
+    ensure_eq!(trace, expected, "MMIO exits");
+    let status = 0x8d5; // CF PF AF ZF SF OF
+    ensure_eq!(
+        u64::from(vm.read_u32(DATA_BASE)?) & status,
+        cmp_flags(v(0xe0, 4) as u32, 0x1122_3344),
+        "EFLAGS after CMP [mmio], EAX"
+    );
+    ensure_eq!(u64::from(vm.read_u32(DATA_BASE + 4)?), v(0xf0, 4), "EDX after XCHG");
+    ensure_eq!(u64::from(vm.read_u32(DATA_BASE + 8)? & 0xff), (v(0x100, 4) >> 3) & 1, "CF after BTS");
+    ensure_eq!(
+        vm.read_u32(DATA_BASE + 0xc)?,
+        0xf0u32.wrapping_sub(v(0x110, 4) as u32),
+        "ECX after SUB ECX, [mmio]"
+    );
+    ensure_eq!(u64::from(vm.read_u32(DATA_BASE + 0x10)? & 0xff), (v(0x120, 1) >> 7) & 1, "ZF after TEST");
+    Ok(())
+}
+
+/// REP STOSD, REP MOVSB and REP MOVSW with the device on one side, and
+/// LODSD moving down: one exit per device element, RAM done in the guest.
+fn mmio_string(mode: Mode, entry: u64) -> TestResult {
+    let (vm, trace) = run(mode, entry)?;
+    let read = |off: u64, len: usize| Mmio::Read { addr: MMIO_BASE + off, len };
+    let write = |off: u64, bytes: &[u8]| Mmio::Write { addr: MMIO_BASE + off, data: bytes.to_vec() };
+    let mut expected: Vec<Mmio> = (0..3).map(|k| write(0x200 + 4 * k, &0x0102_0304u32.to_le_bytes())).collect();
+    expected.extend((0..4).map(|k| write(0x300 + k, &[0x41 + k as u8])));
+    expected.extend([read(0x400, 2), read(0x402, 2), read(0x504, 4), read(0x500, 4)]);
+    ensure_eq!(trace, expected, "MMIO exits");
+    let words = [mmio_value(MMIO_BASE + 0x400, 2), mmio_value(MMIO_BASE + 0x402, 2)].concat();
+    ensure_eq!(u64::from(vm.read_u32(pacifica_selftests::layout::BUF_BASE + 0x10)?), le(&words), "RAM after REP MOVSW from MMIO");
+    ensure_eq!(u64::from(vm.read_u32(DATA_BASE)?), le(&mmio_value(MMIO_BASE + 0x504, 4)), "first LODSD");
+    ensure_eq!(u64::from(vm.read_u32(DATA_BASE + 4)?), le(&mmio_value(MMIO_BASE + 0x500, 4)), "second LODSD");
+    ensure_eq!(u64::from(vm.read_u32(DATA_BASE + 8)?), MMIO_BASE + 0x4fc, "ESI after two LODSD down");
+    ensure_eq!(vm.read_u32(DATA_BASE + 0xc)?, 0, "ECX after the REP MOVSW");
+    Ok(())
+}
+
 use Mode::{Long64, Protected32};
 
 fn main() {
@@ -182,5 +252,9 @@ fn main() {
         Test::new("mmio_other_forms_64", || {
             mmio_other_forms(Long64, guest::MMIO_OTHER64)
         }),
+        Test::new("mmio_rmw_32", || mmio_rmw(Protected32, guest::MMIO_RMW32)),
+        Test::new("mmio_rmw_64", || mmio_rmw(Long64, guest::MMIO_RMW64)),
+        Test::new("mmio_string_32", || mmio_string(Protected32, guest::MMIO_STRING32)),
+        Test::new("mmio_string_64", || mmio_string(Long64, guest::MMIO_STRING64)),
     ]);
 }

@@ -1285,15 +1285,27 @@ impl Gen<'_> {
                 "MOV to/from MMIO"
             }
             10 => {
-                // Not a MOV: ADD, XCHG, INC, LOCK OR, CMPXCHG, TEST, PUSH, MOVNTI.
-                let forms: [&[u8]; 8] = [&[0x01], &[0x87], &[0xff], &[0xf0, 0x83], &[0x0f, 0xb1], &[0x85], &[0xff], &[0x0f, 0xc3]];
-                let i = self.r.below(8) as usize;
-                self.a.b(forms[i]);
-                let reg = [EAX, EAX, 0, 1, ECX, EAX, 6, EAX][i];
+                // Not a MOV. Emulated: ADD, XCHG, LOCK OR imm8, TEST, SBB,
+                // AND imm32, CMP byte, BTS imm8, BTR reg. Not (an emulation
+                // error): INC/PUSH (0xff), CMPXCHG, MOVNTI.
+                let forms: [(&[u8], u8, &[u8]); 12] = [
+                    (&[0x01], EAX, &[]),
+                    (&[0x87], EAX, &[]),
+                    (&[0xf0, 0x83], 1, &[1]),
+                    (&[0x85], EAX, &[]),
+                    (&[0x19], ECX, &[]),
+                    (&[0x81], 4, &[0xf0, 0xff, 0xff, 0xff]),
+                    (&[0x38], EDX, &[]),
+                    (&[0x0f, 0xba], 5, &[7]),
+                    (&[0x0f, 0xb3], EBX, &[]),
+                    (&[0xff], 0, &[]),
+                    (&[0x0f, 0xb1], ECX, &[]),
+                    (&[0x0f, 0xc3], EAX, &[]),
+                ];
+                let (op, reg, imm) = forms[self.r.below(forms.len() as u64) as usize];
+                self.a.b(op);
                 self.a.abs(reg, addr);
-                if i == 3 {
-                    self.a.b(&[1]);
-                }
+                self.a.b(imm);
                 "a non-MOV instruction on MMIO"
             }
             11 => {
