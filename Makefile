@@ -18,7 +18,7 @@ TOOLS_OUT  := tools/target/$(TARGET)/release
 KRUST = LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	BINDGEN=$(shell . $(QEMU_DIR)/env.sh && echo $$BINDGEN)
 
-.PHONY: all deps kernel module tools linux-guest unit l1-inputs run test test-kasan fuzz shell clean bench
+.PHONY: all deps kernel module tools linux-guest unit l1-inputs run test test-kasan test-distro-kernels fuzz shell clean bench
 
 all: module tools
 
@@ -84,6 +84,11 @@ test: deps
 # (tools/qemu/l1-kasan.config); about 25 minutes more the first time.
 test-kasan: deps
 	@$(QEMU_DIR)/test-kasan
+
+# Debian's generic and cloud kernels (downloaded, cached) boot the Linux
+# guest's initramfs and pass its check in L1; about 5 minutes.
+test-distro-kernels: deps
+	@$(QEMU_DIR)/distro-kernels
 
 # The ioctl and guest fuzzers for FUZZ_SECONDS (default 1800) in L1;
 # FUZZ_SEED=N replays, KASAN=1 uses the KASAN kernel (with KCOV).
