@@ -325,6 +325,16 @@ fn modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool) -> Result<ModRm
     Ok(ModRm { md, reg, rm, mem: Some(mem) })
 }
 
+/// A ModRM byte whose r/m field must name memory: the register forms of
+/// the instructions decoded with it are nothing device memory needs.
+fn memory_modrm(c: &mut Cursor<'_>, addr_size: u8, rex: u8, long: bool, opcode: u8) -> Result<ModRm, DecodeError> {
+    let m = modrm(c, addr_size, rex, long)?;
+    if m.md == 3 {
+        return Err(DecodeError::Unsupported(opcode));
+    }
+    Ok(m)
+}
+
 impl MemOperand {
     /// The offset the operand names, within its segment, wrapped to the
     /// address size. `next_rip` is the address of the next instruction.
@@ -427,33 +437,24 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
     let op = match b {
         // ADD/OR/ADC/SBB/AND/SUB/XOR/CMP r/m, r and r, r/m.
         _ if b < 0x40 && b & 7 < 4 => {
-            let m = modrm(&mut c, addr_size, rex, long)?;
+            let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
             mem = m.mem;
-            if m.md == 3 {
-                return Err(DecodeError::Unsupported(b));
-            }
             let size = sized(b);
             let reg = gpr(m.reg, size == 1);
             Op::Alu { op: AluOp::from_row(b >> 3), size, src: Source::Reg(reg), to_mem: b & 2 == 0 }
         }
         // The same with an immediate: 0x80 ib, 0x81 iz, 0x83 ib sign-extended.
         0x80 | 0x81 | 0x83 => {
-            let m = modrm(&mut c, addr_size, rex, long)?;
+            let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
             mem = m.mem;
-            if m.md == 3 {
-                return Err(DecodeError::Unsupported(b));
-            }
             let size = if b == 0x80 { 1 } else { op_size };
             let imm = if b == 0x83 { c.imm(1)? as u8 as i8 as i64 as u64 } else { imm_of(&mut c, size)? };
             Op::Alu { op: AluOp::from_row(m.reg), size, src: Source::Imm(extend(imm, size, size, Extend::None)), to_mem: true }
         }
         // TEST r/m, r.
         0x84 | 0x85 => {
-            let m = modrm(&mut c, addr_size, rex, long)?;
+            let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
             mem = m.mem;
-            if m.md == 3 {
-                return Err(DecodeError::Unsupported(b));
-            }
             let size = sized(b);
             Op::Alu { op: AluOp::Test, size, src: Source::Reg(gpr(m.reg, size == 1)), to_mem: true }
         }
@@ -469,11 +470,8 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
         }
         // XCHG r/m, r.
         0x86 | 0x87 => {
-            let m = modrm(&mut c, addr_size, rex, long)?;
+            let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
             mem = m.mem;
-            if m.md == 3 {
-                return Err(DecodeError::Unsupported(b));
-            }
             let size = sized(b);
             Op::Xchg { size, reg: gpr(m.reg, size == 1) }
         }
@@ -488,20 +486,14 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
         }
         0x88 | 0x89 => {
             let byte = b == 0x88;
-            let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+            let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
             mem = m.mem;
-            if m.md == 3 {
-                return Err(DecodeError::Unsupported(b));
-            }
             Op::Store { size: if byte { 1 } else { op_size }, src: Source::Reg(gpr(m.reg, byte)) }
         }
         0x8a | 0x8b => {
             let byte = b == 0x8a;
-            let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+            let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
             mem = m.mem;
-            if m.md == 3 {
-                return Err(DecodeError::Unsupported(b));
-            }
             let size = if byte { 1 } else { op_size };
             Op::Load { size, dst: gpr(m.reg, byte), dst_size: size, extend: Extend::None }
         }
@@ -575,11 +567,8 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                 },
                 // BT/BTS/BTR/BTC r/m, r.
                 0xa3 | 0xab | 0xb3 | 0xbb => {
-                    let m = modrm(&mut c, addr_size, rex, long)?;
+                    let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
                     mem = m.mem;
-                    if m.md == 3 {
-                        return Err(DecodeError::Unsupported(b));
-                    }
                     let op = match b2 {
                         0xa3 => BitOp::Test,
                         0xab => BitOp::Set,
@@ -604,11 +593,8 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
                     Op::Bit { op, size: op_size, offset: Source::Imm(c.imm(1)?) }
                 }
                 0xb6 | 0xb7 | 0xbe | 0xbf => {
-                    let m = modrm(&mut c, addr_size, rex, mode == CpuMode::Bits64)?;
+                    let m = memory_modrm(&mut c, addr_size, rex, long, b)?;
                     mem = m.mem;
-                    if m.md == 3 {
-                        return Err(DecodeError::Unsupported(b));
-                    }
                     let size = if b2 & 1 == 0 { 1 } else { 2 };
                     let extend = if b2 < 0xb8 { Extend::Zero } else { Extend::Sign };
                     Op::Load { size, dst: gpr(m.reg, false), dst_size: op_size, extend }

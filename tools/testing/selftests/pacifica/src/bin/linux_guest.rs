@@ -163,6 +163,64 @@ fn the_pic_platform_boots() -> TestResult {
     }
 }
 
+/// What the guest's init prints before its shell starts.
+const SHELL_BANNER: &str = "Pacifica Linux guest:";
+
+/// The console works both ways: bytes on the VMM's stdin reach the guest's
+/// shell through COM1's receiver and IRQ 4, and its output comes back.
+/// The input goes in once the init's banner is out (a UART's receiver
+/// holds only what arrives after the driver opened it, as on hardware).
+fn console_input_reaches_the_shell() -> TestResult {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let dir = Path::new(LINUX_DIR);
+    let mut child = Command::new(std::env::var_os("PACIFICA").unwrap_or_else(|| "pacifica".into()))
+        .args(["run", "--paging", "npt", "--cmdline", "console=ttyS0 loglevel=4 panic=-1 tsc=reliable"])
+        .arg("--kernel")
+        .arg(dir.join("bzImage"))
+        .arg("--initrd")
+        .arg(dir.join("initrd.cpio.gz"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Failure::Fail(format!("cannot start pacifica: {e}")))?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        fail!("pacifica's pipes are missing");
+    };
+    // A watchdog: the run must end within RUN_TIMEOUT whatever the guest
+    // does; `done` tells it the run ended first.
+    let pid = child.id();
+    let (done, ended) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if ended.recv_timeout(RUN_TIMEOUT).is_err() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    });
+    let mut lines = Vec::new();
+    let mut sent = false;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if !sent && line.starts_with(SHELL_BANNER) {
+            // `$((6 * 7))` echoes as typed but prints 42 only when run.
+            stdin
+                .write_all(b"echo \"sum $((6 * 7))\"\npoweroff\n")
+                .map_err(|e| Failure::Fail(format!("writing to pacifica's stdin: {e}")))?;
+            sent = true;
+        }
+        lines.push(line);
+    }
+    drop(stdin);
+    let status = child.wait().map_err(|e| Failure::Fail(e.to_string()))?;
+    let _ = done.send(());
+    let _ = watchdog.join();
+    let ran = lines.iter().any(|l| l.trim_end_matches('\r') == "sum 42");
+    if !sent || !ran || status.code() != Some(0) {
+        diag!("output:\n{}", lines.join("\n"));
+        fail!("banner seen: {sent}, the command ran: {ran}, status {:?}", status.code());
+    }
+    Ok(())
+}
+
 /// `pacifica run ARGS` on pacifica-npt fails before the guest runs, with
 /// status 1 and `message` on stderr.
 fn refused(what: &str, args: &[OsString], message: &str) -> TestResult {
@@ -243,6 +301,7 @@ fn main() {
         test!(passes_on_kvm_shadow),
         test!(vmlinux_boots_through_pvh).timeout(RUN_TIMEOUT.as_secs() + 15),
         test!(the_pic_platform_boots).timeout(RUN_TIMEOUT.as_secs() + 15),
+        test!(console_input_reaches_the_shell).timeout(RUN_TIMEOUT.as_secs() + 15),
         test!(a_kernel_of_no_known_format_is_refused),
         test!(an_initrd_that_does_not_fit_is_refused),
         test!(a_command_line_too_long_is_refused),
