@@ -10,7 +10,9 @@
 //! Input that is not a terminal (a pipe, a file) is passed on as it is,
 //! with no escape key, until its end.
 
+use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
+use std::os::fd::AsFd;
 use std::thread;
 use std::time::Duration;
 
@@ -94,9 +96,14 @@ impl Drop for RawTerminal {
 /// Starts the thread that copies stdin to `serial`'s receiver, holding
 /// bytes back while its FIFO is full.
 pub fn spawn_input<W: Write + Send + 'static>(serial: PcSerial<W>, terminal: bool) {
+    // The thread reads a duplicate of stdin's descriptor, not `Stdin`,
+    // whose lock a blocked read would hold: restoring the terminal at the
+    // end of the run takes that lock.
+    let Ok(mut stdin) = io::stdin().as_fd().try_clone_to_owned().map(File::from) else {
+        return;
+    };
     thread::spawn(move || {
         let mut escape = Escape::default();
-        let mut stdin = io::stdin();
         let mut buf = [0u8; 256];
         loop {
             let n = match stdin.read(&mut buf) {

@@ -97,9 +97,10 @@ pub struct Run {
 }
 
 impl Run {
-    /// When the line `line` arrived, if it did.
-    pub fn time_of(&self, line: &str) -> Option<Duration> {
-        self.lines.iter().find(|(_, l)| l == line).map(|(t, _)| *t)
+    /// When the first line starting with `prefix` arrived, and the rest
+    /// of that line.
+    pub fn time_of(&self, prefix: &str) -> Option<(Duration, &str)> {
+        self.lines.iter().find_map(|(t, l)| l.strip_prefix(prefix).map(|rest| (*t, rest)))
     }
 }
 
@@ -132,12 +133,17 @@ fn pacifica() -> PathBuf {
 
 /// Runs `pacifica run CONFIG-ARGS ARGS` until it exits or `timeout` passes.
 pub fn run_pacifica<S: AsRef<OsStr>>(config: Config, args: &[S], timeout: Duration) -> Outcome {
+    run_pacifica_with_stdin(config, args, timeout, Stdio::null())
+}
+
+/// [`run_pacifica`] with `stdin` as pacifica's standard input.
+pub fn run_pacifica_with_stdin<S: AsRef<OsStr>>(config: Config, args: &[S], timeout: Duration, stdin: Stdio) -> Outcome {
     let start = Instant::now();
     let mut child = match Command::new(pacifica())
         .arg("run")
         .args(config.args())
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

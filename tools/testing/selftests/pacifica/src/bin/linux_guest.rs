@@ -9,9 +9,10 @@
 //! status through the exit port. The script prints `RESULT` lines (uname,
 //! the fork/exec count, the page-fault stress, a file's checksum), which
 //! must be the same on every configuration, and `TIME sleep-start` and
-//! `TIME sleep-end` around a `sleep 2`, which this program times on the
-//! host as the lines arrive: the guest's clock must agree with the host's
-//! within 10%. It checks its own /proc/interrupts (the local timer and the
+//! `TIME sleep-end` with the guest's uptime around a `sleep 2`, which this
+//! program times on the host as the lines arrive: the sleep must last 2 s
+//! of guest time, and the host's clock must agree with the guest's within
+//! 10%. It checks its own /proc/interrupts (the local timer and the
 //! serial line's IRQ 4) and ends with status 0 only when everything passed.
 //!
 //! The bzImage runs on Pacifica and KVM, each with nested and with shadow
@@ -45,6 +46,13 @@ const BUDGET: Duration = Duration::from_secs(240);
 /// What the guest sleeps between its two TIME lines.
 const SLEEP: Duration = Duration::from_secs(2);
 
+/// How often a KVM run is tried when the guest hits [`KVM_L1_CRASH`].
+const KVM_TRIES: usize = 3;
+/// The oops KVM-npt guests hit now and then in L1, never Pacifica's: an
+/// IRET that page-faults again and again on the entry trampoline until
+/// its stack overflows (Documentation/testing.rst, "The Linux guest").
+const KVM_L1_CRASH: &str = "BUG: ENTRY_TRAMPOLINE stack guard page was hit";
+
 /// The bzImage's outcome on each configuration; filled by the first test.
 static RESULTS: Mutex<Option<Vec<Outcome>>> = Mutex::new(None);
 
@@ -77,25 +85,41 @@ fn check_run(what: &str, run: &Run) -> TestResult {
         diag!("output:\n{}\nstderr: {}", run.output, run.stderr.trim());
         fail!("{what}: status {:?}, failed checks: {failed:?}", run.status);
     }
-    let (Some(start), Some(end)) = (run.time_of("TIME sleep-start"), run.time_of("TIME sleep-end")) else {
+    let (Some((start, up0)), Some((end, up1))) = (run.time_of("TIME sleep-start "), run.time_of("TIME sleep-end ")) else {
         fail!("{what}: the TIME lines are missing");
     };
-    let slept = end.saturating_sub(start);
-    let error = (slept.as_secs_f64() - SLEEP.as_secs_f64()).abs() / SLEEP.as_secs_f64();
-    diag!("{what}: `sleep 2` took {:.3}s of host time", slept.as_secs_f64());
-    if error > 0.10 {
-        fail!("{what}: `sleep 2` took {:.3}s on the host, more than 10% off", slept.as_secs_f64());
+    let (Ok(up0), Ok(up1)) = (up0.trim().parse::<f64>(), up1.trim().parse::<f64>()) else {
+        fail!("{what}: the TIME lines carry no uptime: {up0:?}, {up1:?}");
+    };
+    // The guest's clock between the lines, and the host's.
+    let (guest, host) = (up1 - up0, end.saturating_sub(start).as_secs_f64());
+    diag!("{what}: `sleep 2` took {guest:.2}s of guest time, {host:.3}s of host time");
+    if guest < SLEEP.as_secs_f64() - 0.01 {
+        fail!("{what}: `sleep 2` took only {guest:.2}s of the guest's own time");
+    }
+    if (host - guest).abs() > 0.10 * guest {
+        fail!("{what}: {guest:.2}s of guest time were {host:.3}s on the host, more than 10% off");
     }
     Ok(())
 }
 
 /// Boots the bzImage everywhere, with the module juggling.
 fn every_configuration_boots() -> TestResult {
-    let (results, restored) = run_everywhere(
-        BUDGET,
-        |config| boot(config, "bzImage", &[]),
-        |_, reason| Outcome::Broken(reason),
-    );
+    let boot_kvm_retrying = |config: Config| {
+        let kvm = matches!(config, Config::KvmNpt | Config::KvmShadow);
+        let mut outcome = boot(config, "bzImage", &[]);
+        for attempt in 2..=KVM_TRIES {
+            match &outcome {
+                Outcome::Ran(run) if kvm && run.status != Some(0) && run.output.contains(KVM_L1_CRASH) => {
+                    diag!("{}: the guest hit KVM's known oops in L1 ({KVM_L1_CRASH}); try {attempt} of {KVM_TRIES}", config.name());
+                    outcome = boot(config, "bzImage", &[]);
+                }
+                _ => break,
+            }
+        }
+        outcome
+    };
+    let (results, restored) = run_everywhere(BUDGET, boot_kvm_retrying, |_, reason| Outcome::Broken(reason));
     for (config, outcome) in CONFIGS.iter().zip(&results) {
         diag!("{}: {}", config.name(), outcome.summary());
     }
@@ -221,6 +245,34 @@ fn console_input_reaches_the_shell() -> TestResult {
     Ok(())
 }
 
+/// With a terminal on stdin (L1's console, where run-selftests runs), the
+/// VMM puts it in raw mode for the run and still ends when the guest does:
+/// `make run`'s demo, which powers off by itself.
+fn the_run_ends_with_a_terminal_on_stdin() -> TestResult {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Skip("stdin is not a terminal here".into()));
+    }
+    let dir = Path::new(LINUX_DIR);
+    let args: Vec<OsString> = vec![
+        "--kernel".into(),
+        dir.join("bzImage").into(),
+        "--initrd".into(),
+        dir.join("initrd.cpio.gz").into(),
+        "--cmdline".into(),
+        "console=ttyS0 loglevel=4 panic=-1 tsc=reliable pacifica.demo".into(),
+    ];
+    let stdin = std::process::Stdio::inherit();
+    match pacifica_selftests::hypervisors::run_pacifica_with_stdin(Config::PacificaNpt, &args, RUN_TIMEOUT, stdin) {
+        Outcome::Ran(run) if run.status == Some(0) && run.lines.iter().any(|(_, l)| l.starts_with("guest# poweroff")) => Ok(()),
+        Outcome::Ran(run) => {
+            diag!("output:\n{}\nstderr: {}", run.output, run.stderr.trim());
+            fail!("the demo ended with status {:?}", run.status)
+        }
+        Outcome::NotRun(why) | Outcome::Broken(why) => fail!("the demo with a terminal on stdin: {why}"),
+    }
+}
+
 /// `pacifica run ARGS` on pacifica-npt fails before the guest runs, with
 /// status 1 and `message` on stderr.
 fn refused(what: &str, args: &[OsString], message: &str) -> TestResult {
@@ -302,6 +354,7 @@ fn main() {
         test!(vmlinux_boots_through_pvh).timeout(RUN_TIMEOUT.as_secs() + 15),
         test!(the_pic_platform_boots).timeout(RUN_TIMEOUT.as_secs() + 15),
         test!(console_input_reaches_the_shell).timeout(RUN_TIMEOUT.as_secs() + 15),
+        test!(the_run_ends_with_a_terminal_on_stdin).timeout(RUN_TIMEOUT.as_secs() + 15),
         test!(a_kernel_of_no_known_format_is_refused),
         test!(an_initrd_that_does_not_fit_is_refused),
         test!(a_command_line_too_long_is_refused),
