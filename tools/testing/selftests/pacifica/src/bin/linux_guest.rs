@@ -48,7 +48,7 @@ const SLEEP: Duration = Duration::from_secs(2);
 
 /// How often a KVM run is tried when the guest hits [`KVM_L1_CRASH`].
 const KVM_TRIES: usize = 3;
-/// The oops KVM-npt guests hit now and then in L1, never Pacifica's: an
+/// The oops KVM's guests hit now and then in L1, never Pacifica's: an
 /// IRET that page-faults again and again on the entry trampoline until
 /// its stack overflows (Documentation/testing.rst, "The Linux guest").
 const KVM_L1_CRASH: &str = "BUG: ENTRY_TRAMPOLINE stack guard page was hit";
@@ -273,6 +273,32 @@ fn the_run_ends_with_a_terminal_on_stdin() -> TestResult {
     }
 }
 
+/// Linux's three ways to reset a PC without ACPI end the run: the 8042's
+/// pulse (`reboot=kbd`, its default here) and port 0xcf9 (`reboot=pci`)
+/// with status 122, the triple fault (`reboot=triple`) with 124.
+fn the_reset_paths_end_the_run() -> TestResult {
+    let dir = Path::new(LINUX_DIR);
+    for (how, want) in [("kbd", 122), ("pci", 122), ("triple", 124)] {
+        let args: Vec<OsString> = vec![
+            "--kernel".into(),
+            dir.join("bzImage").into(),
+            "--initrd".into(),
+            dir.join("initrd.cpio.gz").into(),
+            "--cmdline".into(),
+            format!("console=ttyS0 loglevel=4 panic=-1 tsc=reliable reboot={how} pacifica.reboot").into(),
+        ];
+        match run_pacifica(Config::PacificaNpt, &args, RUN_TIMEOUT) {
+            Outcome::Ran(run) if run.status == Some(want) => diag!("reboot={how}: status {want}: {}", run.stderr.trim()),
+            Outcome::Ran(run) => {
+                diag!("output:\n{}\nstderr: {}", run.output, run.stderr.trim());
+                fail!("reboot={how} ended with status {:?}, expected {want}", run.status)
+            }
+            Outcome::NotRun(why) | Outcome::Broken(why) => fail!("reboot={how}: {why}"),
+        }
+    }
+    Ok(())
+}
+
 /// `pacifica run ARGS` on pacifica-npt fails before the guest runs, with
 /// status 1 and `message` on stderr.
 fn refused(what: &str, args: &[OsString], message: &str) -> TestResult {
@@ -355,6 +381,7 @@ fn main() {
         test!(the_pic_platform_boots).timeout(RUN_TIMEOUT.as_secs() + 15),
         test!(console_input_reaches_the_shell).timeout(RUN_TIMEOUT.as_secs() + 15),
         test!(the_run_ends_with_a_terminal_on_stdin).timeout(RUN_TIMEOUT.as_secs() + 15),
+        test!(the_reset_paths_end_the_run).timeout(3 * RUN_TIMEOUT.as_secs()),
         test!(a_kernel_of_no_known_format_is_refused),
         test!(an_initrd_that_does_not_fit_is_refused),
         test!(a_command_line_too_long_is_refused),
