@@ -30,7 +30,7 @@ struct Guest {
     mode: &'static str,
 }
 
-const GUESTS: [Guest; 6] = [
+const GUESTS: [Guest; 7] = [
     Guest {
         name: "hello.elf",
         source: "hello.S",
@@ -59,6 +59,13 @@ const GUESTS: [Guest; 6] = [
     Guest {
         name: "paging64.elf",
         source: "paging64.S",
+        script: "elf64.ld",
+        mode: "-m64",
+    },
+    // The PC platform without Linux (`--machine pc`, the pc_platform selftest).
+    Guest {
+        name: "platform64.elf",
+        source: "platform64.S",
         script: "elf64.ld",
         mode: "-m64",
     },

@@ -25,7 +25,8 @@ IMAGE is a Multiboot v1 kernel (started in 32-bit protected mode) or a static
 ELF64 x86-64 executable (started in 64-bit long mode over identity-mapped
 page tables). RAM starts at guest-physical address 0. COM1 (ports
 0x3f8-0x3ff) writes to stdout; a byte written to port 0xf4 ends the run.
---cmdline gives the image a Multiboot command line.
+--cmdline gives the image a Multiboot command line; --machine pc runs it
+on the PC platform below instead (MP table, APICs, PIC, PIT; HLT waits).
 
 --kernel boots Linux (a bzImage, or a vmlinux with a PVH entry) on the PC
 machine: the local APIC in the hypervisor; the I/O APIC, the 8259 pair, the
@@ -163,8 +164,15 @@ struct RunArgs {
     /// the I/O APIC; timers from the local APIC's TSC deadline and the
     /// known TSC rate) or pic (no MP table: the 8259 pair in virtual-wire
     /// mode and the PIT's tick).
-    #[arg(long, value_enum, default_value_t = PlatformArg::Apic, requires = "kernel")]
-    platform: PlatformArg,
+    /// [default: apic]
+    #[arg(long, value_enum, requires = "kernel")]
+    platform: Option<PlatformArg>,
+    /// The machine IMAGE runs on: tiny (no interrupt controller; HLT ends
+    /// the run) or pc (the PC platform a Linux guest gets, with the MP
+    /// table; HLT waits for an interrupt). --kernel is always pc.
+    /// [default: tiny]
+    #[arg(long, value_enum, conflicts_with = "kernel")]
+    machine: Option<MachineArg>,
     /// The guest image (Multiboot v1 or static ELF64) for the tiny machine.
     image: Option<PathBuf>,
 }
@@ -199,6 +207,15 @@ impl Paging {
     }
 }
 
+/// The machines of IMAGE.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MachineArg {
+    /// No interrupt controller; HLT ends the run.
+    Tiny,
+    /// The PC platform (Documentation/linux-guest.rst).
+    Pc,
+}
+
 /// The platforms of `--kernel`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum PlatformArg {
@@ -218,6 +235,14 @@ enum BackendArg {
 }
 
 impl RunArgs {
+    /// What clap cannot check: options that go with --kernel only.
+    fn check(&self) -> Result<(), Error> {
+        if self.kernel.is_none() && (self.platform.is_some() || self.initrd.is_some()) {
+            return Err(Error::Usage("--platform and --initrd go with --kernel"));
+        }
+        Ok(())
+    }
+
     fn backend(&self) -> Backend {
         match self.backend {
             BackendArg::Pacifica => Backend::Pacifica {
@@ -354,6 +379,7 @@ fn bench_report(args: &BenchReportArgs) -> Result<ExitCode, Error> {
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode, Error> {
+    args.check()?;
     let default_mem = if args.kernel.is_some() { DEFAULT_LINUX_MEM } else { DEFAULT_MEM };
     let config = Config {
         mem_size: args.mem.unwrap_or(default_mem),
@@ -367,13 +393,19 @@ fn run(args: &RunArgs) -> Result<ExitCode, Error> {
                 initrd: args.initrd.as_deref(),
                 cmdline: args.cmdline.as_deref(),
                 platform: match args.platform {
-                    PlatformArg::Apic => vmm::linux::Platform::Apic,
-                    PlatformArg::Pic => vmm::linux::Platform::Pic,
+                    None | Some(PlatformArg::Apic) => vmm::linux::Platform::Apic,
+                    Some(PlatformArg::Pic) => vmm::linux::Platform::Pic,
                 },
             };
             vmm::linux::run_linux(&linux, &config, io::stdout())?
         }
-        (None, Some(image)) => vmm::run_image(image, args.cmdline.as_deref(), &config, io::stdout())?,
+        (None, Some(image)) => {
+            let machine = match args.machine {
+                None | Some(MachineArg::Tiny) => pacifica::backend::Machine::Tiny,
+                Some(MachineArg::Pc) => pacifica::backend::Machine::Pc,
+            };
+            vmm::run_image(image, args.cmdline.as_deref(), machine, &config, io::stdout())?
+        }
         (None, None) => return Err(Error::Usage("give a guest IMAGE or --kernel")),
     };
     // The guest's output comes before anything the VMM says about it.
@@ -474,6 +506,33 @@ mod tests {
             }
         );
         assert!(Cli::try_parse_from(["pacifica", "run", "--backend", "xen", "g"]).is_err());
+    }
+
+    #[test]
+    fn machines_and_platforms_go_with_their_kind_of_guest() {
+        let run = |args: &[&str]| {
+            let mut all = vec!["pacifica", "run"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all)
+        };
+        let checked = |args: &[&str]| match run(args) {
+            Ok(Cli { command: Command::Run(r) }) => r.check().map_err(|e| e.to_string()),
+            Ok(_) => Err("not run".into()),
+            Err(e) => Err(format!("{} {e}", e.exit_code())),
+        };
+        assert!(checked(&["--machine", "pc", "g"]).is_ok());
+        assert!(checked(&["--platform", "pic", "--kernel", "k"]).is_ok());
+        // IMAGE's machine with --kernel, --kernel's platform or initrd with
+        // IMAGE, and unknown machines are usage errors (status 2).
+        for bad in [
+            &["--machine", "pc", "--kernel", "k"][..],
+            &["--platform", "pic", "g"],
+            &["--initrd", "i", "g"],
+            &["--machine", "isa", "g"],
+        ] {
+            assert!(checked(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Error::Usage("x").status(), ExitCode::from(vmm::STATUS_USAGE));
     }
 
     #[test]

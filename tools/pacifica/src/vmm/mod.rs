@@ -33,6 +33,7 @@ use crate::backend::RunError;
 use crate::backend::{self, Backend, BackendVcpu};
 use crate::devices::Devices;
 use crate::loader::{self, Boot};
+use crate::pc::mptable::{mptable, CpuSignature, MPTABLE_ADDR};
 use crate::sys::{Exit, GuestMemory};
 
 pub use crate::backend::pacifica::open_system;
@@ -158,24 +159,32 @@ pub fn prepare(
 }
 
 /// Runs the image at `path` (with its Multiboot command line `cmdline`) on
-/// the configured backend until the guest stops, with the UART writing to
-/// `console`.
+/// the configured backend and `machine` until the guest stops, with the
+/// UART writing to `console`. The PC machine gets the MP table and the
+/// devices of [`crate::pc`], as a Linux guest does.
 pub fn run_image(
     path: &Path,
     cmdline: Option<&str>,
+    machine: backend::Machine,
     config: &Config,
-    console: impl Write + 'static,
+    console: impl Write + Send + 'static,
 ) -> Result<Outcome, VmmError> {
     let image = std::fs::read(path).map_err(|source| VmmError::ReadImage {
         path: path.to_owned(),
         source,
     })?;
-    let (mem, boot) = prepare(&image, cmdline, config.mem_size).map_err(|source| VmmError::Load {
-        path: path.to_owned(),
-        source,
-    })?;
-    let vcpu = backend::start(config.backend, backend::Machine::Tiny, mem, &boot.state)?;
-    run_machine(vcpu, Devices::new(console), config)
+    let load_error = |source| VmmError::Load { path: path.to_owned(), source };
+    let (mut mem, boot) = prepare(&image, cmdline, config.mem_size).map_err(load_error)?;
+    if machine == backend::Machine::Tiny {
+        let vcpu = backend::start(config.backend, machine, mem, &boot.state)?;
+        return run_machine(vcpu, Devices::new(console), config);
+    }
+    mem.write(MPTABLE_ADDR, &mptable(1, CpuSignature::default()))
+        .map_err(|e| load_error(e.into()))?;
+    let vcpu = backend::start(config.backend, machine, mem, &boot.state)?;
+    // The PIT's thread runs until `pc` goes at the end.
+    let pc = crate::pc::build(1, console, vcpu.interrupt_sink()?);
+    run_machine(vcpu, pc.devices, config)
 }
 
 /// Runs `vcpu` with `devices` until the guest stops, and gathers what
