@@ -56,18 +56,23 @@ const KVM_L1_CRASH: &str = "BUG: ENTRY_TRAMPOLINE stack guard page was hit";
 /// The bzImage's outcome on each configuration; filled by the first test.
 static RESULTS: Mutex<Option<Vec<Outcome>>> = Mutex::new(None);
 
-/// Boots `image` (bzImage or vmlinux) on `config` with the check, and
-/// `extra` options.
-fn boot(config: Config, image: &str, extra: &[&str]) -> Outcome {
+/// `--kernel IMAGE --initrd ... --cmdline CMDLINE` for the guest's `image`.
+fn linux_args(image: &str, cmdline: &str) -> Vec<OsString> {
     let dir = Path::new(LINUX_DIR);
-    let mut args: Vec<OsString> = vec![
+    vec![
         "--kernel".into(),
         dir.join(image).into(),
         "--initrd".into(),
         dir.join("initrd.cpio.gz").into(),
         "--cmdline".into(),
-        CMDLINE.into(),
-    ];
+        cmdline.into(),
+    ]
+}
+
+/// Boots `image` (bzImage or vmlinux) on `config` with the check, and
+/// `extra` options.
+fn boot(config: Config, image: &str, extra: &[&str]) -> Outcome {
+    let mut args = linux_args(image, CMDLINE);
     args.extend(extra.iter().map(OsString::from));
     run_pacifica(config, &args, RUN_TIMEOUT)
 }
@@ -253,15 +258,7 @@ fn the_run_ends_with_a_terminal_on_stdin() -> TestResult {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::Skip("stdin is not a terminal here".into()));
     }
-    let dir = Path::new(LINUX_DIR);
-    let args: Vec<OsString> = vec![
-        "--kernel".into(),
-        dir.join("bzImage").into(),
-        "--initrd".into(),
-        dir.join("initrd.cpio.gz").into(),
-        "--cmdline".into(),
-        "console=ttyS0 loglevel=4 panic=-1 tsc=reliable pacifica.demo".into(),
-    ];
+    let args = linux_args("bzImage", "console=ttyS0 loglevel=4 panic=-1 tsc=reliable pacifica.demo");
     let stdin = std::process::Stdio::inherit();
     match pacifica_selftests::hypervisors::run_pacifica_with_stdin(Config::PacificaNpt, &args, RUN_TIMEOUT, stdin) {
         Outcome::Ran(run) if run.status == Some(0) && run.lines.iter().any(|(_, l)| l.starts_with("guest# poweroff")) => Ok(()),
@@ -277,16 +274,9 @@ fn the_run_ends_with_a_terminal_on_stdin() -> TestResult {
 /// pulse (`reboot=kbd`, its default here) and port 0xcf9 (`reboot=pci`)
 /// with status 122, the triple fault (`reboot=triple`) with 124.
 fn the_reset_paths_end_the_run() -> TestResult {
-    let dir = Path::new(LINUX_DIR);
     for (how, want) in [("kbd", 122), ("pci", 122), ("triple", 124)] {
-        let args: Vec<OsString> = vec![
-            "--kernel".into(),
-            dir.join("bzImage").into(),
-            "--initrd".into(),
-            dir.join("initrd.cpio.gz").into(),
-            "--cmdline".into(),
-            format!("console=ttyS0 loglevel=4 panic=-1 tsc=reliable reboot={how} pacifica.reboot").into(),
-        ];
+        let cmdline = format!("console=ttyS0 loglevel=4 panic=-1 tsc=reliable reboot={how} pacifica.reboot");
+        let args = linux_args("bzImage", &cmdline);
         match run_pacifica(Config::PacificaNpt, &args, RUN_TIMEOUT) {
             Outcome::Ran(run) if run.status == Some(want) => diag!("reboot={how}: status {want}: {}", run.stderr.trim()),
             Outcome::Ran(run) => {
@@ -316,15 +306,10 @@ fn refused(what: &str, args: &[OsString], message: &str) -> TestResult {
     }
 }
 
-/// The usual arguments, with `extra` after them (a later option wins).
+/// --kernel and --initrd for the bzImage, with `extra` after them.
 fn with(extra: &[&str]) -> Vec<OsString> {
-    let dir = Path::new(LINUX_DIR);
-    let mut args: Vec<OsString> = vec![
-        "--kernel".into(),
-        dir.join("bzImage").into(),
-        "--initrd".into(),
-        dir.join("initrd.cpio.gz").into(),
-    ];
+    let mut args = linux_args("bzImage", CMDLINE);
+    args.truncate(4);
     args.extend(extra.iter().map(OsString::from));
     args
 }
