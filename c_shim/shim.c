@@ -335,8 +335,16 @@ void pac_restore_host_debugregs(int rearm_dr7)
 {
 	if (hw_breakpoint_active())
 		hw_breakpoint_restore();
-	else if (rearm_dr7)
+	else if (rearm_dr7) {
+		/*
+		 * QEMU skips the rebuild when only DR7's enable bits differ
+		 * from the value it holds, and #VMEXIT already made that the
+		 * reset value: pass through one that differs above them (GE,
+		 * no breakpoint enabled) so that the guest's are dropped.
+		 */
+		set_debugreg(DR7_FIXED_1 | DR_GLOBAL_SLOWDOWN, 7);
 		set_debugreg(DR7_FIXED_1, 7);
+	}
 }
 
 int pac_signal_pending(void)

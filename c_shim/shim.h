@@ -121,8 +121,10 @@ void pac_cond_resched(void);
  * guest ran, if the host uses any: #VMEXIT resets DR7 and the guest may
  * have written DR0-DR3. With rearm_dr7 and no host breakpoint, DR7 is
  * written with its reset value anyway: QEMU's TCG rebuilds its list of
- * breakpoints only on a write of DR7, so a guest's would otherwise stay
- * armed after #VMEXIT (rust/testbed.rs). Interrupts must be off.
+ * breakpoints only on a write of DR7 that changes more than the enable
+ * bits, so a guest's would otherwise stay armed after #VMEXIT and fire in
+ * later guests at the same addresses (rust/testbed.rs). Interrupts must
+ * be off.
  */
 void pac_restore_host_debugregs(int rearm_dr7);
 int pac_signal_pending(void);

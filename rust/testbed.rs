@@ -24,8 +24,13 @@
 //!   intercepted), stayed armed after the exit and fired in a later guest
 //!   at the same address (seen: `svm_insn_ud` got #DB at VMRUN in a `make
 //!   test` after the guest fuzzer had run). After every exit the host's
-//!   DR7 is written again, which rebuilds the list: one DR7 write per
-//!   exit, here only, since real CPUs load DR7 themselves.
+//!   DR7 is written again, which rebuilds the list, here only, since real
+//!   CPUs load DR7 themselves. Twice: QEMU skips the rebuild for a write
+//!   that changes only the enable bits from what it holds, and #VMEXIT
+//!   left it holding the reset value, so a single write of that value
+//!   rebuilt nothing (seen: `lapic` guests took #DB after the fuzzer, and
+//!   on until L1 rebooted); the first write differs above the enable bits
+//!   (GE), the second puts the reset value back.
 //! - **TR's type** ([`hw_tr_attrib`]). QEMU keeps a TSS's type
 //!   "available" in TR and aborts ("invalid tss type", L1 dies) when an
 //!   interrupt that changes privilege finds the busy type a VMRUN gave it.
