@@ -29,7 +29,8 @@ pub(crate) struct StringOp {
     next_rip: u64,
 }
 
-fn mask(addr_size: u8) -> u64 {
+/// The bits of RSI, RDI and RCX an `addr_size`-byte address uses.
+pub(super) fn mask(addr_size: u8) -> u64 {
     match addr_size {
         2 => 0xffff,
         4 => 0xffff_ffff,

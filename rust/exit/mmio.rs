@@ -21,6 +21,7 @@
 //! the kernel at once. An instruction the decoder does not know ends the
 //! run with an emulation error that carries its bytes.
 
+use super::io::mask;
 use super::{
     advance, fetch_insn, internal_error, segment_base, user_exit, walk, Env, Flow, GuestState, Pending,
 };
@@ -45,6 +46,8 @@ enum Device {
 pub(crate) struct Read {
     insn: Insn,
     gpa: u64,
+    /// The access's size ([`device_size`]).
+    size: u8,
     /// MOVS from the device: where in RAM the element goes.
     dst: u64,
 }
@@ -85,7 +88,7 @@ pub(super) fn handle<E: Env>(g: &mut GuestState<'_, E>, gpa: u64, error: u64) ->
     };
     if let Op::Str { .. } = i.op {
         // REP with RCX zero touches no memory: nothing can have faulted.
-        if i.rep && g.gpr(Gpr::Rcx) & addr_mask(i.addr_size) == 0 {
+        if i.rep && g.gpr(Gpr::Rcx) & mask(i.addr_size) == 0 {
             advance(g, i.len);
             return Flow::Continue;
         }
@@ -124,7 +127,7 @@ pub(super) fn handle<E: Env>(g: &mut GuestState<'_, E>, gpa: u64, error: u64) ->
                     Err(e) => return super::fault(g, la, e),
                 }
             }
-            let read = Read { insn: i, gpa, dst };
+            let read = Read { insn: i, gpa, size, dst };
             match device {
                 Device::Apic => {
                     let v = super::apic::page_read(g, gpa, size);
@@ -169,10 +172,7 @@ fn device_size(i: &Insn) -> Option<u8> {
 /// `read.gpa`): registers, flags, RIP, and the write the instruction owes,
 /// last.
 fn finish<E: Env>(g: &mut GuestState<'_, E>, device: Device, read: Read, v: u64) -> Flow {
-    let Read { insn: i, gpa, dst } = read;
-    let Some(size) = device_size(&i) else {
-        return internal_error(g, uapi::PACIFICA_INTERNAL_EMULATION);
-    };
+    let Read { insn: i, gpa, size, dst } = read;
     let v = insn::extend(v, size, size, Extend::None);
     let mut store = None;
     match i.op {
@@ -243,14 +243,6 @@ fn write<E: Env>(g: &mut GuestState<'_, E>, device: Device, gpa: u64, size: u8, 
     }
 }
 
-fn addr_mask(addr_size: u8) -> u64 {
-    match addr_size {
-        2 => 0xffff,
-        4 => 0xffff_ffff,
-        _ => u64::MAX,
-    }
-}
-
 /// Writes `v` to an address register (RSI, RDI, RCX) of `addr_size`: a
 /// 32-bit one clears the upper half, a 16-bit one keeps it.
 fn set_addr_reg<E: Env>(g: &mut GuestState<'_, E>, r: Gpr, v: u64, addr_size: u8) {
@@ -271,7 +263,7 @@ fn string_la<E: Env>(g: &mut GuestState<'_, E>, i: &Insn, index: Gpr) -> u64 {
     } else {
         segment_base(g, i.seg, SegOverride::Ds)
     };
-    let la = base.wrapping_add(g.gpr(index) & addr_mask(i.addr_size));
+    let la = base.wrapping_add(g.gpr(index) & mask(i.addr_size));
     if g.cpu_mode() == insn::CpuMode::Bits64 {
         la
     } else {
@@ -295,9 +287,9 @@ fn string_step<E: Env>(g: &mut GuestState<'_, E>, i: &Insn, size: u8, op: StrOp)
         set_addr_reg(g, r, new, i.addr_size);
     }
     if i.rep {
-        let left = (g.gpr(Gpr::Rcx) & addr_mask(i.addr_size)).wrapping_sub(1);
+        let left = (g.gpr(Gpr::Rcx) & mask(i.addr_size)).wrapping_sub(1);
         set_addr_reg(g, Gpr::Rcx, left, i.addr_size);
-        if left & addr_mask(i.addr_size) != 0 {
+        if left & mask(i.addr_size) != 0 {
             // The next element: the instruction runs again.
             g.vmcb.control.int_state &= !crate::hw::svm::INT_STATE_SHADOW;
             return;

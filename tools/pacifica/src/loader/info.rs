@@ -125,16 +125,17 @@ pub fn boot_info(ram_size: u64, base: u32) -> Vec<u8> {
     bytes
 }
 
-/// Adds `cmdline` to the structure `info` (as [`boot_info`] made it, for
-/// guest-physical `base`): the string at [`CMDLINE_OFFSET`], NUL-ended, and
-/// its address and flag. `None` if it is longer than [`CMDLINE_MAX`] or
-/// holds a NUL.
-pub fn set_cmdline(info: &mut Vec<u8>, base: u32, cmdline: &str) -> Option<()> {
-    if cmdline.len() > CMDLINE_MAX || cmdline.contains('\0') {
+/// Adds `cmdline` to the structure in `info`, the page [`boot_info`]
+/// filled for guest-physical `base`: the string at [`CMDLINE_OFFSET`],
+/// NUL-ended, and its address and flag. `None` if it is longer than
+/// [`CMDLINE_MAX`], holds a NUL, or `info` is shorter than a page.
+pub fn set_cmdline(info: &mut [u8], base: u32, cmdline: &str) -> Option<()> {
+    if cmdline.len() > CMDLINE_MAX || cmdline.contains('\0') || info.len() < CMDLINE_OFFSET + CMDLINE_MAX + 1 {
         return None;
     }
-    info.resize(CMDLINE_OFFSET + cmdline.len() + 1, 0);
-    info[CMDLINE_OFFSET..CMDLINE_OFFSET + cmdline.len()].copy_from_slice(cmdline.as_bytes());
+    let text = CMDLINE_OFFSET..CMDLINE_OFFSET + cmdline.len();
+    info[text.clone()].copy_from_slice(cmdline.as_bytes());
+    info[text.end] = 0;
     let flags = u32::from_le_bytes(info[field::FLAGS..field::FLAGS + 4].try_into().ok()?);
     info[field::FLAGS..field::FLAGS + 4].copy_from_slice(&(flags | INFO_CMDLINE).to_le_bytes());
     let at = base + CMDLINE_OFFSET as u32;

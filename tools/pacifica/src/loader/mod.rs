@@ -28,7 +28,7 @@ pub use error::LoadError;
 pub use info::{boot_info, memory_map, MemoryMapEntry, BOOT_LOADER_NAME};
 pub use multiboot::{find_header, AoutAddresses, MultibootHeader};
 
-use crate::boot::layout::{BOOT_INFO_ADDR, MAX_RAM, MIN_RAM};
+use crate::boot::layout::{BOOT_INFO_ADDR, BOOT_INFO_SIZE, MAX_RAM, MIN_RAM};
 use crate::boot::BootState;
 use crate::sys::GuestMemory;
 
@@ -81,13 +81,10 @@ pub fn load_with_cmdline(image: &[u8], cmdline: &str, mem: &mut GuestMemory) -> 
         return Err(LoadError::BadCmdline("it holds a NUL byte".into()));
     }
     let boot = load(image, mem)?;
-    let base = BOOT_INFO_ADDR as u32;
-    let mut bytes = boot_info(mem.size() as u64, base);
-    info::set_cmdline(&mut bytes, base, cmdline).ok_or(LoadError::CmdlineTooLong {
-        len: cmdline.len(),
-        max: info::CMDLINE_MAX,
-    })?;
-    mem.write(BOOT_INFO_ADDR, &bytes)?;
+    // The structure `load` wrote, in its page: the command line joins it.
+    let page = mem.slice_mut(BOOT_INFO_ADDR, BOOT_INFO_SIZE as usize)?;
+    info::set_cmdline(page, BOOT_INFO_ADDR as u32, cmdline)
+        .ok_or(LoadError::CmdlineTooLong { len: cmdline.len(), max: info::CMDLINE_MAX })?;
     Ok(boot)
 }
 

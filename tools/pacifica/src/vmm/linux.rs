@@ -5,7 +5,7 @@
 //! The kernel (bzImage or PVH vmlinux), the initrd and the command line are
 //! loaded by [`loader::linux`], the MP table is written for one CPU, and
 //! the VM is created with the hypervisor's local APIC; the rest of the PC
-//! ([`pc`]) runs in the VMM, with the terminal's input on COM1
+//! ([`crate::pc`]) runs in the VMM, with the terminal's input on COM1
 //! ([`console`](super::console)).
 //!
 //! Two platforms boot Linux ([`Platform`]). On the default,
@@ -18,12 +18,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::console::{spawn_input, RawTerminal};
-use super::{run_machine, Config, Outcome, VmmError};
-use crate::backend::{self, Backend, Machine};
+use super::{run_pc, Config, Outcome, VmmError};
+use crate::backend::{self, Backend};
 use crate::loader::{self, linux::LinuxArgs};
 use crate::pc::mptable::{mptable, CpuSignature, MPTABLE_ADDR};
-use crate::pc;
 use crate::sys::GuestMemory;
 
 /// The command line a kernel gets when the user gives none: the console on
@@ -108,13 +106,7 @@ pub fn run_linux(
             .map_err(|e| load_error(e.into()))?;
     }
 
-    let vcpu = backend::start(config.backend, Machine::Pc, mem, &boot.state)?;
-    let machine = pc::build(1, console, vcpu.interrupt_sink()?);
-    let terminal = RawTerminal::new();
-    spawn_input(machine.serial.clone(), terminal.is_some());
-    let outcome = run_machine(vcpu, machine.devices, config);
-    drop(terminal);
-    outcome
+    run_pc(mem, &boot.state, config, console)
 }
 
 #[cfg(test)]

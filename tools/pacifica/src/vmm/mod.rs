@@ -181,10 +181,26 @@ pub fn run_image(
     }
     mem.write(MPTABLE_ADDR, &mptable(1, CpuSignature::default()))
         .map_err(|e| load_error(e.into()))?;
-    let vcpu = backend::start(config.backend, machine, mem, &boot.state)?;
-    // The PIT's thread runs until `pc` goes at the end.
+    run_pc(mem, &boot.state, config, console)
+}
+
+/// Runs vCPU 0 in `state` on the PC machine with `mem` as its RAM (its MP
+/// table, if any, written), the terminal's input on COM1, until the guest
+/// stops.
+fn run_pc(
+    mem: GuestMemory,
+    state: &crate::boot::BootState,
+    config: &Config,
+    console: impl Write + Send + 'static,
+) -> Result<Outcome, VmmError> {
+    let vcpu = backend::start(config.backend, backend::Machine::Pc, mem, state)?;
+    // The PIT's thread runs until `pc` goes, at the end.
     let pc = crate::pc::build(1, console, vcpu.interrupt_sink()?);
-    run_machine(vcpu, pc.devices, config)
+    let terminal = console::RawTerminal::new();
+    console::spawn_input(pc.serial.clone(), terminal.is_some());
+    let outcome = run_machine(vcpu, pc.devices, config);
+    drop(terminal);
+    outcome
 }
 
 /// Runs `vcpu` with `devices` until the guest stops, and gathers what

@@ -389,6 +389,14 @@ fn run_guest(g: &Guest, paging: u64, seed: u64, verbose: bool) -> Result<Ending,
                     uapi::PACIFICA_INTERNAL_UNSUPPORTED => "unsupported",
                     other => return Err(format!("internal error with undocumented suberror {other}: {i:x?}")),
                 };
+                // The instruction's bytes come only with an emulation
+                // failure, at most 15, and nothing past them: the rest of
+                // the field is never kernel memory.
+                let n = usize::from(i.insn_len);
+                let emulation = i.suberror == uapi::PACIFICA_INTERNAL_EMULATION;
+                if n > i.insn_bytes.len() || (n > 0 && !emulation) || i.insn_bytes[n.min(15)..].iter().any(|&b| b != 0) {
+                    return Err(format!("internal error with malformed instruction bytes: {i:x?}"));
+                }
                 stop = Some(ending(
                     &format!("internal error: {name}"),
                     format!("exit code {:#x} info1 {:#x} info2 {:#x} rip {:#x}", i.exit_code, i.exit_info_1, i.exit_info_2, i.rip),
