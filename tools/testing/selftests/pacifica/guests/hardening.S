@@ -217,6 +217,30 @@ db_loop64:
 	HALT
 
 /*
+ * bp_arm64: an instruction breakpoint (DR0, DR7.L0 with R/W0 = 00) on
+ * bp_target64, armed and left armed at HLT. bp_target64, run by another
+ * VM with DR7 at its reset value, must execute without a #DB: the first
+ * guest's breakpoint dies with it (testbed.rs, "Breakpoints outliving
+ * their guest").
+ */
+	.code64
+	.global bp_arm64
+bp_arm64:
+	/* DR7 first (intercepted), then DR0 (not): QEMU arms the breakpoint
+	 * on the DR0 write, by the DR7 the guest runs with. */
+	mov	rax, 1
+	mov	dr7, rax
+	lea	rax, [rip + bp_target64]
+	mov	dr0, rax
+	HALT
+
+	.global bp_target64
+bp_target64:
+	call	idt_init64
+	nop
+	HALT
+
+/*
  * Instructions the guest may not use on the host's behalf, each a TRY:
  * DATA_BASE+0: RDPMC; +4: MOV CR4 with OSXSAVE; +8: with PKE; +12: with
  * PCIDE; +16: with LA57 (none is in the guest's CPUID: #GP); +20: clearing

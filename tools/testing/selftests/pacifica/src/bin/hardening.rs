@@ -228,6 +228,21 @@ fn set_sregs_checks_segments() -> TestResult {
 /// breakpoints out of the hardware (security.rst, "Testbed workarounds"),
 /// so the guest's handler gets the one #DB of the single step and halts. Either way
 /// the guest reads DR7 back as it wrote it.
+/// A guest's instruction breakpoint does not outlive it: a later VM
+/// running the code at that address takes no #DB (the second VM may run
+/// on the other CPU: both are tried in turn, several times).
+fn breakpoints_die_with_their_guest() -> TestResult {
+    for _ in 0..8 {
+        let mut arm = TestVm::new(Mode::Long64, guest::IMAGE, guest::BP_ARM64)?;
+        arm.run_to_hlt()?;
+        drop(arm);
+        let mut target = TestVm::new(Mode::Long64, guest::IMAGE, guest::BP_TARGET64)?;
+        target.run_to_hlt()?;
+        target.ensure_no_exceptions()?;
+    }
+    Ok(())
+}
+
 fn db_loop_is_interruptible() -> TestResult {
     let mut vm = TestVm::new(Mode::Long64, guest::IMAGE, guest::DB_LOOP64)?;
     let kick = Watchdog::arm(Duration::from_millis(500));
@@ -533,6 +548,7 @@ fn main() {
         test!(guest_refusal_keeps_interrupt_masking),
         test!(efer_lme_with_paging_off),
         test!(set_sregs_checks_segments),
+        test!(breakpoints_die_with_their_guest),
         test!(db_loop_is_interruptible),
         test!(forbidden_instructions_fault),
         test!(ltr_checks_its_selector),
